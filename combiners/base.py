@@ -1,0 +1,56 @@
+"""``BaseCombiner``: the contract every fusion rule follows."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from combiners._validation import check_predictions
+
+
+class BaseCombiner(BaseEstimator, ABC):
+    """Fuse member outputs of shape ``(n_members, n_samples, n_outputs)`` into ``(n_samples, n_outputs)``.
+
+    Subclasses implement :meth:`_combine` and, when they learn from held-out member outputs,
+    set ``learns = True`` and override :meth:`_fit`.
+
+    Attributes
+    ----------
+    learns : bool
+        Class attribute. ``False`` for fixed rules (averaging, voting): their ``fit`` only
+        records the shape, so an ensemble may fit them on a zero-sample array and spend no
+        prediction pass on the training data.
+    n_members_ : int
+    n_outputs_ : int
+    """
+
+    learns: ClassVar[bool] = False
+
+    def fit(self, predictions: Any, y: Any = None) -> BaseCombiner:
+        """Learn what the rule needs from member outputs ``predictions`` and targets ``y``."""
+        predictions = check_predictions(predictions, allow_empty=not self.learns)
+        self.n_members_, _, self.n_outputs_ = predictions.shape
+        self._fit(predictions, y)
+        return self
+
+    def _fit(self, predictions: np.ndarray, y: Any) -> None:
+        """Hook for learned rules; fixed rules learn nothing."""
+
+    def combine(self, predictions: Any) -> np.ndarray:
+        """Fuse ``(n_members, n_samples, n_outputs)`` member outputs into ``(n_samples, n_outputs)``."""
+        check_is_fitted(self, "n_members_")
+        predictions = check_predictions(predictions)
+        if predictions.shape[0] != self.n_members_ or predictions.shape[2] != self.n_outputs_:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on {self.n_members_} members with "
+                f"{self.n_outputs_} outputs; got predictions of shape {predictions.shape}"
+            )
+        return self._combine(predictions)
+
+    @abstractmethod
+    def _combine(self, predictions: np.ndarray) -> np.ndarray:
+        """Fuse validated predictions."""

@@ -1,0 +1,52 @@
+"""``MeanCombiner``: unweighted averaging of member outputs."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import expit, logit, softmax
+
+from combiners._validation import check_probabilities
+from combiners.base import BaseCombiner
+
+METHODS = ("arithmetic", "geometric", "logit")
+# Clip probabilities away from 0 and 1 before taking logs, so one confident member cannot
+# send the fused value to 0 or produce inf.
+EPS = 1e-12
+
+
+class MeanCombiner(BaseCombiner):
+    """Average member outputs.
+
+    Parameters
+    ----------
+    method : {"arithmetic", "geometric", "logit"}, default="arithmetic"
+        - ``"arithmetic"``: mean of probabilities (soft voting), or of predictions for regression.
+        - ``"geometric"``: normalised geometric mean of probabilities,
+          ``softmax(mean(log p))`` — the same as averaging the members' logits.
+        - ``"logit"``: per-class log-odds averaging, ``sigmoid(mean(logit p))``, rows then
+          renormalised; sharper than the arithmetic mean where members agree.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> predictions = np.array([[[0.9, 0.1]], [[0.5, 0.5]]])
+    >>> MeanCombiner().fit(predictions).combine(predictions)
+    array([[0.7, 0.3]])
+    """
+
+    def __init__(self, method: str = "arithmetic") -> None:
+        self.method = method
+
+    def _fit(self, predictions: np.ndarray, y: object) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not supported; expected one of {METHODS}")
+
+    def _combine(self, predictions: np.ndarray) -> np.ndarray:
+        if self.method == "arithmetic":
+            return predictions.mean(axis=0)  # type: ignore[no-any-return]
+        check_probabilities(predictions, self.method)
+        clipped = np.clip(predictions, EPS, 1.0 - EPS)
+        if self.method == "geometric":
+            return softmax(np.log(clipped).mean(axis=0), axis=1)  # type: ignore[no-any-return]
+        fused = expit(logit(clipped).mean(axis=0))
+        return fused / fused.sum(axis=1, keepdims=True)  # type: ignore[no-any-return]

@@ -1,0 +1,82 @@
+"""``EnsembleRegressor``: any scikit-learn regressors, fused by a combiner."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import RegressorMixin
+
+from combiners import BaseCombiner
+from ensembles import metrics
+from ensembles._base import BaseEnsemble
+
+
+class EnsembleRegressor(RegressorMixin, BaseEnsemble):
+    """Train several regressors and fuse their predictions.
+
+    Parameters are those of :class:`EnsembleClassifier`; the default combiner is the plain mean.
+    ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from sklearn.linear_model import Ridge
+    >>> from members import NeuralRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=5, noise=5.0, random_state=0)
+    >>> ens = EnsembleRegressor(
+    ...     [("mlp", NeuralRegressor(max_epochs=30)), ("ridge", Ridge())], random_state=0
+    ... ).fit(X, y)
+    >>> ens.predict(X[:4]).shape
+    (4,)
+    >>> ens.score(X, y) > 0.9
+    True
+    """
+
+    def __init__(
+        self,
+        members: list[tuple[str, Any]],
+        *,
+        combiner: BaseCombiner | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(members, combiner=combiner, random_state=random_state, verbose=verbose)
+
+    def fit(self, X: Any, y: Any) -> EnsembleRegressor:
+        """Fit every member on ``(X, y)``, then the combiner."""
+        self._check_members()
+        X, y = self._validate_X(X, y, y_numeric=True, multi_output=True)
+        self._y_ndim = y.ndim
+        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        self._fit_members(X, y)
+        return self
+
+    def _n_outputs(self) -> int:
+        return self.n_outputs_
+
+    def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
+        return np.asarray(member.predict(X), dtype=np.float64).reshape(len(X), self.n_outputs_)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Fused predictions, 1-D when the training targets were 1-D."""
+        fused = self._fused(X)
+        return fused.ravel() if self._y_ndim == 1 else fused
+
+    def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
+        """One row per member and one for the ensemble: RMSE, MAE, R²."""
+        predictions = self.member_predictions(X)
+        target = np.asarray(y if not hasattr(y, "detach") else y.detach().cpu().numpy())
+        target = target.reshape(len(target), -1)
+        rows = {
+            name: metrics.regression_report(target, prediction)
+            for name, prediction in zip(self.named_members_, predictions, strict=True)
+        }
+        rows["ensemble"] = metrics.regression_report(target, self.combiner_.combine(predictions))
+        return pd.DataFrame.from_dict(rows, orient="index")
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,23 @@
+"""Member networks: backbones, the Lightning module that trains them, and scikit-learn facades."""
+
+from members.cnn1d import CNN1d
+from members.cnn2d import CNN2d
+from members.mlp import MLP
+from members.module import MemberModule
+from members.neural import NeuralClassifier, NeuralRegressor
+from members.registry import BACKBONES, build_backbone, get_backbone, register_backbone
+from members.resnet import ResNet
+
+__all__ = [
+    "BACKBONES",
+    "CNN1d",
+    "CNN2d",
+    "MLP",
+    "MemberModule",
+    "NeuralClassifier",
+    "NeuralRegressor",
+    "ResNet",
+    "build_backbone",
+    "get_backbone",
+    "register_backbone",
+]

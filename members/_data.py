@@ -1,0 +1,59 @@
+"""Input conversion and the in-memory batch loader used by the neural estimators."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def to_numpy(data: Any) -> Any:
+    """Turn a torch tensor (any device) into a numpy array; leave everything else alone."""
+    if isinstance(data, torch.Tensor):
+        return data.detach().cpu().numpy()
+    return data
+
+
+class TensorPairs(Dataset):
+    """``(X, y)`` tensors indexed by a whole batch of indices at once (no per-sample collation)."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.X, self.y = X, y
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.X[index], self.y[index]
+
+
+class ShuffledBatches(Sampler[list[int]]):
+    """Reshuffled index batches from a seeded generator.
+
+    A last batch of a single sample is dropped (the next epoch reshuffles, so no sample is
+    left out for good): batch normalisation cannot train on one sample.
+    """
+
+    def __init__(self, n_samples: int, batch_size: int, seed: int) -> None:
+        self.n_samples, self.batch_size = n_samples, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n_samples, self.batch_size)
+        return full + (rest > 1 or (full == 0 and rest > 0))
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.n_samples, generator=self.generator).tolist()
+        for batch_index in range(len(self)):
+            start = batch_index * self.batch_size
+            yield order[start : start + self.batch_size]
+
+
+def make_loader(X: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> DataLoader:
+    """A DataLoader over in-memory arrays that slices whole batches at once."""
+    y_dtype = torch.long if y.dtype.kind in "iu" else torch.float32
+    pairs = TensorPairs(torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=y_dtype))
+    return DataLoader(pairs, sampler=ShuffledBatches(len(X), batch_size, seed), batch_size=None)

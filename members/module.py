@@ -1,0 +1,111 @@
+"""``MemberModule``: the LightningModule that trains one member network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+from typing_extensions import override
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+SCHEDULERS = ("cosine", "constant")
+TASKS = ("classification", "regression")
+
+
+def check_choice(name: str, value: Any, choices: Any) -> None:
+    """Raise a ``ValueError`` naming ``name`` when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; expected one of {list(choices)}")
+
+
+class MemberModule(L.LightningModule):
+    """Train any backbone with a plain :class:`lightning.Trainer`.
+
+    Batches are ``(x, y)``. Classification uses cross-entropy on integer labels ``y``;
+    regression uses mean squared error on float targets of shape ``(batch, n_outputs)``.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+        Maps ``(batch, n_features)`` to ``(batch, n_outputs)`` logits or predictions.
+    task : {"classification", "regression"}, default="classification"
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adamw"
+    lr : float, default=3e-3
+    weight_decay : float, default=1e-2
+    scheduler : {"cosine", "constant"}, default="cosine"
+        Cosine annealing from ``lr`` to 0 over all training steps, stepped every batch.
+
+    Examples
+    --------
+    >>> import lightning as L, torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> data = TensorDataset(torch.randn(64, 4), torch.randint(0, 2, (64,)))
+    >>> module = MemberModule(torch.nn.Linear(4, 2))
+    >>> trainer = L.Trainer(max_epochs=1, logger=False, enable_progress_bar=False,
+    ...                     enable_model_summary=False, enable_checkpointing=False)
+    >>> trainer.fit(module, DataLoader(data, batch_size=16))
+    >>> module(torch.zeros(3, 4)).shape
+    torch.Size([3, 2])
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        task: str = "classification",
+        optimizer: str = "adamw",
+        lr: float = 3e-3,
+        weight_decay: float = 1e-2,
+        scheduler: str = "cosine",
+    ) -> None:
+        super().__init__()
+        check_choice("task", task, TASKS)
+        check_choice("optimizer", optimizer, OPTIMIZERS)
+        check_choice("scheduler", scheduler, SCHEDULERS)
+        self.save_hyperparameters(ignore=["backbone"])
+        self.backbone = backbone
+
+    @override
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(x)
+
+    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.hparams["task"] == "classification":
+            return F.cross_entropy(output, y)
+        return F.mse_loss(output, y.reshape(output.shape))
+
+    @override
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        loss = self.loss(self(x), y)
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    @override
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, y = batch
+        output = self(x)
+        self.log("val_loss", self.loss(output, y), prog_bar=True, batch_size=len(x))
+        if self.hparams["task"] == "classification":
+            accuracy = (output.argmax(dim=1) == y).float().mean()
+            self.log("val_acc", accuracy, prog_bar=True, batch_size=len(x))
+
+    @override
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        optimizer = OPTIMIZERS[hp["optimizer"]](
+            self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"]
+        )
+        if hp["scheduler"] == "constant":
+            return optimizer
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,304 @@
+"""scikit-learn estimators over one Lightning-trained network."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from numbers import Integral, Real
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities.seed import isolate_rng
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+from torch import nn
+
+from members._data import make_loader, to_numpy
+from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, check_choice
+from members.registry import BackboneFactory, build_backbone
+
+PREDICT_CHUNK = 8192
+
+
+@contextmanager
+def quiet_lightning(verbose: bool) -> Iterator[None]:
+    """Silence Lightning's banner lines and hints unless the user asked for output."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
+            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
+            warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")
+            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+class _NeuralEstimator(BaseEstimator):
+    """Shared fit/predict machinery; subclasses define the task and the target encoding."""
+
+    _task: str
+
+    def __init__(
+        self,
+        module: str | BackboneFactory = "mlp",
+        *,
+        module_kwargs: dict[str, Any] | None = None,
+        max_epochs: int = 40,
+        batch_size: int = 128,
+        lr: float = 3e-3,
+        optimizer: str = "adamw",
+        weight_decay: float = 1e-2,
+        scheduler: str = "cosine",
+        standardize: bool = True,
+        accelerator: str = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.module = module
+        self.module_kwargs = module_kwargs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.weight_decay = weight_decay
+        self.scheduler = scheduler
+        self.standardize = standardize
+        self.accelerator = accelerator
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- fitting -----------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        check_scalar(self.max_epochs, "max_epochs", Integral, min_val=1)
+        check_scalar(self.batch_size, "batch_size", Integral, min_val=1)
+        check_scalar(self.lr, "lr", Real, min_val=0.0, include_boundaries="neither")
+        check_scalar(self.weight_decay, "weight_decay", Real, min_val=0.0)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("scheduler", self.scheduler, SCHEDULERS)
+        if self.module_kwargs is not None and not isinstance(self.module_kwargs, dict):
+            raise TypeError(
+                f"module_kwargs must be a dict or None; got {type(self.module_kwargs).__name__}"
+            )
+        if not (isinstance(self.module, str) or callable(self.module)):
+            raise TypeError(
+                "module must be a registry name, a backbone class or a callable "
+                f"f(n_features, n_outputs) -> nn.Module; got {type(self.module).__name__}"
+            )
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _validate_fit_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(  # type: ignore[no-any-return]
+            self, to_numpy(X), to_numpy(y), dtype=(np.float64, np.float32), ensure_min_samples=2
+        )
+
+    def fit(self, X: Any, y: Any) -> _NeuralEstimator:
+        """Train the network on ``X`` (array-like, tensor or DataFrame) and targets ``y``."""
+        self._check_params()
+        X, y = self._validate_fit_data(X, y)
+        targets = self._encode_targets(y)
+        if self.standardize:
+            self.x_mean_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+            self.x_scale_ = np.where(scale > 0, scale, 1.0)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with isolate_rng():
+            torch.manual_seed(seed)
+            network = build_backbone(self.module, X.shape[1], self._n_outputs(), self.module_kwargs)
+            module = MemberModule(
+                network,
+                task=self._task,
+                optimizer=self.optimizer,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                scheduler=self.scheduler,
+            )
+            loader = make_loader(self._scale(X), targets, self.batch_size, seed)
+            with quiet_lightning(self.verbose):
+                trainer = L.Trainer(
+                    accelerator=self.accelerator,
+                    devices=1,
+                    max_epochs=self.max_epochs,
+                    logger=False,
+                    enable_checkpointing=False,
+                    enable_progress_bar=bool(self.verbose),
+                    enable_model_summary=bool(self.verbose),
+                    log_every_n_steps=max(1, min(50, len(loader))),
+                    num_sanity_val_steps=0,
+                )
+                trainer.fit(module, train_dataloaders=loader)
+        self.model_: nn.Module = network.cpu().eval()
+        return self
+
+    # -- prediction --------------------------------------------------------------------------
+    def _scale(self, X: np.ndarray) -> np.ndarray:
+        if self.standardize:
+            X = (X - self.x_mean_) / self.x_scale_
+        return np.asarray(X, dtype=np.float32)
+
+    def _forward(self, X: Any) -> np.ndarray:
+        """Raw network outputs (logits or scaled predictions) as float64, ``(n_samples, n_outputs)``."""
+        check_is_fitted(self, "model_")
+        X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
+        inputs = torch.from_numpy(self._scale(X))
+        self.model_.eval()
+        with torch.inference_mode():
+            outputs = [self.model_(chunk) for chunk in inputs.split(PREDICT_CHUNK)]
+        return torch.cat(outputs).double().numpy()
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+
+class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
+    """A scikit-learn classifier over one network trained with :class:`lightning.Trainer`.
+
+    Parameters
+    ----------
+    module : str, class or callable, default="mlp"
+        A registry name (``"mlp"``, ``"cnn1d"``, ``"cnn2d"``, ``"resnet"``), a backbone class, or
+        any callable ``f(n_features, n_outputs, **module_kwargs) -> nn.Module``.
+    module_kwargs : dict, optional
+        Extra arguments for the backbone, e.g. ``{"hidden": (512, 256), "dropout": 0.1}``.
+    max_epochs : int, default=40
+    batch_size : int, default=128
+    lr : float, default=3e-3
+        Peak learning rate.
+    optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
+    weight_decay : float, default=1e-2
+    scheduler : {"cosine", "constant"}, default="cosine"
+    standardize : bool, default=True
+        Centre and scale each feature with the training mean and standard deviation.
+    accelerator : str, default="auto"
+        Passed to :class:`lightning.Trainer` (``"cpu"``, ``"gpu"``, ``"auto"``...).
+    random_state : int, RandomState or None, default=None
+        Seeds initialisation, data order and dropout; the global RNGs are left untouched.
+    verbose : bool, default=False
+        Show Lightning's progress bar and model summary.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    model_ : nn.Module
+        The trained network, on the CPU, in eval mode.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NeuralClassifier("mlp", max_epochs=30, random_state=0).fit(X, y)
+    >>> clf.predict_proba(X[:2]).shape
+    (2, 3)
+    >>> clf.score(X, y) > 0.9
+    True
+    """
+
+    _task = "classification"
+
+    def _validate_fit_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X, y = super()._validate_fit_data(X, y)
+        check_classification_targets(y)
+        return X, y
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        self.classes_, encoded = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
+                f"({self.classes_[0]!r})"
+            )
+        return encoded.astype(np.int64)
+
+    def _n_outputs(self) -> int:
+        return len(self.classes_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, ``(n_samples, n_classes)``, columns ordered as ``classes_``."""
+        logits = torch.from_numpy(self._forward(X))
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        logits = torch.from_numpy(self._forward(X))
+        return torch.log_softmax(logits, dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class label for each sample."""
+        return self.classes_[self._forward(X).argmax(axis=1)]  # type: ignore[no-any-return]
+
+
+class NeuralRegressor(RegressorMixin, _NeuralEstimator):
+    """A scikit-learn regressor over one network trained with :class:`lightning.Trainer`.
+
+    Takes the same parameters as :class:`NeuralClassifier`. With ``standardize=True`` the
+    targets are standardised too (and predictions mapped back), so the defaults work for
+    targets of any scale. ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
+    >>> reg = NeuralRegressor("mlp", max_epochs=30, random_state=0).fit(X, y)
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> reg.score(X, y) > 0.9
+    True
+    """
+
+    _task = "regression"
+
+    def _validate_fit_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(  # type: ignore[no-any-return]
+            self,
+            to_numpy(X),
+            to_numpy(y),
+            dtype=(np.float64, np.float32),
+            ensure_min_samples=2,
+            y_numeric=True,
+            multi_output=True,
+        )
+
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
+        targets = np.asarray(y, dtype=np.float64).reshape(len(y), self.n_outputs_)
+        self.y_mean_ = targets.mean(axis=0) if self.standardize else np.zeros(self.n_outputs_)
+        scale = targets.std(axis=0) if self.standardize else np.ones(self.n_outputs_)
+        self.y_scale_ = np.where(scale > 0, scale, 1.0)
+        self._y_ndim = y.ndim
+        return ((targets - self.y_mean_) / self.y_scale_).astype(np.float32)
+
+    def _n_outputs(self) -> int:
+        return self.n_outputs_
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions, ``(n_samples,)`` for 1-D training targets, else ``(n_samples, n_outputs)``."""
+        prediction = self._forward(X) * self.y_scale_ + self.y_mean_
+        return prediction.ravel() if self._y_ndim == 1 else prediction
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
