@@ -14,6 +14,7 @@ from combiners import BaseCombiner, MeanCombiner
 from members._data import to_numpy
 
 DROP = "drop"
+DTYPES = (np.float64, np.float32)
 
 
 class BaseEnsemble(_BaseComposition):
@@ -93,12 +94,13 @@ class BaseEnsemble(_BaseComposition):
             )
         return clone(self.combiner)
 
-    def _validate_X(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        X = to_numpy(X)
-        dtype = (np.float64, np.float32)
-        if y is None:
-            return validate_data(self, X, dtype=dtype, reset=False)
-        return validate_data(self, X, to_numpy(y), dtype=dtype, ensure_min_samples=2, **kwargs)
+    def _validate_fit_data(self, X: Any, y: Any, **kwargs: Any) -> Any:
+        return validate_data(
+            self, to_numpy(X), to_numpy(y), dtype=DTYPES, ensure_min_samples=2, **kwargs
+        )
+
+    def _validate_X(self, X: Any) -> Any:
+        return validate_data(self, to_numpy(X), dtype=DTYPES, reset=False)
 
     # -- fitting -----------------------------------------------------------------------------
     def _fit_members(self, X: np.ndarray, targets: np.ndarray) -> None:
@@ -142,7 +144,8 @@ class BaseEnsemble(_BaseComposition):
         return np.stack([self._member_output(member, X) for member in self.members_])
 
     def _fused(self, X: Any) -> np.ndarray:
-        return self.combiner_.combine(self.member_predictions(X))
+        predictions = self.member_predictions(X)
+        return self.combiner_.combine(predictions)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

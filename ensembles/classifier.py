@@ -69,7 +69,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     def fit(self, X: Any, y: Any) -> EnsembleClassifier:
         """Fit every member on ``(X, y)``, then the combiner."""
         self._check_members()
-        X, y = self._validate_X(X, y)
+        X, y = self._validate_fit_data(X, y)
         check_classification_targets(y)
         self.classes_, encoded = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
@@ -100,7 +100,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
 
     def predict(self, X: Any) -> np.ndarray:
         """Class with the highest fused probability."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]  # type: ignore[no-any-return]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]  # type: ignore[no-any-return]
 
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
         """One row per member and one for the ensemble: accuracy, NLL, Brier, ECE, disagreement.

@@ -47,7 +47,7 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def fit(self, X: Any, y: Any) -> EnsembleRegressor:
         """Fit every member on ``(X, y)``, then the combiner."""
         self._check_members()
-        X, y = self._validate_X(X, y, y_numeric=True, multi_output=True)
+        X, y = self._validate_fit_data(X, y, y_numeric=True, multi_output=True)
         self._y_ndim = y.ndim
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         self._fit_members(X, y)

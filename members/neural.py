@@ -147,7 +147,8 @@ class _NeuralEstimator(BaseEstimator):
                     num_sanity_val_steps=0,
                 )
                 trainer.fit(module, train_dataloaders=loader)
-        self.model_: nn.Module = network.cpu().eval()
+        # float64 for inference: a sample's output then does not depend on the batch it comes in.
+        self.model_: nn.Module = network.cpu().double().eval()
         return self
 
     # -- prediction --------------------------------------------------------------------------
@@ -160,11 +161,11 @@ class _NeuralEstimator(BaseEstimator):
         """Raw network outputs (logits or scaled predictions) as float64, ``(n_samples, n_outputs)``."""
         check_is_fitted(self, "model_")
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
-        inputs = torch.from_numpy(self._scale(X))
+        inputs = torch.from_numpy(self._scale(X).astype(np.float64))
         self.model_.eval()
         with torch.inference_mode():
             outputs = [self.model_(chunk) for chunk in inputs.split(PREDICT_CHUNK)]
-        return torch.cat(outputs).double().numpy()
+        return torch.cat(outputs).numpy()
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -203,7 +204,8 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
     model_ : nn.Module
-        The trained network, on the CPU, in eval mode.
+        The trained network, on the CPU, in eval mode, in float64 (so that a sample's output does
+        not depend on the other samples in its batch).
 
     Examples
     --------
@@ -247,7 +249,8 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class label for each sample."""
-        return self.classes_[self._forward(X).argmax(axis=1)]  # type: ignore[no-any-return]
+        logits = self._forward(X)
+        return self.classes_[logits.argmax(axis=1)]  # type: ignore[no-any-return]
 
 
 class NeuralRegressor(RegressorMixin, _NeuralEstimator):

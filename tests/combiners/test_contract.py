@@ -1,0 +1,68 @@
+"""The contract every combiner in the registry keeps: a new combiner is tested by registering it."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from combiners import COMBINERS
+
+
+def _predictions(n_members=3, n_samples=20, n_classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(size=(n_members, n_samples, n_classes))
+    return np.exp(logits) / np.exp(logits).sum(axis=2, keepdims=True), rng.integers(0, 4, n_samples)
+
+
+@pytest.fixture(params=sorted(COMBINERS))
+def combiner(request):
+    return COMBINERS[request.param]()
+
+
+def test_fit_returns_self_and_sets_state_only_in_fit(combiner):
+    predictions, y = _predictions()
+    assert not [k for k in vars(combiner) if k.endswith("_")]
+    assert combiner.fit(predictions, y) is combiner
+    assert combiner.n_members_ == 3 and combiner.n_outputs_ == 4
+
+
+def test_not_fitted_error(combiner):
+    with pytest.raises(NotFittedError):
+        combiner.combine(_predictions()[0])
+
+
+def test_output_shape_rows_and_idempotent_fit(combiner):
+    predictions, y = _predictions()
+    first = combiner.fit(predictions, y).combine(predictions)
+    second = combiner.fit(predictions, y).combine(predictions)
+    assert first.shape == (20, 4)
+    np.testing.assert_allclose(first.sum(axis=1), 1.0)
+    assert (first >= 0).all()
+    np.testing.assert_array_equal(first, second)
+
+
+def test_clone_and_numpy_torch_agree(combiner):
+    predictions, y = _predictions()
+    fitted = combiner.fit(predictions, y)
+    from_torch = clone(combiner).fit(torch.tensor(predictions), torch.tensor(y))
+    np.testing.assert_allclose(
+        from_torch.combine(torch.tensor(predictions)), fitted.combine(predictions)
+    )
+
+
+@pytest.mark.parametrize(
+    "bad, error, match",
+    [
+        (np.ones((3, 4)), ValueError, r"must have 3 dimensions .* got shape \(3, 4\)"),
+        (np.ones((2, 20, 4)) / 4, ValueError, r"fitted on 3 members with 4 outputs; got .*\(2, 20, 4\)"),
+        (np.full((3, 20, 4), np.nan), ValueError, "NaN or infinite"),
+        (np.ones((3, 0, 4)), ValueError, "at least one member, sample and output"),
+        ([["a"]], TypeError, "must be a numeric array"),
+    ],
+)
+def test_bad_predictions(combiner, bad, error, match):
+    predictions, y = _predictions()
+    combiner.fit(predictions, y)
+    with pytest.raises(error, match=match):
+        combiner.combine(bad)

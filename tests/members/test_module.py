@@ -1,0 +1,61 @@
+"""MemberModule works in a user's own Lightning script."""
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from members import MLP, MemberModule
+
+
+def _trainer(**kwargs):
+    return L.Trainer(
+        max_epochs=3,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        enable_checkpointing=False,
+        accelerator="cpu",
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd", "rmsprop"])
+@pytest.mark.parametrize("scheduler", ["cosine", "constant"])
+def test_plain_trainer_lowers_classification_loss(optimizer, scheduler):
+    torch.manual_seed(0)
+    X = torch.randn(256, 6)
+    y = (X[:, 0] > 0).long()
+    module = MemberModule(
+        MLP(6, 2, hidden=(16,)), optimizer=optimizer, lr=1e-2, scheduler=scheduler
+    )
+    loader = DataLoader(TensorDataset(X, y), batch_size=32, shuffle=True)
+    before = module.loss(module(X), y).item()
+    trainer = _trainer()
+    trainer.fit(module, loader, val_dataloaders=DataLoader(TensorDataset(X, y), batch_size=64))
+    after = module.loss(module(X), y).item()
+    assert after < before
+    assert {"train_loss", "val_loss", "val_acc"} <= set(trainer.logged_metrics)
+
+
+def test_regression_task_and_cosine_schedule_reaches_zero():
+    X = torch.randn(64, 3)
+    y = X.sum(dim=1, keepdim=True)
+    module = MemberModule(MLP(3, 1, hidden=(8,)), task="regression", lr=1e-2)
+    trainer = _trainer()
+    trainer.fit(module, DataLoader(TensorDataset(X, y), batch_size=16))
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)
+    assert trainer.callback_metrics["train_loss"] >= 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"task": "ranking"}, r"task='ranking' is not supported; expected one of"),
+        ({"optimizer": "lbfgs"}, r"optimizer='lbfgs' is not supported; expected one of"),
+        ({"scheduler": "step"}, r"scheduler='step' is not supported; expected one of"),
+    ],
+)
+def test_bad_choices(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MemberModule(MLP(2, 2), **kwargs)

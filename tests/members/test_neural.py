@@ -1,0 +1,93 @@
+"""NeuralClassifier / NeuralRegressor behaviour beyond scikit-learn's shared checks."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from torch import nn
+
+from members import MLP, NeuralClassifier, NeuralRegressor
+
+SMALL = {"max_epochs": 20, "module_kwargs": {"hidden": (32,)}}
+
+
+def test_same_seed_same_predictions_and_global_rng_untouched(classification_data):
+    X, y = classification_data
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = NeuralClassifier(random_state=0, **SMALL).fit(X, y).predict_proba(X)
+    b = NeuralClassifier(random_state=0, **SMALL).fit(X, y).predict_proba(X)
+    c = NeuralClassifier(random_state=1, **SMALL).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_string_labels_and_probabilities(classification_data):
+    X, y = classification_data
+    labels = np.array(["cat", "dog", "emu"])[y]
+    clf = NeuralClassifier(random_state=0, **SMALL).fit(X, labels)
+    by_index = NeuralClassifier(random_state=0, **SMALL).fit(X, y)
+    assert list(clf.classes_) == ["cat", "dog", "emu"]
+    np.testing.assert_array_equal(clf.predict(X), clf.classes_[by_index.predict(X)])
+    proba = clf.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_allclose(np.exp(clf.predict_log_proba(X)), proba)
+    assert clf.score(X, labels) > 0.6  # chance is 1/3
+
+
+def test_numpy_torch_and_pandas_inputs_agree(classification_data):
+    X, y = classification_data
+    from_numpy = NeuralClassifier(random_state=0, **SMALL).fit(X, y)
+    from_torch = NeuralClassifier(random_state=0, **SMALL).fit(torch.tensor(X), torch.tensor(y))
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    from_pandas = NeuralClassifier(random_state=0, **SMALL).fit(frame, pd.Series(y))
+    expected = from_numpy.predict_proba(X)
+    np.testing.assert_allclose(from_torch.predict_proba(torch.tensor(X)), expected, atol=1e-6)
+    np.testing.assert_allclose(from_pandas.predict_proba(frame), expected, atol=1e-6)
+    assert list(from_pandas.feature_names_in_) == list(frame.columns)
+
+
+def test_prediction_does_not_depend_on_batch(classification_data):
+    X, y = classification_data
+    clf = NeuralClassifier("cnn1d", max_epochs=2, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(clf.predict_proba(X)[:1], clf.predict_proba(X[:1]))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [MLP, lambda n_features, n_outputs: nn.Linear(n_features, n_outputs)],
+    ids=["class", "callable"],
+)
+def test_module_as_class_or_callable(module, classification_data):
+    X, y = classification_data
+    clf = NeuralClassifier(module, max_epochs=5, random_state=0).fit(X, y)
+    assert clf.predict_proba(X).shape == (len(X), 3)
+
+
+def test_pickle_round_trip(classification_data):
+    X, y = classification_data
+    clf = NeuralClassifier(random_state=0, **SMALL).fit(X, y)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), clf.predict_proba(X))
+    assert clone(clf).get_params() == clf.get_params()
+
+
+def test_regressor_multi_output_and_target_scale(regression_data):
+    X, y = regression_data
+    Y = np.column_stack([y, 1000.0 * y + 5e4])  # very different scales
+    reg = NeuralRegressor(max_epochs=30, random_state=0).fit(X, Y)
+    prediction = reg.predict(X)
+    assert prediction.shape == Y.shape
+    for column in range(2):
+        residual = np.mean((prediction[:, column] - Y[:, column]) ** 2)
+        assert residual < 0.1 * np.var(Y[:, column])
+
+
+def test_regressor_without_standardize_learns_raw_targets(regression_data):
+    X, y = regression_data
+    reg = NeuralRegressor(max_epochs=40, standardize=False, random_state=0).fit(X, y / 100)
+    assert reg.score(X, y / 100) > 0.8

@@ -1,0 +1,34 @@
+"""scikit-learn's shared estimator checks on every estimator, configured small."""
+
+import warnings
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from ensembles import EnsembleClassifier, EnsembleRegressor
+from members import NeuralClassifier, NeuralRegressor
+
+ESTIMATORS = [
+    NeuralClassifier("mlp", max_epochs=20, random_state=0),
+    NeuralRegressor("mlp", max_epochs=20, random_state=0),
+    EnsembleClassifier(
+        [
+            ("wide", NeuralClassifier(max_epochs=20)),
+            ("narrow", NeuralClassifier(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+        ],
+        random_state=0,
+    ),
+    EnsembleRegressor(
+        [
+            ("wide", NeuralRegressor(max_epochs=20)),
+            ("narrow", NeuralRegressor(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+        ],
+        random_state=0,
+    ),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        check(estimator)
