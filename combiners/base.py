@@ -13,7 +13,7 @@ from combiners._validation import check_predictions
 
 
 class BaseCombiner(BaseEstimator, ABC):
-    """Fuse member outputs of shape ``(n_members, n_samples, n_outputs)`` into ``(n_samples, n_outputs)``.
+    """Fuse member outputs ``(n_members, n_samples, n_outputs)`` into ``(n_samples, n_outputs)``.
 
     Subclasses implement :meth:`_combine` and, when they learn from held-out member outputs,
     set ``learns = True`` and override :meth:`_fit`.
@@ -41,7 +41,7 @@ class BaseCombiner(BaseEstimator, ABC):
         """Hook for learned rules; fixed rules learn nothing."""
 
     def combine(self, predictions: Any) -> np.ndarray:
-        """Fuse ``(n_members, n_samples, n_outputs)`` member outputs into ``(n_samples, n_outputs)``."""
+        """Fuse ``predictions`` of shape ``(n_members, n_samples, n_outputs)``, one row a sample."""
         check_is_fitted(self, "n_members_")
         predictions = check_predictions(predictions)
         if predictions.shape[0] != self.n_members_ or predictions.shape[2] != self.n_outputs_:

@@ -50,8 +50,7 @@ class BaseEnsemble(_BaseComposition):
     def _check_members(self) -> list[tuple[str, Any]]:
         if not isinstance(self.members, list | tuple) or len(self.members) == 0:
             raise ValueError(
-                "members must be a non-empty list of (name, estimator) pairs; "
-                f"got {self.members!r}"
+                f"members must be a non-empty list of (name, estimator) pairs; got {self.members!r}"
             )
         for entry in self.members:
             if not (isinstance(entry, tuple | list) and len(entry) == 2):

@@ -20,7 +20,9 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 def make_activation(name: str) -> nn.Module:
     """Return a fresh activation module for ``name`` (one of :data:`ACTIVATIONS`)."""
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation={name!r} is not supported; expected one of {list(ACTIVATIONS)}")
+        raise ValueError(
+            f"activation={name!r} is not supported; expected one of {list(ACTIVATIONS)}"
+        )
     return ACTIVATIONS[name]()
 
 

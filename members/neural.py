@@ -158,7 +158,7 @@ class _NeuralEstimator(BaseEstimator):
         return np.asarray(X, dtype=np.float32)
 
     def _forward(self, X: Any) -> np.ndarray:
-        """Raw network outputs (logits or scaled predictions) as float64, ``(n_samples, n_outputs)``."""
+        """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``."""
         check_is_fitted(self, "model_")
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
         inputs = torch.from_numpy(self._scale(X).astype(np.float64))
@@ -297,7 +297,7 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
         return self.n_outputs_
 
     def predict(self, X: Any) -> np.ndarray:
-        """Predictions, ``(n_samples,)`` for 1-D training targets, else ``(n_samples, n_outputs)``."""
+        """Predictions: ``(n_samples,)`` for 1-D targets, else ``(n_samples, n_outputs)``."""
         prediction = self._forward(X) * self.y_scale_ + self.y_mean_
         return prediction.ravel() if self._y_ndim == 1 else prediction
 

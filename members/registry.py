@@ -67,7 +67,9 @@ def build_backbone(
         network = factory(n_features, n_outputs, **kwargs)
     except TypeError as exc:
         if kwargs and "unexpected keyword" in str(exc):
-            raise ValueError(f"module_kwargs {sorted(kwargs)} do not fit {module!r}: {exc}") from exc
+            raise ValueError(
+                f"module_kwargs {sorted(kwargs)} do not fit {module!r}: {exc}"
+            ) from exc
         raise
     if not isinstance(network, nn.Module):
         raise TypeError(

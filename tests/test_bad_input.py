@@ -33,27 +33,130 @@ CASES = [
     ("length", neural, X, y[:30], ValueError, r"inconsistent numbers of samples: \[40, 30\]"),
     ("one-class", neural, X, np.zeros(40), ValueError, r"at least 2 classes in y; got 1 class"),
     ("empty", neural, np.empty((0, 4)), np.empty(0), ValueError, r"0 sample\(s\)"),
-    ("unknown-backbone", lambda: NeuralClassifier("transformer"), X, y, ValueError,
-     r"module='transformer' is not a known backbone; expected one of \['cnn1d', 'cnn2d', 'mlp', 'resnet'\]"),
-    ("max-epochs", lambda: NeuralClassifier(max_epochs=0), X, y, ValueError, r"max_epochs == 0, must be >= 1"),
-    ("batch-size", lambda: neural(batch_size=0), X, y, ValueError, r"batch_size == 0, must be >= 1"),
+    (
+        "unknown-backbone",
+        lambda: NeuralClassifier("transformer"),
+        X,
+        y,
+        ValueError,
+        r"module='transformer' is not a known backbone; "
+        r"expected one of \['cnn1d', 'cnn2d', 'mlp', 'resnet'\]",
+    ),
+    (
+        "max-epochs",
+        lambda: NeuralClassifier(max_epochs=0),
+        X,
+        y,
+        ValueError,
+        r"max_epochs == 0, must be >= 1",
+    ),
+    (
+        "batch-size",
+        lambda: neural(batch_size=0),
+        X,
+        y,
+        ValueError,
+        r"batch_size == 0, must be >= 1",
+    ),
     ("lr", lambda: neural(lr=-1.0), X, y, ValueError, r"lr == -1.0, must be > 0.0"),
-    ("optimizer", lambda: neural(optimizer="adagrad"), X, y, ValueError, r"optimizer='adagrad' is not supported"),
-    ("module-kwargs", lambda: neural(module_kwargs=[1]), X, y, TypeError, r"module_kwargs must be a dict or None; got list"),
-    ("module-type", lambda: NeuralClassifier(3), X, y, TypeError, r"module must be a registry name.*got int"),
+    (
+        "optimizer",
+        lambda: neural(optimizer="adagrad"),
+        X,
+        y,
+        ValueError,
+        r"optimizer='adagrad' is not supported",
+    ),
+    (
+        "module-kwargs",
+        lambda: neural(module_kwargs=[1]),
+        X,
+        y,
+        TypeError,
+        r"module_kwargs must be a dict or None; got list",
+    ),
+    (
+        "module-type",
+        lambda: NeuralClassifier(3),
+        X,
+        y,
+        TypeError,
+        r"module must be a registry name.*got int",
+    ),
     ("regression-target", neural, X, rng.normal(size=40), ValueError, "Unknown label type"),
     ("ens-nan", ensemble, X_nan, y, ValueError, "Input X contains NaN"),
-    ("ens-one-class", ensemble, X, np.ones(40), ValueError, r"at least 2 classes in y; got 1 class"),
-    ("ens-empty-members", lambda: ensemble([]), X, y, ValueError, r"members must be a non-empty list of \(name, estimator\) pairs; got \[\]"),
-    ("ens-duplicate-names", lambda: ensemble([("a", neural()), ("a", neural())]), X, y, ValueError,
-     r"member names must be unique; got duplicates \['a'\]"),
-    ("ens-not-estimator", lambda: ensemble([("a", neural()), ("b", 42)]), X, y, TypeError,
-     r"member 'b' must be a scikit-learn estimator .* got int"),
-    ("ens-not-pair", lambda: ensemble([neural()]), X, y, TypeError, r"must be a \(name, estimator\) pair"),
-    ("ens-all-drop", lambda: ensemble([("a", "drop")]), X, y, ValueError, r"all members are 'drop'"),
-    ("ens-bad-name", lambda: ensemble([("a__b", neural())]), X, y, ValueError, r"without '__'; got 'a__b'"),
-    ("ens-combiner", lambda: ensemble(combiner="mean"), X, y, TypeError, r"combiner must be a combiners.BaseCombiner .* got str"),
-    ("ens-reg-members", lambda: EnsembleRegressor([]), X, y.astype(float), ValueError, r"members must be a non-empty list"),
+    (
+        "ens-one-class",
+        ensemble,
+        X,
+        np.ones(40),
+        ValueError,
+        r"at least 2 classes in y; got 1 class",
+    ),
+    (
+        "ens-empty-members",
+        lambda: ensemble([]),
+        X,
+        y,
+        ValueError,
+        r"members must be a non-empty list of \(name, estimator\) pairs; got \[\]",
+    ),
+    (
+        "ens-duplicate-names",
+        lambda: ensemble([("a", neural()), ("a", neural())]),
+        X,
+        y,
+        ValueError,
+        r"member names must be unique; got duplicates \['a'\]",
+    ),
+    (
+        "ens-not-estimator",
+        lambda: ensemble([("a", neural()), ("b", 42)]),
+        X,
+        y,
+        TypeError,
+        r"member 'b' must be a scikit-learn estimator .* got int",
+    ),
+    (
+        "ens-not-pair",
+        lambda: ensemble([neural()]),
+        X,
+        y,
+        TypeError,
+        r"must be a \(name, estimator\) pair",
+    ),
+    (
+        "ens-all-drop",
+        lambda: ensemble([("a", "drop")]),
+        X,
+        y,
+        ValueError,
+        r"all members are 'drop'",
+    ),
+    (
+        "ens-bad-name",
+        lambda: ensemble([("a__b", neural())]),
+        X,
+        y,
+        ValueError,
+        r"without '__'; got 'a__b'",
+    ),
+    (
+        "ens-combiner",
+        lambda: ensemble(combiner="mean"),
+        X,
+        y,
+        TypeError,
+        r"combiner must be a combiners.BaseCombiner .* got str",
+    ),
+    (
+        "ens-reg-members",
+        lambda: EnsembleRegressor([]),
+        X,
+        y.astype(float),
+        ValueError,
+        r"members must be a non-empty list",
+    ),
 ]
 
 
@@ -66,7 +169,9 @@ def test_bad_fit_input(factory, X_, y_, error, match):
 
 
 @pytest.mark.parametrize(
-    "factory", [neural, ensemble, lambda: NeuralRegressor(max_epochs=1)], ids=["neural", "ensemble", "regressor"]
+    "factory",
+    [neural, ensemble, lambda: NeuralRegressor(max_epochs=1)],
+    ids=["neural", "ensemble", "regressor"],
 )
 def test_wrong_number_of_features_at_predict(factory):
     estimator = factory().fit(X, y)
@@ -75,7 +180,8 @@ def test_wrong_number_of_features_at_predict(factory):
 
 
 @pytest.mark.parametrize(
-    "estimator", [neural(), ensemble(), NeuralRegressor(), EnsembleRegressor([("r", NeuralRegressor())])],
+    "estimator",
+    [neural(), ensemble(), NeuralRegressor(), EnsembleRegressor([("r", NeuralRegressor())])],
     ids=["neural", "ensemble", "regressor", "ensemble-regressor"],
 )
 def test_not_fitted(estimator):

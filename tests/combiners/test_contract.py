@@ -55,7 +55,11 @@ def test_clone_and_numpy_torch_agree(combiner):
     "bad, error, match",
     [
         (np.ones((3, 4)), ValueError, r"must have 3 dimensions .* got shape \(3, 4\)"),
-        (np.ones((2, 20, 4)) / 4, ValueError, r"fitted on 3 members with 4 outputs; got .*\(2, 20, 4\)"),
+        (
+            np.ones((2, 20, 4)) / 4,
+            ValueError,
+            r"fitted on 3 members with 4 outputs; got .*\(2, 20, 4\)",
+        ),
         (np.full((3, 20, 4), np.nan), ValueError, "NaN or infinite"),
         (np.ones((3, 0, 4)), ValueError, "at least one member, sample and output"),
         ([["a"]], TypeError, "must be a numeric array"),

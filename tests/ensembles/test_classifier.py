@@ -56,7 +56,9 @@ def test_members_get_distinct_reproducible_seeds(classification_data):
 
 def test_explicit_member_seed_is_kept(classification_data):
     X, y = classification_data
-    ens = EnsembleClassifier([("a", NeuralClassifier(max_epochs=2, random_state=7))], random_state=0)
+    ens = EnsembleClassifier(
+        [("a", NeuralClassifier(max_epochs=2, random_state=7))], random_state=0
+    )
     assert ens.fit(X, y).members_[0].random_state == 7
 
 

@@ -9,7 +9,10 @@ from members import NeuralRegressor
 
 def small_ensemble(**kwargs):
     return EnsembleRegressor(
-        [("mlp", NeuralRegressor(max_epochs=20, module_kwargs={"hidden": (32,)})), ("ridge", Ridge())],
+        [
+            ("mlp", NeuralRegressor(max_epochs=20, module_kwargs={"hidden": (32,)})),
+            ("ridge", Ridge()),
+        ],
         **kwargs,
     )
 

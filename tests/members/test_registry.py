@@ -65,7 +65,10 @@ def test_mlp_bad_options(kwargs, match):
 @pytest.mark.parametrize("activation", ["relu", "gelu", "leaky_relu", "elu"])
 def test_mlp_options_build(activation):
     network = build_backbone(
-        "mlp", 6, 2, {"hidden": (8, 4), "activation": activation, "dropout": 0.1, "batch_norm": True}
+        "mlp",
+        6,
+        2,
+        {"hidden": (8, 4), "activation": activation, "dropout": 0.1, "batch_norm": True},
     )
     assert any(isinstance(m, nn.BatchNorm1d) for m in network.modules())
     assert network(torch.randn(3, 6)).shape == (3, 2)

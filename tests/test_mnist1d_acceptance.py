@@ -1,0 +1,37 @@
+"""MNIST-1D acceptance (issue 2, point 3). Slow: ~1 minute on 2 cores; run with ``-m slow``."""
+
+import time
+
+import pytest
+
+from combiners import MeanCombiner
+from ensembles import EnsembleClassifier
+from members import NeuralClassifier
+
+mnist1d = pytest.importorskip("mnist1d.data")
+
+
+@pytest.fixture(scope="module")
+def data():
+    generated = mnist1d.make_dataset(mnist1d.get_dataset_args())
+    return generated["x"], generated["y"], generated["x_test"], generated["y_test"]
+
+
+@pytest.mark.slow
+def test_default_cnn1d_and_five_seed_ensemble(data):
+    X_train, y_train, X_test, y_test = data
+    start = time.perf_counter()
+    single = NeuralClassifier("cnn1d", random_state=0).fit(X_train, y_train)
+    single_seconds = time.perf_counter() - start
+    accuracy = single.score(X_test, y_test)
+    print(f"cnn1d seed 0: accuracy {accuracy:.4f}, fit {single_seconds:.1f} s")
+    assert accuracy >= 0.94
+
+    ensemble = EnsembleClassifier(
+        [(f"seed{s}", NeuralClassifier("cnn1d", random_state=s)) for s in range(5)],
+        combiner=MeanCombiner(),
+    ).fit(X_train, y_train)
+    table = ensemble.evaluate(X_test, y_test)
+    print(table.round(4))
+    assert table.loc["ensemble", "accuracy"] >= 0.965
+    assert table.loc["ensemble", "nll"] <= 0.15
