@@ -9,9 +9,9 @@ import pandas as pd
 from sklearn.base import ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 
-from combiners import BaseCombiner
 from ensembles import metrics
 from ensembles._base import BaseEnsemble
+from members._data import encode_classes, to_numpy
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -56,27 +56,12 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     True
     """
 
-    def __init__(
-        self,
-        members: list[tuple[str, Any]],
-        *,
-        combiner: BaseCombiner | None = None,
-        random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(members, combiner=combiner, random_state=random_state, verbose=verbose)
-
     def fit(self, X: Any, y: Any) -> EnsembleClassifier:
         """Fit every member on ``(X, y)``, then the combiner."""
         self._check_members()
         X, y = self._validate_fit_data(X, y)
         check_classification_targets(y)
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
-                f"({self.classes_[0]!r})"
-            )
+        self.classes_, encoded = encode_classes(y, type(self).__name__)
         self._fit_members(X, encoded)
         return self
 
@@ -127,7 +112,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def _encode_labels(self, y: Any) -> np.ndarray:
-        y = np.asarray(y if not hasattr(y, "detach") else y.detach().cpu().numpy())
+        y = np.asarray(to_numpy(y))
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(

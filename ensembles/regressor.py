@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import RegressorMixin
 
-from combiners import BaseCombiner
 from ensembles import metrics
 from ensembles._base import BaseEnsemble
+from members._data import to_numpy
 
 
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):
@@ -33,16 +33,6 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     >>> ens.score(X, y) > 0.9
     True
     """
-
-    def __init__(
-        self,
-        members: list[tuple[str, Any]],
-        *,
-        combiner: BaseCombiner | None = None,
-        random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(members, combiner=combiner, random_state=random_state, verbose=verbose)
 
     def fit(self, X: Any, y: Any) -> EnsembleRegressor:
         """Fit every member on ``(X, y)``, then the combiner."""
@@ -67,7 +57,7 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
         """One row per member and one for the ensemble: RMSE, MAE, R²."""
         predictions = self.member_predictions(X)
-        target = np.asarray(y if not hasattr(y, "detach") else y.detach().cpu().numpy())
+        target = np.asarray(to_numpy(y))
         target = target.reshape(len(target), -1)
         rows = {
             name: metrics.regression_report(target, prediction)

@@ -17,6 +17,14 @@ def to_numpy(data: Any) -> Any:
     return data
 
 
+def encode_classes(y: np.ndarray, owner: str) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted class labels and ``y`` encoded as their indices; at least two classes."""
+    classes, encoded = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"{owner} needs at least 2 classes in y; got 1 class ({classes[0]!r})")
+    return classes, encoded.astype(np.int64)
+
+
 class TensorPairs(Dataset):
     """``(X, y)`` tensors indexed by a whole batch of indices at once (no per-sample collation)."""
 

@@ -19,7 +19,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from members._data import make_loader, to_numpy
+from members._data import encode_classes, make_loader, to_numpy
 from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, check_choice
 from members.registry import BackboneFactory, build_backbone
 
@@ -226,13 +226,8 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         return X, y
 
     def _encode_targets(self, y: np.ndarray) -> np.ndarray:
-        self.classes_, encoded = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least 2 classes in y; got 1 class "
-                f"({self.classes_[0]!r})"
-            )
-        return encoded.astype(np.int64)
+        self.classes_, encoded = encode_classes(y, type(self).__name__)
+        return encoded
 
     def _n_outputs(self) -> int:
         return len(self.classes_)

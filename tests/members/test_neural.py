@@ -91,3 +91,13 @@ def test_regressor_without_standardize_learns_raw_targets(regression_data):
     X, y = regression_data
     reg = NeuralRegressor(max_epochs=40, standardize=False, random_state=0).fit(X, y / 100)
     assert reg.score(X, y / 100) > 0.8
+
+
+def test_quiet_by_default_and_progress_bar_when_verbose(classification_data, capsys):
+    X, y = classification_data
+    NeuralClassifier(max_epochs=1, random_state=0).fit(X, y)
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
+    NeuralClassifier(max_epochs=1, random_state=0, verbose=True).fit(X, y)
+    loud = capsys.readouterr()
+    assert "Epoch 0" in loud.out + loud.err
