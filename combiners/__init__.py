@@ -5,11 +5,27 @@ Pure numpy and scikit-learn: no torch training, no Lightning, no ``members`` imp
 
 from combiners.base import BaseCombiner
 from combiners.mean import MeanCombiner
+from combiners.selection import EnsembleSelection
+from combiners.stacking import StackingCombiner
+from combiners.temperature import TemperatureScaling
 from combiners.voting import VotingCombiner
+from combiners.weighted import WeightedCombiner
 
 COMBINERS: dict[str, type[BaseCombiner]] = {
     "mean": MeanCombiner,
     "voting": VotingCombiner,
+    "weighted": WeightedCombiner,
+    "selection": EnsembleSelection,
+    "stacking": StackingCombiner,
 }
 
-__all__ = ["COMBINERS", "BaseCombiner", "MeanCombiner", "VotingCombiner"]
+__all__ = [
+    "COMBINERS",
+    "BaseCombiner",
+    "EnsembleSelection",
+    "MeanCombiner",
+    "StackingCombiner",
+    "TemperatureScaling",
+    "VotingCombiner",
+    "WeightedCombiner",
+]

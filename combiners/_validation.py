@@ -46,3 +46,64 @@ def check_probabilities(predictions: np.ndarray, method: str) -> None:
             f"method={method!r} fuses class probabilities, so predictions must lie in [0, 1]; "
             f"got values in [{predictions.min():.3g}, {predictions.max():.3g}]"
         )
+
+
+def _as_array(data: Any) -> Any:
+    if hasattr(data, "detach"):
+        data = data.detach().cpu().numpy()
+    return np.asarray(data)
+
+
+def check_targets(predictions: np.ndarray, y: Any, owner: str) -> tuple[bool, np.ndarray]:
+    """Validate ``y`` against ``predictions``; return ``(is_classification, y)``.
+
+    The task follows from the shapes, without guessing from values: a 1-D ``y`` with two or
+    more outputs per sample means classification, ``y`` holding class indices
+    ``0..n_outputs-1``; anything else is regression with ``y`` of shape ``(n_samples,)`` or
+    ``(n_samples, n_outputs)``, returned as ``(n_samples, n_outputs)`` floats.
+    """
+    if y is None:
+        raise ValueError(f"{owner} learns from held-out outputs and needs y; got y=None")
+    target = _as_array(y)
+    _, n_samples, n_outputs = predictions.shape
+    if len(target) != n_samples:
+        raise ValueError(
+            f"y has {len(target)} samples but predictions have {n_samples} "
+            f"(predictions shape {predictions.shape})"
+        )
+    if target.ndim == 1 and n_outputs >= 2:
+        if not (np.issubdtype(target.dtype, np.number) and np.all(np.mod(target, 1) == 0)):
+            raise ValueError(
+                f"for classification, y must hold class indices 0..{n_outputs - 1}; got "
+                f"{target.dtype} values (for regression with {n_outputs} outputs pass y of "
+                f"shape (n_samples, {n_outputs}))"
+            )
+        labels = target.astype(np.int64)
+        if labels.min() < 0 or labels.max() >= n_outputs:
+            raise ValueError(
+                f"for classification, y must hold class indices 0..{n_outputs - 1}; "
+                f"got values in [{labels.min()}, {labels.max()}]"
+            )
+        return True, labels
+    try:
+        values = np.asarray(target, dtype=np.float64).reshape(n_samples, n_outputs)
+    except ValueError:
+        raise ValueError(
+            f"for regression, y must have shape ({n_samples},) or ({n_samples}, {n_outputs}); "
+            f"got {target.shape}"
+        ) from None
+    if not np.isfinite(values).all():
+        raise ValueError("y contains NaN or infinite values")
+    return False, values
+
+
+def check_features(X: Any, n_samples: int) -> np.ndarray:
+    """Raw features passed beside member outputs: 2-D, finite, one row per sample."""
+    features = np.asarray(_as_array(X), dtype=np.float64)
+    if features.ndim != 2 or len(features) != n_samples:
+        raise ValueError(
+            f"X must have shape (n_samples={n_samples}, n_features); got {features.shape}"
+        )
+    if not np.isfinite(features).all():
+        raise ValueError("X contains NaN or infinite values")
+    return features

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -15,32 +15,37 @@ from combiners._validation import check_predictions
 class BaseCombiner(BaseEstimator, ABC):
     """Fuse member outputs ``(n_members, n_samples, n_outputs)`` into ``(n_samples, n_outputs)``.
 
-    Subclasses implement :meth:`_combine` and, when they learn from held-out member outputs,
-    set ``learns = True`` and override :meth:`_fit`.
+    Subclasses implement :meth:`_combine`; rules that learn from held-out member outputs also
+    override :meth:`_fit` and :attr:`learns`. ``X`` (raw features) is optional everywhere and
+    used only by rules that say so (stacking with ``passthrough=True``).
 
     Attributes
     ----------
-    learns : bool
-        Class attribute. ``False`` for fixed rules (averaging, voting): their ``fit`` only
-        records the shape, so an ensemble may fit them on a zero-sample array and spend no
-        prediction pass on the training data.
     n_members_ : int
     n_outputs_ : int
     """
 
-    learns: ClassVar[bool] = False
+    @property
+    def learns(self) -> bool:
+        """Whether ``fit`` learns from outputs and targets (and so needs held-out predictions).
 
-    def fit(self, predictions: Any, y: Any = None) -> BaseCombiner:
+        ``False`` for fixed rules (averaging, voting, given weights): their ``fit`` only records
+        the shape, so an ensemble fits them on a zero-sample array and spends no prediction pass
+        on its training data.
+        """
+        return False
+
+    def fit(self, predictions: Any, y: Any = None, X: Any = None) -> BaseCombiner:
         """Learn what the rule needs from member outputs ``predictions`` and targets ``y``."""
         predictions = check_predictions(predictions, allow_empty=not self.learns)
         self.n_members_, _, self.n_outputs_ = predictions.shape
-        self._fit(predictions, y)
+        self._fit(predictions, y, X)
         return self
 
-    def _fit(self, predictions: np.ndarray, y: Any) -> None:
+    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
         """Hook for learned rules; fixed rules learn nothing."""
 
-    def combine(self, predictions: Any) -> np.ndarray:
+    def combine(self, predictions: Any, X: Any = None) -> np.ndarray:
         """Fuse ``predictions`` of shape ``(n_members, n_samples, n_outputs)``, one row a sample."""
         check_is_fitted(self, "n_members_")
         predictions = check_predictions(predictions)
@@ -49,8 +54,8 @@ class BaseCombiner(BaseEstimator, ABC):
                 f"{type(self).__name__} was fitted on {self.n_members_} members with "
                 f"{self.n_outputs_} outputs; got predictions of shape {predictions.shape}"
             )
-        return self._combine(predictions)
+        return self._combine(predictions, X)
 
     @abstractmethod
-    def _combine(self, predictions: np.ndarray) -> np.ndarray:
+    def _combine(self, predictions: np.ndarray, X: Any) -> np.ndarray:
         """Fuse validated predictions."""

@@ -37,11 +37,11 @@ class MeanCombiner(BaseCombiner):
     def __init__(self, method: str = "arithmetic") -> None:
         self.method = method
 
-    def _fit(self, predictions: np.ndarray, y: object) -> None:
+    def _fit(self, predictions: np.ndarray, y: object, X: object) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method={self.method!r} is not supported; expected one of {METHODS}")
 
-    def _combine(self, predictions: np.ndarray) -> np.ndarray:
+    def _combine(self, predictions: np.ndarray, X: object = None) -> np.ndarray:
         if self.method == "arithmetic":
             return predictions.mean(axis=0)  # type: ignore[no-any-return]
         check_probabilities(predictions, self.method)

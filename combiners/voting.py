@@ -22,7 +22,7 @@ class VotingCombiner(BaseCombiner):
     array([[0.667, 0.333]])
     """
 
-    def _combine(self, predictions: np.ndarray) -> np.ndarray:
+    def _combine(self, predictions: np.ndarray, X: object = None) -> np.ndarray:
         n_members, n_samples, n_classes = predictions.shape
         votes = predictions.argmax(axis=2)
         counts = np.zeros((n_samples, n_classes))

@@ -1,11 +1,15 @@
-"""Shared machinery of the ensemble estimators: members, seeds, fitting, member outputs."""
+"""Shared machinery of the ensemble estimators: members, seeds, cross-fitting, member outputs."""
 
 from __future__ import annotations
 
+import logging
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -13,7 +17,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from combiners import BaseCombiner, MeanCombiner
 from members._data import to_numpy
 
+logger = logging.getLogger(__name__)
+
 DROP = "drop"
+PREFIT = "prefit"
+DEFAULT_FOLDS = 5
 DTYPES = (np.float64, np.float32)
 
 
@@ -31,11 +39,13 @@ class BaseEnsemble(_BaseComposition):
         members: list[tuple[str, Any]],
         *,
         combiner: BaseCombiner | None = None,
+        cv: int | float | str | Any | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
         self.members = members
         self.combiner = combiner
+        self.cv = cv
         self.random_state = random_state
         self.verbose = verbose
 
@@ -45,6 +55,25 @@ class BaseEnsemble(_BaseComposition):
     def set_params(self, **params: Any) -> BaseEnsemble:
         self._set_params("members", **params)
         return self
+
+    # -- hooks for the classifier and the regressor ------------------------------------------
+    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(X, y for the members, targets for the combiner)``; set target attributes."""
+        raise NotImplementedError
+
+    def _n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _needs_held_out(self, combiner: BaseCombiner) -> bool:
+        return combiner.learns
+
+    def _fit_calibration(
+        self, predictions: np.ndarray | None, targets: np.ndarray | None, X: Any
+    ) -> None:
+        """Fit what comes after fusion on held-out outputs (``None`` when none were needed)."""
 
     # -- validation --------------------------------------------------------------------------
     def _check_members(self) -> list[tuple[str, Any]]:
@@ -93,6 +122,25 @@ class BaseEnsemble(_BaseComposition):
             )
         return clone(self.combiner)
 
+    def _check_cv(self) -> None:
+        cv = self.cv
+        if cv is None or cv == PREFIT or hasattr(cv, "split"):
+            return
+        if isinstance(cv, Integral) and not isinstance(cv, bool):
+            if cv < 2:
+                raise ValueError(f"cv={cv} folds is too few; an int cv must be >= 2")
+            return
+        if isinstance(cv, Real) and not isinstance(cv, bool):
+            if not 0.0 < float(cv) < 1.0:
+                raise ValueError(
+                    f"cv={cv} is not a held-out fraction; a float cv must be in (0, 1)"
+                )
+            return
+        raise ValueError(
+            "cv must be None, an int (K-fold cross-fitting), a float (held-out fraction), "
+            f"a scikit-learn CV splitter or 'prefit'; got {cv!r}"
+        )
+
     def _validate_fit_data(self, X: Any, y: Any, **kwargs: Any) -> Any:
         return validate_data(
             self, to_numpy(X), to_numpy(y), dtype=DTYPES, ensure_min_samples=2, **kwargs
@@ -102,49 +150,159 @@ class BaseEnsemble(_BaseComposition):
         return validate_data(self, to_numpy(X), dtype=DTYPES, reset=False)
 
     # -- fitting -----------------------------------------------------------------------------
-    def _fit_members(self, X: np.ndarray, targets: np.ndarray) -> None:
-        """Clone and fit every active member; a member left unseeded gets a seed of its own."""
+    def fit(self, X: Any, y: Any) -> BaseEnsemble:
+        """Fit the members, then the combiner on predictions the members did not train on.
+
+        Fixed rules (averaging, voting) need no held-out data: each member is trained once. A
+        rule that learns (or calibration) gets held-out member outputs according to ``cv``.
+        """
         active = self._check_members()
         combiner = self._check_combiner()
+        self._check_cv()
+        X, y, targets = self._validate_targets(X, y)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
-        fitted = []
+        seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
+        needs_held_out = self._needs_held_out(combiner)
+
+        if self.cv == PREFIT:
+            self._use_prefit(active)
+            held_out = np.arange(len(X))
+            oof = self._predict_members(X)
+        elif not needs_held_out:
+            self._set_members(
+                active,
+                [self._fit_member(n, e, s, X, y) for (n, e), s in zip(active, seeds, strict=True)],
+            )
+        else:
+            held_out, oof = self._cross_fit(active, seeds, X, y, rng)
+
+        if needs_held_out:
+            self.oof_predictions_ = oof
+            self.oof_index_ = held_out
+            X_held, targets_held = X[held_out], targets[held_out]
+            self.combiner_ = combiner.fit(oof, targets_held, X=X_held)
+            self._fit_calibration(oof, targets_held, X_held)
+        else:
+            # Fixed rules learn nothing from data: fit them on the shape alone.
+            shape_only = np.zeros((len(self.members_), 0, self._n_outputs()))
+            self.combiner_ = combiner.fit(shape_only)
+            self._fit_calibration(None, None, None)
+        return self
+
+    def _fit_member(
+        self,
+        name: str,
+        estimator: Any,
+        seed: int | None,
+        X: np.ndarray,
+        y: np.ndarray,
+        fold: int | None = None,
+    ) -> Any:
+        """Clone and fit one member; one left unseeded gets ``seed``; a failure names it."""
+        member = clone(estimator)
+        if seed is not None and member.get_params().get("random_state", 0) is None:
+            member.set_params(random_state=seed)
+        where = f"member {name!r}" + ("" if fold is None else f" on fold {fold}")
+        if self.verbose:
+            print(f"[{type(self).__name__}] fitting {where}", flush=True)
+        try:
+            return member.fit(X, y)
+        except Exception as exc:
+            exc.add_note(f"raised while fitting ensemble {where}")
+            raise
+
+    def _set_members(self, active: list[tuple[str, Any]], fitted: list[Any]) -> None:
+        self.members_ = fitted
+        self.named_members_ = {
+            name: member for (name, _), member in zip(active, fitted, strict=True)
+        }
+
+    def _use_prefit(self, active: list[tuple[str, Any]]) -> None:
         for name, estimator in active:
-            member = clone(estimator)
-            seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
-            if seed is not None and member.get_params().get("random_state", 0) is None:
-                member.set_params(random_state=seed)
-            if self.verbose:
-                print(f"[{type(self).__name__}] fitting member {name!r}", flush=True)
             try:
-                member.fit(X, targets)
-            except Exception as exc:
-                exc.add_note(f"raised while fitting ensemble member {name!r}")
-                raise
-            fitted.append((name, member))
-        self.members_ = [member for _, member in fitted]
-        self.named_members_ = dict(fitted)
-        n_outputs = self._n_outputs()
-        # Fixed rules learn nothing from data: fit them on the shape alone (no prediction pass).
-        fit_predictions = (
-            self.member_predictions(X) if combiner.learns else np.zeros((len(fitted), 0, n_outputs))
-        )
-        self.combiner_ = combiner.fit(fit_predictions, targets)
+                check_is_fitted(estimator)
+            except NotFittedError:
+                raise NotFittedError(
+                    f"cv='prefit' uses the members as they are, but member {name!r} is not "
+                    "fitted; fit it first or choose another cv"
+                ) from None
+        self._set_members(active, [estimator for _, estimator in active])
 
-    def _n_outputs(self) -> int:
-        raise NotImplementedError
+    def _is_holdout(self) -> bool:
+        """A float cv: members trained once on the rest, no refit (blending)."""
+        return isinstance(self.cv, Real) and not isinstance(self.cv, Integral)
 
-    def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+    def _splits(self, X: np.ndarray, y: np.ndarray, rng: Any) -> list[tuple[Any, Any]]:
+        shuffle_seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
+        cv: Any = DEFAULT_FOLDS if self.cv is None else self.cv
+        if self._is_holdout():
+            stratify = y if is_classifier(self) else None
+            train, test = train_test_split(
+                np.arange(len(X)), test_size=cv, stratify=stratify, random_state=shuffle_seed
+            )
+            return [(np.sort(train), np.sort(test))]
+        if isinstance(cv, Integral):
+            kind = StratifiedKFold if is_classifier(self) else KFold
+            cv = kind(n_splits=cv, shuffle=True, random_state=shuffle_seed)
+        return list(cv.split(X, y))
 
+    def _cross_fit(
+        self,
+        active: list[tuple[str, Any]],
+        seeds: list[int | None],
+        X: np.ndarray,
+        y: np.ndarray,
+        rng: Any,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Out-of-fold member outputs; then the members on all data (K folds) or as trained."""
+        splits = self._splits(X, y, rng)
+        holdout = self._is_holdout()
+        if not holdout:
+            message = (
+                f"cross-fitting with {len(splits)} folds: each of the {len(active)} members is "
+                f"trained {len(splits) + 1} times (once per fold, then on all the data)"
+            )
+            logger.info(message)
+            if self.verbose:
+                print(f"[{type(self).__name__}] {message}", flush=True)
+        held_out = np.concatenate([test for _, test in splits])
+        if len(np.unique(held_out)) != len(held_out):
+            raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
+        oof = np.zeros((len(active), len(X), self._n_outputs()))
+        for fold, (train, test) in enumerate(splits):
+            fitted = [
+                self._fit_member(name, est, seed, X[train], y[train], fold=fold)
+                for (name, est), seed in zip(active, seeds, strict=True)
+            ]
+            for index, member in enumerate(fitted):
+                oof[index, test] = self._member_output(member, X[test])
+        if holdout:
+            self._set_members(active, fitted)
+        else:
+            self._set_members(
+                active,
+                [self._fit_member(n, e, s, X, y) for (n, e), s in zip(active, seeds, strict=True)],
+            )
+        held_out = np.sort(held_out)
+        return held_out, oof[:, held_out]
+
+    # -- prediction --------------------------------------------------------------------------
     def member_predictions(self, X: Any) -> np.ndarray:
         """Outputs of every member, ``(n_members, n_samples, n_outputs)``."""
         check_is_fitted(self, "members_")
-        X = self._validate_X(X)
+        return self._predict_members(self._validate_X(X))
+
+    def _predict_members(self, X: np.ndarray) -> np.ndarray:
         return np.stack([self._member_output(member, X) for member in self.members_])
 
+    def _fuse(self, predictions: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Member outputs to the ensemble's output (the classifier adds calibration)."""
+        return self.combiner_.combine(predictions, X=X)
+
     def _fused(self, X: Any) -> np.ndarray:
-        predictions = self.member_predictions(X)
-        return self.combiner_.combine(predictions)
+        check_is_fitted(self, "members_")
+        X = self._validate_X(X)
+        return self._fuse(self._predict_members(X), X)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

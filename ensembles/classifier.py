@@ -6,12 +6,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin
+from sklearn.base import ClassifierMixin, clone
+from sklearn.model_selection import KFold
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted
 
+from combiners import BaseCombiner, TemperatureScaling
 from ensembles import metrics
-from ensembles._base import BaseEnsemble
+from ensembles._base import DEFAULT_FOLDS, BaseEnsemble
 from members._data import encode_classes, to_numpy
+
+CALIBRATIONS = (None, "temperature")
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -24,9 +29,22 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         any scikit-learn classifier. A member set to ``"drop"`` is left out.
     combiner : BaseCombiner, optional
         Fusion rule; :class:`~combiners.MeanCombiner` (soft voting) when ``None``.
+    cv : int, float, CV splitter, "prefit" or None, default=None
+        Where a combiner that learns (and calibration) gets member outputs the members did not
+        train on. An int K: K-fold cross-fitting (stratified, shuffled): out-of-fold outputs for
+        every sample, then the members are refit on all the data (K + 1 trainings each). A
+        float: that fraction is held out and the members are trained once on the rest
+        (blending, no refit). A scikit-learn splitter: its folds, as with an int. ``"prefit"``:
+        the members are already fitted; ``fit(X, y)`` only fits the combiner on ``(X, y)``.
+        ``None``: 5 folds when something learns; fixed rules (averaging, voting) train each
+        member once on all the data and cost nothing extra.
+    calibration : {None, "temperature"}, default=None
+        ``"temperature"`` fits one temperature on held-out fused probabilities (cross-fitted
+        when the combiner learns, so it never sees the combiner's own training fit); accuracy
+        is unchanged, calibration improves (averaged ensembles tend to be under-confident).
     random_state : int, RandomState or None, default=None
         When set, every member whose own ``random_state`` is ``None`` gets a distinct seed drawn
-        from it, so the ensemble is reproducible and its members differ.
+        from it, and the folds are shuffled reproducibly.
     verbose : bool, default=False
         Print which member is being trained.
 
@@ -37,6 +55,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     named_members_ : dict
         Fitted members by name.
     combiner_ : BaseCombiner
+    calibrator_ : TemperatureScaling or None
+    oof_predictions_ : ndarray of shape (n_members, n_held_out, n_classes)
+        The held-out member outputs the combiner was fitted on (only when one was needed).
+    oof_index_ : ndarray of shape (n_held_out,)
+        Rows of the training data that ``oof_predictions_`` belong to.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
 
@@ -56,31 +79,88 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> EnsembleClassifier:
-        """Fit every member on ``(X, y)``, then the combiner."""
-        self._check_members()
+    def __init__(
+        self,
+        members: list[tuple[str, Any]],
+        *,
+        combiner: BaseCombiner | None = None,
+        cv: int | float | str | Any | None = None,
+        calibration: str | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: bool = False,
+    ) -> None:
+        super().__init__(
+            members, combiner=combiner, cv=cv, random_state=random_state, verbose=verbose
+        )
+        self.calibration = calibration
+
+    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"calibration={self.calibration!r} is not supported; expected one of {CALIBRATIONS}"
+            )
         X, y = self._validate_fit_data(X, y)
         check_classification_targets(y)
         self.classes_, encoded = encode_classes(y, type(self).__name__)
-        self._fit_members(X, encoded)
-        return self
+        return X, y, encoded
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
+    def _needs_held_out(self, combiner: BaseCombiner) -> bool:
+        return combiner.learns or self.calibration is not None
+
+    def _fit_calibration(
+        self, predictions: np.ndarray | None, targets: np.ndarray | None, X: Any
+    ) -> None:
+        self.calibrator_: TemperatureScaling | None = None
+        if self.calibration == "temperature":
+            # calibration makes _needs_held_out true, so held-out outputs are here
+            assert predictions is not None and targets is not None
+            fused = self._held_out_fusion(predictions, targets, X)
+            self.calibrator_ = TemperatureScaling().fit(fused, targets)
+
+    def _held_out_fusion(self, predictions: np.ndarray, targets: np.ndarray, X: Any) -> np.ndarray:
+        """Fused outputs that a learned combiner did not see in its own fit (cross-fitted)."""
+        if not self.combiner_.learns:
+            return self.combiner_.combine(predictions, X=X)
+        fused = np.zeros(predictions.shape[1:])
+        folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
+        for train, test in folds.split(targets):
+            combiner = clone(self.combiner_).fit(predictions[:, train], targets[train], X=X[train])
+            fused[test] = combiner.combine(predictions[:, test], X=X[test])
+        return fused
+
     def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
         """Member probabilities laid out on the ensemble's classes (a member may lack some)."""
-        columns = np.asarray(member.classes_, dtype=int)
         proba = np.zeros((len(X), len(self.classes_)))
         if hasattr(member, "predict_proba"):
-            proba[:, columns] = member.predict_proba(X)
+            proba[:, self._class_columns(member.classes_)] = member.predict_proba(X)
         else:
             # A member with hard predictions only counts as a one-hot vote.
-            proba[np.arange(len(X)), member.predict(X).astype(int)] = 1.0
+            proba[np.arange(len(X)), self._class_columns(member.predict(X))] = 1.0
+        return proba
+
+    def _class_columns(self, labels: Any) -> np.ndarray:
+        labels = np.asarray(labels)
+        columns = np.searchsorted(self.classes_, labels)
+        known = columns < len(self.classes_)
+        known[known] = self.classes_[columns[known]] == labels[known]
+        if not known.all():
+            raise ValueError(
+                f"a member predicts classes {np.unique(labels[~known])[:5].tolist()} that are not "
+                f"among the ensemble's classes {self.classes_.tolist()}"
+            )
+        return columns  # type: ignore[no-any-return]
+
+    def _fuse(self, predictions: np.ndarray, X: np.ndarray) -> np.ndarray:
+        proba = super()._fuse(predictions, X)
+        if self.calibrator_ is not None:
+            proba = self.calibrator_.transform(proba)
         return proba
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Fused class probabilities, ``(n_samples, n_classes)``."""
+        """Fused (and calibrated) class probabilities, ``(n_samples, n_classes)``."""
         return self._fused(X)
 
     def predict(self, X: Any) -> np.ndarray:
@@ -94,15 +174,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         ``disagreement`` is a member's mean share of differing top-class predictions against the
         other members; on the ensemble row, the mean over all member pairs.
         """
-        predictions = self.member_predictions(X)
+        check_is_fitted(self, "members_")
+        X = self._validate_X(X)
+        predictions = self._predict_members(X)
         encoded = self._encode_labels(y)
         rows = {
             name: metrics.classification_report(encoded, proba)
             for name, proba in zip(self.named_members_, predictions, strict=True)
         }
-        rows["ensemble"] = metrics.classification_report(
-            encoded, self.combiner_.combine(predictions)
-        )
+        rows["ensemble"] = metrics.classification_report(encoded, self._fuse(predictions, X))
         pairwise = metrics.disagreement(predictions)
         n_members = len(predictions)
         others = max(n_members - 1, 1)

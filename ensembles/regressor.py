@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import RegressorMixin
+from sklearn.utils.validation import check_is_fitted
 
 from ensembles import metrics
 from ensembles._base import BaseEnsemble
@@ -16,8 +17,9 @@ from members._data import to_numpy
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     """Train several regressors and fuse their predictions.
 
-    Parameters are those of :class:`EnsembleClassifier`; the default combiner is the plain mean.
-    ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+    Parameters and attributes are those of :class:`EnsembleClassifier` without calibration and
+    ``classes_``; the default combiner is the plain mean, and an int ``cv`` makes plain
+    (unstratified, shuffled) K folds. ``y`` may be 1-D or ``(n_samples, n_outputs)``.
 
     Examples
     --------
@@ -34,14 +36,11 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     True
     """
 
-    def fit(self, X: Any, y: Any) -> EnsembleRegressor:
-        """Fit every member on ``(X, y)``, then the combiner."""
-        self._check_members()
+    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X, y = self._validate_fit_data(X, y, y_numeric=True, multi_output=True)
         self._y_ndim = y.ndim
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        self._fit_members(X, y)
-        return self
+        return X, y, y
 
     def _n_outputs(self) -> int:
         return self.n_outputs_
@@ -56,14 +55,16 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
 
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
         """One row per member and one for the ensemble: RMSE, MAE, R²."""
-        predictions = self.member_predictions(X)
+        check_is_fitted(self, "members_")
+        X = self._validate_X(X)
+        predictions = self._predict_members(X)
         target = np.asarray(to_numpy(y))
         target = target.reshape(len(target), -1)
         rows = {
             name: metrics.regression_report(target, prediction)
             for name, prediction in zip(self.named_members_, predictions, strict=True)
         }
-        rows["ensemble"] = metrics.regression_report(target, self.combiner_.combine(predictions))
+        rows["ensemble"] = metrics.regression_report(target, self._fuse(predictions, X))
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]

@@ -1,0 +1,179 @@
+"""``EnsembleSelection``: greedy forward selection with replacement (Caruana et al., 2004)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.utils import check_random_state, check_scalar
+
+from combiners._validation import check_targets
+from combiners.base import BaseCombiner
+
+EPS = 1e-12
+
+
+def _nll(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+    truth = candidates[:, np.arange(candidates.shape[1]), y]
+    return -np.mean(np.log(np.maximum(truth, EPS)), axis=1)  # type: ignore[no-any-return]
+
+
+def _brier(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+    onehot = np.eye(candidates.shape[2])[y]
+    return np.mean(np.sum((candidates - onehot) ** 2, axis=2), axis=1)  # type: ignore[no-any-return]
+
+
+def _error(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.mean(candidates.argmax(axis=2) != y, axis=1)  # type: ignore[no-any-return]
+
+
+def _rmse(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.mean((candidates - y) ** 2, axis=(1, 2)))  # type: ignore[no-any-return]
+
+
+# Losses over a stack of candidate ensembles (n_candidates, n_samples, n_outputs): lower is better.
+CLASSIFICATION_METRICS = {"nll": _nll, "brier": _brier, "error": _error}
+REGRESSION_METRICS = {"rmse": _rmse}
+
+
+class EnsembleSelection(BaseCombiner):
+    """Greedy forward ensemble selection with replacement (Caruana et al., 2004).
+
+    Starting from the ``n_init`` best single members, the member whose addition most lowers the
+    held-out loss of the running average is added, ``n_iter`` times (a member may be added
+    again, which raises its weight). The best point of the trajectory is kept. With
+    ``n_bags > 0`` the selection runs on random subsets of the members and the bags' weights are
+    averaged, which resists overfitting a small validation set.
+
+    Parameters
+    ----------
+    n_iter : int, default=50
+        Members added after the initialisation.
+    metric : {"auto", "nll", "brier", "error", "rmse"} or callable, default="auto"
+        Loss to minimise; ``"auto"`` is NLL for classification, RMSE for regression. A callable
+        takes ``(y, fused)`` with ``fused`` of shape ``(n_samples, n_outputs)`` and returns a
+        loss (lower is better).
+    n_init : int, default=3
+        Best single members the selection starts from (sorted initialisation).
+    n_bags : int, default=0
+        Number of bagged selections; 0 selects once over all members.
+    bag_fraction : float, default=0.5
+        Share of the members drawn (without replacement) for each bag.
+    random_state : int, RandomState or None, default=None
+        Draws the bags.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_members,)
+        Selection counts, normalised (averaged over bags).
+    trajectories_ : list of list of (int, float)
+        For each selection run (one per bag), the member added at each step and the loss of the
+        running ensemble after adding it, initial members first.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> predictions = np.array([[[0.95, 0.05], [0.7, 0.3]],    # right on sample 0 only
+    ...                         [[0.3, 0.7], [0.05, 0.95]],    # right on sample 1 only
+    ...                         [[0.4, 0.6], [0.6, 0.4]]])     # wrong on both
+    >>> selection = EnsembleSelection(n_iter=10, n_init=1).fit(predictions, y=[0, 1])
+    >>> selection.weights_.round(2)
+    array([0.5, 0.5, 0. ])
+    """
+
+    def __init__(
+        self,
+        n_iter: int = 50,
+        *,
+        metric: str | Callable[[np.ndarray, np.ndarray], float] = "auto",
+        n_init: int = 3,
+        n_bags: int = 0,
+        bag_fraction: float = 0.5,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.n_iter = n_iter
+        self.metric = metric
+        self.n_init = n_init
+        self.n_bags = n_bags
+        self.bag_fraction = bag_fraction
+        self.random_state = random_state
+
+    @property
+    def learns(self) -> bool:
+        return True
+
+    def _loss(self, is_classification: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        metrics = CLASSIFICATION_METRICS if is_classification else REGRESSION_METRICS
+        if callable(self.metric):
+            metric = self.metric
+            return lambda candidates, y: np.array([metric(y, c) for c in candidates])
+        name = next(iter(metrics)) if self.metric == "auto" else self.metric
+        if name not in metrics:
+            task = "classification" if is_classification else "regression"
+            raise ValueError(
+                f"metric={self.metric!r} is not supported for {task}; expected 'auto', one of "
+                f"{list(metrics)}, or a callable (y, fused) -> loss"
+            )
+        return metrics[name]
+
+    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
+        check_scalar(self.n_iter, "n_iter", Integral, min_val=0)
+        check_scalar(self.n_init, "n_init", Integral, min_val=1)
+        check_scalar(self.n_bags, "n_bags", Integral, min_val=0)
+        check_scalar(
+            self.bag_fraction,
+            "bag_fraction",
+            Real,
+            min_val=0.0,
+            max_val=1.0,
+            include_boundaries="right",
+        )
+        is_classification, target = check_targets(predictions, y, type(self).__name__)
+        loss = self._loss(is_classification)
+        n_members = len(predictions)
+        if self.n_bags == 0:
+            bags = [np.arange(n_members)]
+        else:
+            rng = check_random_state(self.random_state)
+            size = max(1, round(self.bag_fraction * n_members))
+            bags = [np.sort(rng.choice(n_members, size, replace=False)) for _ in range(self.n_bags)]
+        weights = np.zeros(n_members)
+        self.trajectories_ = []
+        for bag in bags:
+            counts, trajectory = self._select(predictions, target, bag, loss)
+            weights += counts / counts.sum()
+            self.trajectories_.append(trajectory)
+        self.weights_ = weights / weights.sum()
+
+    def _select(
+        self,
+        predictions: np.ndarray,
+        y: np.ndarray,
+        bag: np.ndarray,
+        loss: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    ) -> tuple[np.ndarray, list[tuple[int, float]]]:
+        single = loss(predictions[bag], y)
+        counts = np.zeros(len(predictions))
+        total = np.zeros(predictions.shape[1:])
+        trajectory: list[tuple[int, float]] = []
+        for member in bag[np.argsort(single, kind="stable")[: self.n_init]]:
+            counts[member] += 1
+            total += predictions[member]
+            trajectory.append((int(member), float(loss((total / counts.sum())[None], y)[0])))
+        best_loss, best_counts = trajectory[-1][1], counts.copy()
+        for _ in range(self.n_iter):
+            size = counts.sum() + 1
+            candidate_losses = loss((total[None] + predictions[bag]) / size, y)
+            choice = int(np.argmin(candidate_losses))
+            member = int(bag[choice])
+            counts[member] += 1
+            total += predictions[member]
+            trajectory.append((member, float(candidate_losses[choice])))
+            if candidate_losses[choice] < best_loss:
+                best_loss, best_counts = float(candidate_losses[choice]), counts.copy()
+        return best_counts, trajectory
+
+    def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
+        return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]

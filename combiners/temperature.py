@@ -1,0 +1,67 @@
+"""``TemperatureScaling``: one temperature fitted on held-out probabilities (Guo et al., 2017)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from combiners._validation import check_predictions, check_targets
+
+EPS = 1e-12
+# log-temperature search range: T from about 0.007 to 150
+LOG_T_BOUNDS = (-5.0, 5.0)
+
+
+class TemperatureScaling(BaseEstimator):
+    """Rescale probabilities as ``softmax(log p / T)`` with ``T`` minimising held-out NLL.
+
+    One parameter, so it cannot change which class is most probable: accuracy is unchanged,
+    while over- (``T > 1``) or under-confidence (``T < 1``, typical of averaged ensembles) is
+    corrected.
+
+    Attributes
+    ----------
+    temperature_ : float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> y = rng.integers(0, 3, 500)
+    >>> sharp = np.full((500, 3), 0.01); sharp[np.arange(500), y] = 0.98
+    >>> noisy = np.where(rng.uniform(size=500) < 0.7, y, (y + 1) % 3)
+    >>> TemperatureScaling().fit(sharp, noisy).temperature_ > 1  # overconfident: T above 1
+    True
+    """
+
+    def fit(self, proba: Any, y: Any) -> TemperatureScaling:
+        """Fit the temperature on probabilities ``(n_samples, n_classes)`` and labels ``y``."""
+        logp = self._log_proba(proba)
+        _, labels = check_targets(logp[None], y, type(self).__name__)
+        rows = np.arange(len(labels))
+
+        def nll(log_t: float) -> float:
+            return float(-np.mean(log_softmax(logp / np.exp(log_t), axis=1)[rows, labels]))
+
+        result = minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded")
+        self.temperature_ = float(np.exp(result.x))
+        return self
+
+    def transform(self, proba: Any) -> np.ndarray:
+        """Calibrated probabilities, same shape as ``proba``."""
+        check_is_fitted(self, "temperature_")
+        return softmax(self._log_proba(proba) / self.temperature_, axis=1)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _log_proba(proba: Any) -> np.ndarray:
+        values = check_predictions(np.asarray(proba)[None], name="proba")[0]
+        if values.shape[1] < 2 or values.min() < 0 or values.max() > 1:
+            raise ValueError(
+                "proba must hold class probabilities of shape (n_samples, n_classes >= 2) in [0, 1]"
+            )
+        return np.log(np.clip(values, EPS, 1.0))  # type: ignore[no-any-return]
