@@ -124,7 +124,7 @@ class BaseEnsemble(_BaseComposition):
 
     def _check_cv(self) -> None:
         cv = self.cv
-        if cv is None or cv == PREFIT or hasattr(cv, "split"):
+        if cv is None or cv == PREFIT or (hasattr(cv, "split") and not isinstance(cv, str)):
             return
         if isinstance(cv, Integral) and not isinstance(cv, bool):
             if cv < 2:

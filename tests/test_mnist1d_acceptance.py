@@ -35,3 +35,23 @@ def test_default_cnn1d_and_five_seed_ensemble(data):
     print(table.round(4))
     assert table.loc["ensemble", "accuracy"] >= 0.965
     assert table.loc["ensemble", "nll"] <= 0.15
+
+
+@pytest.mark.slow
+def test_learned_fusion_on_heterogeneous_pool():
+    """Issue 3, point 3: prefit pool, combiners on the last 800 training samples."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "experiments"))
+    from mnist1d_fusion import fusion_table
+
+    table = fusion_table(random_state=0)
+    print(table.round(4).to_string())
+    mean = table.loc["mean"]
+    for name in ("weighted", "selection", "stacking"):
+        assert table.loc[name, "nll"] <= mean["nll"] + 0.01
+        assert table.loc[name, "accuracy"] >= mean["accuracy"] - 0.005
+    assert table.loc[["weighted", "selection", "stacking"], "accuracy"].max() >= 0.965
+    for name in ("mean+T", "weighted+T", "selection+T", "stacking+T"):
+        assert table.loc[name, "ece"] <= 0.015
