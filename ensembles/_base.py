@@ -163,11 +163,13 @@ class BaseEnsemble(_BaseComposition):
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
         needs_held_out = self._needs_held_out(combiner)
+        oof: np.ndarray | None = None
 
         if self.cv == PREFIT:
             self._use_prefit(active)
+            # the given data is held out from every member by construction
             held_out = np.arange(len(X))
-            oof = self._predict_members(X)
+            oof = self._predict_members(X) if needs_held_out else None
         elif not needs_held_out:
             self._set_members(
                 active,
@@ -176,7 +178,7 @@ class BaseEnsemble(_BaseComposition):
         else:
             held_out, oof = self._cross_fit(active, seeds, X, y, rng)
 
-        if needs_held_out:
+        if oof is not None:
             self.oof_predictions_ = oof
             self.oof_index_ = held_out
             X_held, targets_held = X[held_out], targets[held_out]

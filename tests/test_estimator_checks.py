@@ -4,6 +4,7 @@ import warnings
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from combiners import StackingCombiner
 from ensembles import EnsembleClassifier, EnsembleRegressor
 from members import NeuralClassifier, NeuralRegressor
 
@@ -22,6 +23,26 @@ ESTIMATORS = [
             ("wide", NeuralRegressor(max_epochs=20)),
             ("narrow", NeuralRegressor(module_kwargs={"hidden": (32,)}, max_epochs=20)),
         ],
+        random_state=0,
+    ),
+    # the cross-fitting path: a learned combiner, K folds, calibration
+    EnsembleClassifier(
+        [
+            ("wide", NeuralClassifier(max_epochs=20)),
+            ("narrow", NeuralClassifier(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+        ],
+        combiner=StackingCombiner(),
+        cv=3,
+        calibration="temperature",
+        random_state=0,
+    ),
+    EnsembleRegressor(
+        [
+            ("wide", NeuralRegressor(max_epochs=20)),
+            ("narrow", NeuralRegressor(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+        ],
+        combiner=StackingCombiner(),
+        cv=3,
         random_state=0,
     ),
 ]
