@@ -6,6 +6,15 @@ from typing import Any
 
 import numpy as np
 
+# Probabilities are clipped to at least EPS before a log, so that one member's zero cannot turn
+# a loss or a fused value into inf.
+EPS = 1e-12
+
+
+def safe_log(proba: np.ndarray) -> np.ndarray:
+    """``log(max(p, EPS))``: finite logs of probabilities."""
+    return np.log(np.maximum(proba, EPS))  # type: ignore[no-any-return]
+
 
 def check_predictions(
     predictions: Any, *, allow_empty: bool = False, name: str = "predictions"

@@ -5,13 +5,10 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logit, softmax
 
-from combiners._validation import check_probabilities
+from combiners._validation import EPS, check_probabilities
 from combiners.base import BaseCombiner
 
 METHODS = ("arithmetic", "geometric", "logit")
-# Clip probabilities away from 0 and 1 before taking logs, so one confident member cannot
-# send the fused value to 0 or produce inf.
-EPS = 1e-12
 
 
 class MeanCombiner(BaseCombiner):

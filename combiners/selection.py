@@ -9,15 +9,13 @@ from typing import Any
 import numpy as np
 from sklearn.utils import check_random_state, check_scalar
 
-from combiners._validation import check_targets
+from combiners._validation import check_targets, safe_log
 from combiners.base import BaseCombiner
-
-EPS = 1e-12
 
 
 def _nll(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
     truth = candidates[:, np.arange(candidates.shape[1]), y]
-    return -np.mean(np.log(np.maximum(truth, EPS)), axis=1)  # type: ignore[no-any-return]
+    return -np.mean(safe_log(truth), axis=1)  # type: ignore[no-any-return]
 
 
 def _brier(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:

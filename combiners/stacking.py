@@ -8,11 +8,10 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression, RidgeCV
 
-from combiners._validation import check_features, check_targets
+from combiners._validation import check_features, check_targets, safe_log
 from combiners.base import BaseCombiner
 
 FEATURES = ("proba", "logit")
-EPS = 1e-12
 
 
 class StackingCombiner(BaseCombiner):
@@ -70,7 +69,7 @@ class StackingCombiner(BaseCombiner):
         values = predictions
         if self.is_classification_:
             if self.features == "logit":
-                values = np.log(np.clip(predictions, EPS, 1.0))
+                values = safe_log(predictions)
             if n_outputs == 2:
                 binary = values[:, :, 1] - (values[:, :, 0] if self.features == "logit" else 0)
                 values = binary[:, :, None]

@@ -10,9 +10,8 @@ from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_predictions, check_targets
+from combiners._validation import check_predictions, check_targets, safe_log
 
-EPS = 1e-12
 # log-temperature search range: T from about 0.007 to 150
 LOG_T_BOUNDS = (-5.0, 5.0)
 
@@ -64,4 +63,4 @@ class TemperatureScaling(BaseEstimator):
             raise ValueError(
                 "proba must hold class probabilities of shape (n_samples, n_classes >= 2) in [0, 1]"
             )
-        return np.log(np.clip(values, EPS, 1.0))  # type: ignore[no-any-return]
+        return safe_log(values)  # type: ignore[no-any-return]

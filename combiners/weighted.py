@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from combiners._validation import check_targets
+from combiners._validation import EPS, check_targets
 from combiners.base import BaseCombiner
-
-EPS = 1e-12
 
 
 def simplex_weights(loss_and_grad: Any, n_members: int) -> np.ndarray:
