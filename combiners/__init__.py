@@ -6,6 +6,7 @@ Pure numpy and scikit-learn: no torch training, no Lightning, no ``members`` imp
 from combiners.base import BaseCombiner
 from combiners.mean import MeanCombiner
 from combiners.selection import EnsembleSelection
+from combiners.snapshot import SnapshotCombiner
 from combiners.stacking import StackingCombiner
 from combiners.temperature import TemperatureScaling
 from combiners.voting import VotingCombiner
@@ -17,6 +18,7 @@ COMBINERS: dict[str, type[BaseCombiner]] = {
     "weighted": WeightedCombiner,
     "selection": EnsembleSelection,
     "stacking": StackingCombiner,
+    "snapshot": SnapshotCombiner,
 }
 
 __all__ = [
@@ -24,6 +26,7 @@ __all__ = [
     "BaseCombiner",
     "EnsembleSelection",
     "MeanCombiner",
+    "SnapshotCombiner",
     "StackingCombiner",
     "TemperatureScaling",
     "VotingCombiner",

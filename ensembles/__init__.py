@@ -2,5 +2,11 @@
 
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
+from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
 
-__all__ = ["EnsembleClassifier", "EnsembleRegressor"]
+__all__ = [
+    "EnsembleClassifier",
+    "EnsembleRegressor",
+    "SnapshotEnsembleClassifier",
+    "SnapshotEnsembleRegressor",
+]

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, TemperatureScaling
 from ensembles import metrics
-from ensembles._base import DEFAULT_FOLDS, BaseEnsemble
+from ensembles._base import DEFAULT_FOLDS, PREFIT, BaseEnsemble
 from members._data import encode_classes, to_numpy
 
 CALIBRATIONS = (None, "temperature")
@@ -102,6 +102,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         X, y = self._validate_fit_data(X, y)
         check_classification_targets(y)
         self.classes_, encoded = encode_classes(y, type(self).__name__)
+        if self.cv == PREFIT:
+            # prefit members may know classes that the data for the combiner happens to lack
+            known = [m.classes_ for _, m in self._check_members() if hasattr(m, "classes_")]
+            self.classes_ = np.unique(np.concatenate([self.classes_, *known]))
+            encoded = np.searchsorted(self.classes_, y)
         return X, y, encoded
 
     def _n_outputs(self) -> int:

@@ -7,17 +7,22 @@ from members.module import MemberModule
 from members.neural import NeuralClassifier, NeuralRegressor
 from members.registry import BACKBONES, build_backbone, get_backbone, register_backbone
 from members.resnet import ResNet
+from members.schedules import CyclicCosineSchedule, cycle_ends
+from members.snapshot import SnapshotCollector
 
 __all__ = [
     "BACKBONES",
     "CNN1d",
     "CNN2d",
+    "CyclicCosineSchedule",
     "MLP",
     "MemberModule",
     "NeuralClassifier",
     "NeuralRegressor",
     "ResNet",
+    "SnapshotCollector",
     "build_backbone",
+    "cycle_ends",
     "get_backbone",
     "register_backbone",
 ]

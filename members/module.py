@@ -19,6 +19,7 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 SCHEDULERS = ("cosine", "constant")
 TASKS = ("classification", "regression")
+SchedulerFactory = Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
 
 
 def check_choice(name: str, value: Any, choices: Any) -> None:
@@ -41,8 +42,10 @@ class MemberModule(L.LightningModule):
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adamw"
     lr : float, default=3e-3
     weight_decay : float, default=1e-2
-    scheduler : {"cosine", "constant"}, default="cosine"
-        Cosine annealing from ``lr`` to 0 over all training steps, stepped every batch.
+    scheduler : {"cosine", "constant"} or callable, default="cosine"
+        ``"cosine"``: annealing from ``lr`` to 0 over all training steps, stepped every batch.
+        A callable ``f(optimizer, total_steps) -> LRScheduler`` (e.g.
+        :class:`~members.schedules.CyclicCosineSchedule`) is also stepped every batch.
 
     Examples
     --------
@@ -65,13 +68,15 @@ class MemberModule(L.LightningModule):
         optimizer: str = "adamw",
         lr: float = 3e-3,
         weight_decay: float = 1e-2,
-        scheduler: str = "cosine",
+        scheduler: str | SchedulerFactory = "cosine",
     ) -> None:
         super().__init__()
         check_choice("task", task, TASKS)
         check_choice("optimizer", optimizer, OPTIMIZERS)
-        check_choice("scheduler", scheduler, SCHEDULERS)
-        self.save_hyperparameters(ignore=["backbone"])
+        if not callable(scheduler):
+            check_choice("scheduler", scheduler, SCHEDULERS)
+        self.save_hyperparameters(ignore=["backbone", "scheduler"])
+        self.scheduler = scheduler
         self.backbone = backbone
 
     @override
@@ -105,10 +110,13 @@ class MemberModule(L.LightningModule):
         optimizer = OPTIMIZERS[hp["optimizer"]](
             self.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"]
         )
-        if hp["scheduler"] == "constant":
+        if self.scheduler == "constant":
             return optimizer
         total_steps = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+        if callable(self.scheduler):
+            scheduler = self.scheduler(optimizer, total_steps)
+        else:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

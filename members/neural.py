@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.seed import isolate_rng
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state, check_scalar
@@ -20,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from members._data import encode_classes, make_loader, to_numpy
-from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, check_choice
+from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, SchedulerFactory, check_choice
 from members.registry import BackboneFactory, build_backbone
 
 PREDICT_CHUNK = 8192
@@ -64,7 +65,8 @@ class _NeuralEstimator(BaseEstimator):
         lr: float = 3e-3,
         optimizer: str = "adamw",
         weight_decay: float = 1e-2,
-        scheduler: str = "cosine",
+        scheduler: str | SchedulerFactory = "cosine",
+        callbacks: list[Callback] | None = None,
         standardize: bool = True,
         accelerator: str = "auto",
         random_state: int | np.random.RandomState | None = None,
@@ -78,6 +80,7 @@ class _NeuralEstimator(BaseEstimator):
         self.optimizer = optimizer
         self.weight_decay = weight_decay
         self.scheduler = scheduler
+        self.callbacks = callbacks
         self.standardize = standardize
         self.accelerator = accelerator
         self.random_state = random_state
@@ -90,7 +93,15 @@ class _NeuralEstimator(BaseEstimator):
         check_scalar(self.lr, "lr", Real, min_val=0.0, include_boundaries="neither")
         check_scalar(self.weight_decay, "weight_decay", Real, min_val=0.0)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        check_choice("scheduler", self.scheduler, SCHEDULERS)
+        if not callable(self.scheduler):
+            check_choice("scheduler", self.scheduler, SCHEDULERS)
+        if self.callbacks is not None and not all(
+            isinstance(callback, Callback) for callback in self.callbacks
+        ):
+            raise TypeError(
+                "callbacks must be a list of lightning.pytorch.callbacks.Callback; "
+                f"got {self.callbacks!r}"
+            )
         if self.module_kwargs is not None and not isinstance(self.module_kwargs, dict):
             raise TypeError(
                 f"module_kwargs must be a dict or None; got {type(self.module_kwargs).__name__}"
@@ -145,6 +156,7 @@ class _NeuralEstimator(BaseEstimator):
                     enable_model_summary=bool(self.verbose),
                     log_every_n_steps=max(1, min(50, len(loader))),
                     num_sanity_val_steps=0,
+                    callbacks=list(self.callbacks or []),
                 )
                 trainer.fit(module, train_dataloaders=loader)
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
@@ -189,7 +201,12 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         Peak learning rate.
     optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
     weight_decay : float, default=1e-2
-    scheduler : {"cosine", "constant"}, default="cosine"
+    scheduler : {"cosine", "constant"} or callable, default="cosine"
+        A callable ``f(optimizer, total_steps) -> LRScheduler`` is stepped every batch.
+    callbacks : list of lightning Callback, optional
+        Extra callbacks for the :class:`lightning.Trainer` (e.g. ``SnapshotCollector``,
+        ``StochasticWeightAveraging``). They are used as given, so their state after ``fit``
+        can be inspected.
     standardize : bool, default=True
         Centre and scale each feature with the training mean and standard deviation.
     accelerator : str, default="auto"

@@ -1,0 +1,54 @@
+"""``SnapshotCombiner``: fuse the snapshots of one cyclic training run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from combiners.base import BaseCombiner
+from combiners.weighted import check_weights
+
+
+class SnapshotCombiner(BaseCombiner):
+    """Average the last ``n_last`` snapshots (all by default), uniformly or with fixed weights.
+
+    Snapshots are ordered oldest first, so the last ones are the most trained. Any other
+    combiner (e.g. a learned :class:`~combiners.WeightedCombiner`) can be used on snapshots too.
+
+    Parameters
+    ----------
+    n_last : int, optional
+        How many of the most recent snapshots to use; all when ``None``.
+    weights : sequence of float, optional
+        Fixed non-negative weights for those ``n_last`` snapshots, oldest first.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_members,)
+        Zero for the snapshots left out.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> predictions = np.array([[[1.0, 0.0]], [[0.5, 0.5]], [[0.0, 1.0]]])
+    >>> SnapshotCombiner(n_last=2).fit(predictions).combine(predictions)
+    array([[0.25, 0.75]])
+    """
+
+    def __init__(self, n_last: int | None = None, weights: Sequence[float] | None = None) -> None:
+        self.n_last = n_last
+        self.weights = weights
+
+    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
+        n_members = len(predictions)
+        n_last = n_members if self.n_last is None else self.n_last
+        if not (isinstance(n_last, int | np.integer) and 1 <= n_last <= n_members):
+            raise ValueError(f"n_last must be an int in [1, {n_members}]; got {self.n_last!r}")
+        weights = np.ones(n_last) if self.weights is None else self.weights
+        self.weights_ = np.zeros(n_members)
+        self.weights_[n_members - n_last :] = check_weights(weights, n_last)
+
+    def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
+        return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]

@@ -1,0 +1,274 @@
+"""Snapshot ensembles: M members for the training cost of one run."""
+
+from __future__ import annotations
+
+import copy
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from lightning.pytorch.callbacks import StochasticWeightAveraging
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from combiners import BaseCombiner, SnapshotCombiner
+from ensembles._base import DTYPES, BaseEnsemble
+from ensembles.classifier import EnsembleClassifier
+from ensembles.regressor import EnsembleRegressor
+from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
+from members._data import to_numpy
+
+METHODS = ("snapshot", "fge", "swa")
+# (warmup_fraction, cycle_peak) when left as None
+DEFAULTS = {"snapshot": (0.0, 1.0), "fge": (0.5, 0.25), "swa": (0.75, 0.25)}
+
+
+class _BaseSnapshotEnsemble(BaseEstimator):
+    """Train one network once with a cyclic schedule; its snapshots are the members."""
+
+    _estimator_type_: type
+    _ensemble_type: type[BaseEnsemble]
+
+    def __init__(
+        self,
+        estimator: Any = None,
+        *,
+        n_snapshots: int = 5,
+        method: str = "snapshot",
+        warmup_fraction: float | None = None,
+        cycle_peak: float | None = None,
+        combiner: BaseCombiner | None = None,
+        validation_fraction: float | None = None,
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.n_snapshots = n_snapshots
+        self.method = method
+        self.warmup_fraction = warmup_fraction
+        self.cycle_peak = cycle_peak
+        self.combiner = combiner
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    def _check_params(self) -> tuple[Any, float, float]:
+        estimator = self._estimator_type_() if self.estimator is None else self.estimator
+        if not isinstance(estimator, self._estimator_type_):
+            raise TypeError(
+                f"estimator must be a {self._estimator_type_.__name__} (the network trained once "
+                f"and snapshotted); got {type(estimator).__name__}"
+            )
+        check_scalar(self.n_snapshots, "n_snapshots", Integral, min_val=1)
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not supported; expected one of {METHODS}")
+        warmup, peak = DEFAULTS[self.method]
+        warmup = warmup if self.warmup_fraction is None else self.warmup_fraction
+        peak = peak if self.cycle_peak is None else self.cycle_peak
+        check_scalar(
+            warmup, "warmup_fraction", Real, min_val=0.0, max_val=1.0, include_boundaries="left"
+        )
+        check_scalar(peak, "cycle_peak", Real, min_val=0.0, include_boundaries="neither")
+        if self.combiner is not None and not isinstance(self.combiner, BaseCombiner):
+            raise TypeError(
+                f"combiner must be a combiners.BaseCombiner; got {type(self.combiner).__name__}"
+            )
+        if self.validation_fraction is not None:
+            check_scalar(
+                self.validation_fraction,
+                "validation_fraction",
+                Real,
+                min_val=0.0,
+                max_val=1.0,
+                include_boundaries="neither",
+            )
+        return estimator, warmup, peak
+
+    def fit(self, X: Any, y: Any) -> _BaseSnapshotEnsemble:
+        """Train the template once, turn its snapshots into members, fit the combiner.
+
+        A combiner that learns is fitted on ``validation_fraction`` of the data (default 0.1),
+        held out from the training run.
+        """
+        template, warmup, peak = self._check_params()
+        combiner = SnapshotCombiner() if self.combiner is None else clone(self.combiner)
+        is_classifier = isinstance(self, ClassifierMixin)
+        X, y = validate_data(
+            self,
+            to_numpy(X),
+            to_numpy(y),
+            dtype=DTYPES,
+            ensure_min_samples=2,
+            y_numeric=not is_classifier,
+            multi_output=not is_classifier,
+        )
+        if is_classifier:
+            check_classification_targets(y)
+        rng = check_random_state(self.random_state)
+        network = clone(template)
+        if network.random_state is None and self.random_state is not None:
+            network.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        X_fit, y_fit, X_comb, y_comb = X, y, X, y
+        if combiner.learns:
+            fraction = 0.1 if self.validation_fraction is None else self.validation_fraction
+            n_held = max(2, int(np.ceil(fraction * len(y))))
+            if len(y) - n_held < 2:
+                raise ValueError(
+                    f"a combiner that learns needs held-out data: {len(y)} samples are too few to "
+                    f"hold out {n_held} and train on the rest"
+                )
+            stratify = y if is_classifier and _can_stratify(y, n_held) else None
+            X_fit, X_comb, y_fit, y_comb = train_test_split(
+                X,
+                y,
+                test_size=n_held,
+                stratify=stratify,
+                random_state=int(rng.randint(np.iinfo(np.int32).max)),
+            )
+        extra = list(network.callbacks or [])
+        if self.method == "swa":
+            averaging = StochasticWeightAveraging(
+                swa_lrs=peak * network.lr,
+                swa_epoch_start=warmup,
+                annealing_epochs=max(1, network.max_epochs // 20),
+            )
+            network.set_params(callbacks=[*extra, averaging]).fit(X_fit, y_fit)
+            network.set_params(callbacks=extra or None)
+            snapshots = [network]
+        else:
+            collector = SnapshotCollector(self.n_snapshots, warmup_fraction=warmup)
+            schedule = CyclicCosineSchedule(self.n_snapshots, warmup, peak)
+            network.set_params(scheduler=schedule, callbacks=[*extra, collector]).fit(X_fit, y_fit)
+            # the members keep the schedule they were trained with, not the snapshot store
+            network.set_params(callbacks=extra or None)
+            snapshots = [_with_weights(network, state) for state in collector.snapshots]
+        self.ensemble_ = self._ensemble_type(
+            [(f"snapshot{i}", member) for i, member in enumerate(snapshots)],
+            combiner=combiner,
+            cv="prefit",
+        ).fit(X_comb, y_comb)
+        for name in ("classes_", "n_outputs_"):
+            if hasattr(self.ensemble_, name):
+                setattr(self, name, getattr(self.ensemble_, name))
+        return self
+
+    @property
+    def members_(self) -> list[Any]:
+        """One fitted estimator per snapshot, oldest first."""
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.members_  # type: ignore[no-any-return]
+
+    @property
+    def combiner_(self) -> BaseCombiner:
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.combiner_  # type: ignore[no-any-return]
+
+    def member_predictions(self, X: Any) -> np.ndarray:
+        """Outputs of every snapshot, ``(n_snapshots, n_samples, n_outputs)``."""
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.member_predictions(X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.predict(X)  # type: ignore[no-any-return]
+
+    def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
+        """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot."""
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.evaluate(X, y)  # type: ignore[no-any-return]
+
+
+def _can_stratify(y: np.ndarray, n_held: int) -> bool:
+    """A stratified split needs two samples per class and room for every class on both sides."""
+    _, counts = np.unique(y, return_counts=True)
+    return bool(counts.min() >= 2 and min(n_held, len(y) - n_held) >= len(counts))
+
+
+def _with_weights(network: Any, state: dict[str, Any]) -> Any:
+    """A copy of the fitted network estimator holding a snapshot's weights (float64, eval)."""
+    member = copy.deepcopy(network)
+    member.model_.load_state_dict(
+        {name.removeprefix("backbone."): value.double() for name, value in state.items()}
+    )
+    return member
+
+
+class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
+    """Snapshot ensemble (Huang et al., 2017) of a :class:`~members.NeuralClassifier`.
+
+    The template network is trained once with a cyclic cosine schedule of ``n_snapshots``
+    cycles (each from the template's ``lr`` down to zero, stepped every batch); the weights at
+    the end of each cycle become one member, and the members are averaged. Fit costs one run.
+
+    Parameters
+    ----------
+    estimator : NeuralClassifier, optional
+        The network to train; ``NeuralClassifier("mlp")`` when ``None``.
+    n_snapshots : int, default=5
+    method : {"snapshot", "fge", "swa"}, default="snapshot"
+        ``"fge"``: fast geometric ensembling: an ordinary run over ``warmup_fraction`` of the
+        steps, then ``n_snapshots`` short cycles peaking at ``cycle_peak * lr``. ``"swa"``:
+        stochastic weight averaging with Lightning's callback from ``warmup_fraction`` of the
+        epochs, at ``cycle_peak * lr``, batch-norm statistics recomputed: one averaged member.
+    warmup_fraction, cycle_peak : float, optional
+        Defaults by method: snapshot (0, 1), fge (0.5, 0.25), swa (0.75, 0.25).
+    combiner : BaseCombiner, optional
+        :class:`~combiners.SnapshotCombiner` (uniform over all snapshots) by default. A combiner
+        that learns is fitted on ``validation_fraction`` of the data, held out from training.
+    validation_fraction : float, optional
+        Default 0.1, used only by a combiner that learns.
+    random_state : int, RandomState or None
+        Seeds the template when its own ``random_state`` is ``None``, and the held-out split.
+
+    Attributes
+    ----------
+    members_ : list of NeuralClassifier
+        One fitted estimator per snapshot, oldest first.
+    combiner_ : BaseCombiner
+    ensemble_ : EnsembleClassifier
+        The prefit ensemble of snapshots that does the fusion.
+    classes_, n_features_in_
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from members import NeuralClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> snap = SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=30), n_snapshots=3,
+    ...                                   random_state=0).fit(X, y)
+    >>> len(snap.members_), snap.predict_proba(X).shape
+    (3, (150, 3))
+    """
+
+    _estimator_type_ = NeuralClassifier
+    _ensemble_type = EnsembleClassifier
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
+
+
+class SnapshotEnsembleRegressor(RegressorMixin, _BaseSnapshotEnsemble):
+    """Snapshot ensemble of a :class:`~members.NeuralRegressor`; see
+    :class:`SnapshotEnsembleClassifier` for the parameters.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_regression
+    >>> from members import NeuralRegressor
+    >>> X, y = make_regression(n_samples=200, n_features=5, noise=1.0, random_state=0)
+    >>> snap = SnapshotEnsembleRegressor(NeuralRegressor(max_epochs=30), n_snapshots=3,
+    ...                                  random_state=0).fit(X, y)
+    >>> snap.member_predictions(X).shape
+    (3, 200, 1)
+    """
+
+    _estimator_type_ = NeuralRegressor
+    _ensemble_type = EnsembleRegressor
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
