@@ -24,7 +24,9 @@ from members._data import to_numpy
 
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None
-DEFAULTS = {"snapshot": (0.0, 1.0), "fge": (0.5, 0.25), "swa": (0.75, 0.25)}
+# Snapshot cycles restart at twice the template's lr: on MNIST-1D (cnn1d, 100 epochs, seeds
+# 0-2) this raised test accuracy by 0.7-1.3 pp over restarts at 1x (see README).
+DEFAULTS = {"snapshot": (0.0, 2.0), "fge": (0.5, 0.25), "swa": (0.75, 0.25)}
 
 
 class _BaseSnapshotEnsemble(BaseEstimator):
@@ -199,8 +201,9 @@ class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
     """Snapshot ensemble (Huang et al., 2017) of a :class:`~members.NeuralClassifier`.
 
     The template network is trained once with a cyclic cosine schedule of ``n_snapshots``
-    cycles (each from the template's ``lr`` down to zero, stepped every batch); the weights at
-    the end of each cycle become one member, and the members are averaged. Fit costs one run.
+    cycles (each from ``cycle_peak`` times the template's ``lr`` down to zero, stepped every
+    batch); the weights at the end of each cycle become one member, and the members are
+    averaged. Fit costs one run.
 
     Parameters
     ----------
@@ -213,7 +216,7 @@ class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
         stochastic weight averaging with Lightning's callback from ``warmup_fraction`` of the
         epochs, at ``cycle_peak * lr``, batch-norm statistics recomputed: one averaged member.
     warmup_fraction, cycle_peak : float, optional
-        Defaults by method: snapshot (0, 1), fge (0.5, 0.25), swa (0.75, 0.25).
+        Defaults by method: snapshot (0, 2), fge (0.5, 0.25), swa (0.75, 0.25).
     combiner : BaseCombiner, optional
         :class:`~combiners.SnapshotCombiner` (uniform over all snapshots) by default. A combiner
         that learns is fitted on ``validation_fraction`` of the data, held out from training.

@@ -44,6 +44,8 @@ def quiet_lightning(verbose: bool) -> Iterator[None]:
             warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
             warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")
             warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
+            # SnapshotEnsemble*(method="swa") swaps our per-step schedule for SWALR on purpose
+            warnings.filterwarnings("ignore", message=".*SWA is currently only supported every.*")
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):

@@ -18,13 +18,14 @@ def cycle_ends(total_steps: int, n_cycles: int, warmup_fraction: float = 0.0) ->
         raise ValueError(f"need total_steps >= 1 and n_cycles >= 1; got {total_steps}, {n_cycles}")
     warmup = int(round(warmup_fraction * total_steps))
     length = math.ceil((total_steps - warmup) / n_cycles)
-    if length < 1:
+    ends = sorted({min(warmup + length * (i + 1), total_steps) for i in range(n_cycles)})
+    if len(ends) < n_cycles:
         raise ValueError(
-            f"{total_steps} training steps leave no room for {n_cycles} cycles after a "
-            f"warm-up of {warmup} steps; train longer or use fewer cycles"
+            f"{total_steps} training steps ({warmup} of warm-up) hold only {len(ends)} cycles of "
+            f"ceil({total_steps - warmup} / {n_cycles}) = {length} steps, not {n_cycles}; "
+            "train for more steps or use fewer cycles"
         )
-    ends = [min(warmup + length * (i + 1), total_steps) for i in range(n_cycles)]
-    return sorted(set(ends))
+    return ends
 
 
 class CyclicCosineSchedule:

@@ -5,7 +5,12 @@ import warnings
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from combiners import StackingCombiner
-from ensembles import EnsembleClassifier, EnsembleRegressor
+from ensembles import (
+    EnsembleClassifier,
+    EnsembleRegressor,
+    SnapshotEnsembleClassifier,
+    SnapshotEnsembleRegressor,
+)
 from members import NeuralClassifier, NeuralRegressor
 
 ESTIMATORS = [
@@ -45,6 +50,8 @@ ESTIMATORS = [
         cv=3,
         random_state=0,
     ),
+    SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=20), n_snapshots=3, random_state=0),
+    SnapshotEnsembleRegressor(NeuralRegressor(max_epochs=20), n_snapshots=3, random_state=0),
 ]
 
 
