@@ -1,10 +1,12 @@
 """scikit-learn-style ensembles that compose ``members`` and ``combiners``."""
 
 from ensembles.classifier import EnsembleClassifier
+from ensembles.distillation import DistillationReport
 from ensembles.regressor import EnsembleRegressor
 from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
 
 __all__ = [
+    "DistillationReport",
     "EnsembleClassifier",
     "EnsembleRegressor",
     "SnapshotEnsembleClassifier",

@@ -15,6 +15,7 @@ from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from combiners import BaseCombiner, MeanCombiner
+from ensembles.distillation import distill
 from members._data import to_numpy
 
 logger = logging.getLogger(__name__)
@@ -287,6 +288,27 @@ class BaseEnsemble(_BaseComposition):
             )
         held_out = np.sort(held_out)
         return held_out, oof[:, held_out]
+
+    # -- distillation ------------------------------------------------------------------------
+    def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
+        """Compress this fitted ensemble into one student network (Hinton et al., 2015).
+
+        The transfer set is ``X`` (labelled by ``y`` when given), plus ``X_unlabeled`` and
+        ``n_augment`` augmented copies (``augment_with="noise" | "mixup" | "munge"``), all
+        labelled once by the ensemble. The student (default: an unfitted copy of the smallest
+        neural member) is trained with ``alpha * T^2 * KL + (1 - alpha) * CE`` at temperature
+        ``T`` (MSE to the ensemble's predictions for regression) and returned fitted.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like, optional
+            True targets of ``X``; without them the student learns from the ensemble alone.
+        **kwargs
+            ``student``, ``temperature`` (2.0), ``alpha`` (0.9), ``augment_with`` (None),
+            ``n_augment`` (1), ``X_unlabeled`` (None), ``random_state`` (None).
+        """
+        return distill(self, X, y, **kwargs)
 
     # -- prediction --------------------------------------------------------------------------
     def member_predictions(self, X: Any) -> np.ndarray:

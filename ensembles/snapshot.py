@@ -176,6 +176,14 @@ class _BaseSnapshotEnsemble(BaseEstimator):
         check_is_fitted(self, "ensemble_")
         return self.ensemble_.predict(X)  # type: ignore[no-any-return]
 
+    def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
+        """Compress the snapshots into one student; see :meth:`EnsembleClassifier.distill`.
+
+        The default student is the template architecture.
+        """
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.distill(X, y, **kwargs)
+
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
         """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot."""
         check_is_fitted(self, "ensemble_")

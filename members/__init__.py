@@ -2,6 +2,7 @@
 
 from members.cnn1d import CNN1d
 from members.cnn2d import CNN2d
+from members.distillation import DistillationModule
 from members.mlp import MLP
 from members.module import MemberModule
 from members.neural import NeuralClassifier, NeuralRegressor
@@ -15,6 +16,7 @@ __all__ = [
     "CNN1d",
     "CNN2d",
     "CyclicCosineSchedule",
+    "DistillationModule",
     "MLP",
     "MemberModule",
     "NeuralClassifier",

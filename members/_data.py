@@ -25,17 +25,17 @@ def encode_classes(y: np.ndarray, owner: str) -> tuple[np.ndarray, np.ndarray]:
     return classes, encoded.astype(np.int64)
 
 
-class TensorPairs(Dataset):
-    """``(X, y)`` tensors indexed by a whole batch of indices at once (no per-sample collation)."""
+class TensorTuple(Dataset):
+    """Equal-length tensors indexed by a whole batch of indices at once (no collation)."""
 
-    def __init__(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        self.X, self.y = X, y
+    def __init__(self, *tensors: torch.Tensor) -> None:
+        self.tensors = tensors
 
     def __len__(self) -> int:
-        return len(self.X)
+        return len(self.tensors[0])
 
-    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.X[index], self.y[index]
+    def __getitem__(self, index: list[int]) -> tuple[torch.Tensor, ...]:
+        return tuple(tensor[index] for tensor in self.tensors)
 
 
 class ShuffledBatches(Sampler[list[int]]):
@@ -60,8 +60,12 @@ class ShuffledBatches(Sampler[list[int]]):
             yield order[start : start + self.batch_size]
 
 
-def make_loader(X: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> DataLoader:
+def as_tensor(array: np.ndarray) -> torch.Tensor:
+    """Integers become class indices (long), everything else float32."""
+    return torch.as_tensor(array, dtype=torch.long if array.dtype.kind in "iu" else torch.float32)
+
+
+def make_loader(X: np.ndarray, *targets: np.ndarray, batch_size: int, seed: int) -> DataLoader:
     """A DataLoader over in-memory arrays that slices whole batches at once."""
-    y_dtype = torch.long if y.dtype.kind in "iu" else torch.float32
-    pairs = TensorPairs(torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y, dtype=y_dtype))
-    return DataLoader(pairs, sampler=ShuffledBatches(len(X), batch_size, seed), batch_size=None)
+    tensors = TensorTuple(torch.as_tensor(X, dtype=torch.float32), *map(as_tensor, targets))
+    return DataLoader(tensors, sampler=ShuffledBatches(len(X), batch_size, seed), batch_size=None)

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from members._data import encode_classes, make_loader, to_numpy
+from members.distillation import DistillationModule, check_distillation
 from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, SchedulerFactory, check_choice
 from members.registry import BackboneFactory, build_backbone
 
@@ -129,7 +130,64 @@ class _NeuralEstimator(BaseEstimator):
         """Train the network on ``X`` (array-like, tensor or DataFrame) and targets ``y``."""
         self._check_params()
         X, y = self._validate_fit_data(X, y)
-        targets = self._encode_targets(y)
+        self._train(X, self._encode_targets(y))
+        return self
+
+    def fit_distill(
+        self,
+        X: Any,
+        teacher: Any,
+        y: Any = None,
+        *,
+        classes: Any = None,
+        temperature: float = 2.0,
+        alpha: float = 0.9,
+    ) -> _NeuralEstimator:
+        """Train on a teacher's outputs (knowledge distillation) instead of labels alone.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The transfer set.
+        teacher : array-like
+            Classifier: teacher probabilities ``(n_samples, n_classes)``. Regressor: teacher
+            predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+        y : array-like, optional
+            True targets for the first ``len(y)`` rows of ``X``; the rows after them (augmented
+            or unlabelled samples) learn from the teacher alone. ``None``: teacher only.
+        classes : array-like, optional
+            Classifier: the label of each teacher column; ``np.unique(y)`` (or column indices
+            when ``y`` is ``None``) by default.
+        temperature : float, default=2.0
+            Softens both distributions (classification).
+        alpha : float, default=0.9
+            Weight of the teacher term; ``1 - alpha`` weighs the true targets.
+        """
+        check_distillation(temperature, alpha)
+        self._check_params()
+        X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), ensure_min_samples=2)
+        teacher = np.asarray(to_numpy(teacher), dtype=np.float64)
+        if len(teacher) != len(X) or not np.isfinite(teacher).all():
+            raise ValueError(
+                f"teacher must hold finite outputs for every row of X ({len(X)}); got shape "
+                f"{teacher.shape}"
+            )
+        labels = None if y is None else np.asarray(to_numpy(y))
+        if labels is not None and len(labels) > len(X):
+            raise ValueError(f"y labels the first rows of X: got {len(labels)} > {len(X)} rows")
+        targets, soft = self._distillation_targets(teacher, labels, classes)
+        self._train(X, targets, soft, distillation={"temperature": temperature, "alpha": alpha})
+        return self
+
+    def _distillation_targets(
+        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _train(
+        self, X: np.ndarray, *targets: np.ndarray, distillation: dict[str, float] | None = None
+    ) -> None:
+        """Build the network and train it on validated ``X`` and encoded ``targets``."""
         if self.standardize:
             self.x_mean_ = X.mean(axis=0)
             scale = X.std(axis=0)
@@ -138,15 +196,19 @@ class _NeuralEstimator(BaseEstimator):
         with isolate_rng():
             torch.manual_seed(seed)
             network = build_backbone(self.module, X.shape[1], self._n_outputs(), self.module_kwargs)
-            module = MemberModule(
-                network,
-                task=self._task,
-                optimizer=self.optimizer,
-                lr=self.lr,
-                weight_decay=self.weight_decay,
-                scheduler=self.scheduler,
+            settings: dict[str, Any] = {
+                "task": self._task,
+                "optimizer": self.optimizer,
+                "lr": self.lr,
+                "weight_decay": self.weight_decay,
+                "scheduler": self.scheduler,
+            }
+            module = (
+                MemberModule(network, **settings)
+                if distillation is None
+                else DistillationModule(network, **distillation, **settings)
             )
-            loader = make_loader(self._scale(X), targets, self.batch_size, seed)
+            loader = make_loader(self._scale(X), *targets, batch_size=self.batch_size, seed=seed)
             with quiet_lightning(self.verbose):
                 trainer = L.Trainer(
                     accelerator=self.accelerator,
@@ -163,7 +225,6 @@ class _NeuralEstimator(BaseEstimator):
                 trainer.fit(module, train_dataloaders=loader)
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
-        return self
 
     # -- prediction --------------------------------------------------------------------------
     def _scale(self, X: np.ndarray) -> np.ndarray:
@@ -251,6 +312,30 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
+    def _distillation_targets(
+        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if teacher.ndim != 2 or teacher.shape[1] < 2 or teacher.min() < 0 or teacher.max() > 1:
+            raise ValueError(
+                "teacher must hold class probabilities of shape (n_samples, n_classes >= 2); "
+                f"got shape {teacher.shape}"
+            )
+        if classes is None:
+            classes = np.arange(teacher.shape[1]) if y is None else np.unique(y)
+        self.classes_ = np.asarray(classes)
+        if len(self.classes_) != teacher.shape[1]:
+            raise ValueError(
+                f"classes names {len(self.classes_)} classes but teacher has "
+                f"{teacher.shape[1]} columns"
+            )
+        labels = np.full(len(teacher), -1, dtype=np.int64)
+        if y is not None:
+            unknown = np.setdiff1d(y, self.classes_)
+            if unknown.size:
+                raise ValueError(f"y holds labels that are not in classes: {unknown[:5].tolist()}")
+            labels[: len(y)] = np.searchsorted(self.classes_, y)
+        return labels, teacher.astype(np.float32)
+
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, ``(n_samples, n_classes)``, columns ordered as ``classes_``."""
         logits = torch.from_numpy(self._forward(X))
@@ -309,6 +394,17 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
 
     def _n_outputs(self) -> int:
         return self.n_outputs_
+
+    def _distillation_targets(
+        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # the teacher's scale defines the standardisation; true targets share it
+        soft = self._encode_targets(teacher)
+        labels = np.full(soft.shape, np.nan, dtype=np.float32)
+        if y is not None:
+            known = np.asarray(y, dtype=np.float64).reshape(len(y), self.n_outputs_)
+            labels[: len(y)] = (known - self.y_mean_) / self.y_scale_
+        return labels, soft
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions: ``(n_samples,)`` for 1-D targets, else ``(n_samples, n_outputs)``."""

@@ -1,0 +1,148 @@
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+
+from ensembles import (
+    DistillationReport,
+    EnsembleClassifier,
+    EnsembleRegressor,
+    SnapshotEnsembleClassifier,
+)
+from ensembles.distillation import augment
+from members import NeuralClassifier, NeuralRegressor
+
+
+@pytest.fixture(scope="module")
+def teacher(classification_data):
+    X, y = classification_data
+    labels = np.array(["a", "b", "c"])[y]
+    return (
+        EnsembleClassifier(
+            [
+                ("wide", NeuralClassifier(max_epochs=60, module_kwargs={"hidden": (128, 128)})),
+                ("small", NeuralClassifier(max_epochs=60, module_kwargs={"hidden": (16,)})),
+                ("lr", LogisticRegression(max_iter=500)),
+            ],
+            random_state=0,
+        ).fit(X, labels),
+        X,
+        labels,
+    )
+
+
+def test_student_is_a_fitted_classifier_close_to_its_teacher(teacher):
+    ensemble, X, labels = teacher
+    student = ensemble.distill(X, labels, random_state=0)
+    assert isinstance(student, NeuralClassifier)
+    assert student.module_kwargs == {"hidden": (16,)}  # the smallest neural member's architecture
+    assert list(student.classes_) == ["a", "b", "c"]
+    restored = pickle.loads(pickle.dumps(student))
+    np.testing.assert_array_equal(restored.predict_proba(X), student.predict_proba(X))
+
+
+def test_a_capable_student_follows_its_teacher(teacher):
+    ensemble, X, labels = teacher
+    capable = NeuralClassifier(max_epochs=60, module_kwargs={"hidden": (128, 128)})
+    student = ensemble.distill(X, labels, student=capable, random_state=0)
+    assert np.mean(student.predict(X) == ensemble.predict(X)) > 0.85
+
+
+@pytest.mark.parametrize("method", ["noise", "mixup", "munge"])
+def test_augmentations(teacher, method):
+    ensemble, X, labels = teacher
+    rows = augment(X, method, 2, np.random.RandomState(0))
+    assert rows.shape == (2 * len(X), X.shape[1]) and np.isfinite(rows).all()
+    assert not np.allclose(rows[: len(X)], X)
+    student = ensemble.distill(
+        X,
+        labels,
+        augment_with=method,
+        X_unlabeled=X[:50] + 0.01,
+        random_state=0,
+        student=NeuralClassifier(max_epochs=5),
+    )
+    assert student.n_features_in_ == X.shape[1]
+
+
+def test_without_labels_and_report(teacher):
+    ensemble, X, labels = teacher
+    small = {"max_epochs": 20, "module_kwargs": {"hidden": (16,)}}
+    student = ensemble.distill(X, student=NeuralClassifier(**small), random_state=0)
+    alone = NeuralClassifier(**small, random_state=0).fit(X, labels)
+    report = DistillationReport.compare(ensemble, student, X, labels, baseline=alone)
+    table = report.table
+    assert list(table.index) == ["ensemble", "student", "alone"]
+    assert table.loc["ensemble", "agreement"] == 1.0
+    assert table.loc["ensemble", "kl_to_ensemble"] == pytest.approx(0.0, abs=1e-9)
+    assert table.loc["student", "n_parameters"] < table.loc["ensemble", "n_parameters"]
+    expected = (table.loc["student", "accuracy"] - table.loc["alone", "accuracy"]) / (
+        table.loc["ensemble", "accuracy"] - table.loc["alone", "accuracy"]
+    )
+    assert table.loc["student", "gain_kept"] == pytest.approx(expected)
+    assert "latency_10k_s" in str(report)
+
+
+def test_regression_distillation_on_diabetes():
+    X, y = load_diabetes(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0)
+    ensemble = EnsembleRegressor(
+        [("mlp", NeuralRegressor()), ("ridge", Ridge())], random_state=0
+    ).fit(X_train, y_train)
+    student = ensemble.distill(X_train, y_train, random_state=0)
+    assert isinstance(student, NeuralRegressor)
+    report = DistillationReport.compare(ensemble, student, X_test, y_test).table
+    print(report.round(3))
+    assert report.loc["student", "r2"] > 0.3
+    assert report.loc["student", "rmse"] < 1.15 * report.loc["ensemble", "rmse"]
+
+
+def test_distilling_a_snapshot_ensemble(classification_data):
+    X, y = classification_data
+    snap = SnapshotEnsembleClassifier(
+        NeuralClassifier(max_epochs=20), n_snapshots=3, random_state=0
+    )
+    student = snap.fit(X, y).distill(X, y, random_state=0)
+    assert student.get_params()["max_epochs"] == 20
+    assert np.mean(student.predict(X) == snap.predict(X)) > 0.85
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"temperature": 0}, ValueError, r"temperature must be a number > 0; got 0"),
+        ({"temperature": -1.0}, ValueError, r"temperature must be a number > 0; got -1.0"),
+        ({"alpha": 1.5}, ValueError, r"alpha must be in \[0, 1\]; got 1.5"),
+        (
+            {"student": LogisticRegression()},
+            TypeError,
+            r"must be an unfitted NeuralClassifier .* got LogisticRegression",
+        ),
+        ({"student": NeuralRegressor()}, TypeError, r"got NeuralRegressor"),
+        ({"augment_with": "rotate"}, ValueError, r"augment='rotate' is not supported"),
+        ({"n_augment": 0}, ValueError, r"n_augment must be an int >= 1; got 0"),
+    ],
+)
+def test_bad_arguments(teacher, kwargs, error, match):
+    ensemble, X, labels = teacher
+    with pytest.raises(error, match=match):
+        ensemble.distill(X, labels, **kwargs)
+
+
+def test_bad_data_and_unfitted_ensemble(teacher):
+    ensemble, X, labels = teacher
+    with pytest.raises(
+        ValueError, match=r"X has 3 features, but EnsembleClassifier is expecting 8"
+    ):
+        ensemble.distill(X[:, :3])
+    with pytest.raises(ValueError, match=r"y must label every row of X: got 10 labels for 240"):
+        ensemble.distill(X, labels[:10])
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        EnsembleClassifier([("lr", LogisticRegression())]).distill(X)
+    with pytest.raises(TypeError, match="no neural member"):
+        EnsembleClassifier([("lr", LogisticRegression())]).fit(X, labels).distill(X)
