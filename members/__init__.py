@@ -2,6 +2,7 @@
 
 from members.cnn1d import CNN1d
 from members.cnn2d import CNN2d
+from members.compress import compress, pickled_size
 from members.distillation import DistillationModule
 from members.mlp import MLP
 from members.module import MemberModule
@@ -24,7 +25,9 @@ __all__ = [
     "ResNet",
     "SnapshotCollector",
     "build_backbone",
+    "compress",
     "cycle_ends",
     "get_backbone",
+    "pickled_size",
     "register_backbone",
 ]

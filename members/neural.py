@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import warnings
 from collections.abc import Iterator
@@ -51,6 +52,13 @@ def quiet_lightning(verbose: bool) -> Iterator[None]:
     finally:
         for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
+
+
+class _ScriptBytes:
+    """A TorchScript network saved to bytes, for pickling."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 class _NeuralEstimator(BaseEstimator):
@@ -209,24 +217,34 @@ class _NeuralEstimator(BaseEstimator):
                 else DistillationModule(network, **distillation, **settings)
             )
             loader = make_loader(self._scale(X), *targets, batch_size=self.batch_size, seed=seed)
-            with quiet_lightning(self.verbose):
-                trainer = L.Trainer(
-                    accelerator=self.accelerator,
-                    devices=1,
-                    max_epochs=self.max_epochs,
-                    logger=False,
-                    enable_checkpointing=False,
-                    enable_progress_bar=bool(self.verbose),
-                    enable_model_summary=bool(self.verbose),
-                    log_every_n_steps=max(1, min(50, len(loader))),
-                    num_sanity_val_steps=0,
-                    callbacks=list(self.callbacks or []),
-                )
-                trainer.fit(module, train_dataloaders=loader)
+            self._run_trainer(module, loader, self.max_epochs)
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
 
+    def _run_trainer(self, module: L.LightningModule, loader: Any, max_epochs: int) -> None:
+        """Fit ``module`` with a quiet single-device :class:`lightning.Trainer`."""
+        with quiet_lightning(self.verbose):
+            trainer = L.Trainer(
+                accelerator=self.accelerator,
+                devices=1,
+                max_epochs=max_epochs,
+                logger=False,
+                enable_checkpointing=False,
+                enable_progress_bar=bool(self.verbose),
+                enable_model_summary=bool(self.verbose),
+                log_every_n_steps=max(1, min(50, len(loader))),
+                num_sanity_val_steps=0,
+                callbacks=list(self.callbacks or []),
+            )
+            trainer.fit(module, train_dataloaders=loader)
+
     # -- prediction --------------------------------------------------------------------------
+    def _validate_X(self, X: Any) -> np.ndarray:
+        """``X`` at predict time: numeric, finite, with the features seen in fit."""
+        return validate_data(  # type: ignore[no-any-return]
+            self, to_numpy(X), dtype=(np.float64, np.float32), reset=False
+        )
+
     def _scale(self, X: np.ndarray) -> np.ndarray:
         if self.standardize:
             X = (X - self.x_mean_) / self.x_scale_
@@ -235,12 +253,36 @@ class _NeuralEstimator(BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``."""
         check_is_fitted(self, "model_")
-        X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
-        inputs = torch.from_numpy(self._scale(X).astype(np.float64))
+        X = self._validate_X(X)
+        # float64 for trained networks; float32 for compressed (quantised) ones
+        dtype = next(
+            (p.dtype for p in self.model_.parameters() if p.is_floating_point()), torch.float32
+        )
+        inputs = torch.from_numpy(self._scale(X).astype(np.float64)).to(dtype)
         self.model_.eval()
         with torch.inference_mode():
             outputs = [self.model_(chunk) for chunk in inputs.split(PREDICT_CHUNK)]
-        return torch.cat(outputs).numpy()
+        return torch.cat(outputs).double().numpy()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        if isinstance(state.get("model_"), torch.jit.ScriptModule):
+            # a quantised network (members.compress) travels as TorchScript bytes
+            buffer = io.BytesIO()
+            with warnings.catch_warnings():
+                # TorchScript is deprecated upstream but is what pickles a quantised network
+                warnings.simplefilter("ignore", DeprecationWarning)
+                torch.jit.save(state["model_"], buffer)
+            state = {**state, "model_": _ScriptBytes(buffer.getvalue())}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("model_"), _ScriptBytes):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                network = torch.jit.load(io.BytesIO(state["model_"].data))
+            state = {**state, "model_": network}
+        super().__setstate__(state)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
