@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 import warnings
 from numbers import Real
 from typing import Any
@@ -147,6 +148,4 @@ def _quantize(estimator: _NeuralEstimator, network: nn.Module, X: np.ndarray | N
 
 def pickled_size(estimator: Any) -> int:
     """Bytes of ``pickle.dumps(estimator)``: the size a user stores."""
-    import pickle
-
     return len(pickle.dumps(estimator))

@@ -96,6 +96,18 @@ class MemberModule(L.LightningModule):
         return loss
 
     @override
+    def on_train_epoch_end(self) -> None:
+        # The epoch's mean loss is non-finite as soon as one step was: checking it here costs no
+        # per-step device synchronisation and stops a diverged run before it returns NaNs.
+        loss = self.trainer.callback_metrics.get("train_loss")
+        if loss is not None and not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"training diverged: the loss became {loss.item()} in epoch "
+                f"{self.current_epoch}; lower the learning rate (lr={self.hparams['lr']}) or "
+                "standardise the inputs"
+            )
+
+    @override
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch
         output = self(x)

@@ -101,3 +101,29 @@ def test_quiet_by_default_and_progress_bar_when_verbose(classification_data, cap
     NeuralClassifier(max_epochs=1, random_state=0, verbose=True).fit(X, y)
     loud = capsys.readouterr()
     assert "Epoch 0" in loud.out + loud.err
+
+
+@pytest.mark.parametrize("estimator", [NeuralClassifier, NeuralRegressor])
+def test_divergence_is_reported_not_returned(estimator):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * 1e6  # badly scaled, and not standardised
+    y = (X[:, 0] > 0).astype(int)
+    net = estimator("mlp", lr=1e8, standardize=False, max_epochs=5, random_state=0)
+    with pytest.raises(
+        FloatingPointError,
+        match=r"diverged: the loss became (nan|inf) in epoch \d+; lower the learning rate \(lr=1",
+    ):
+        net.fit(X, y)
+    assert not hasattr(net, "model_")
+
+
+def test_divergence_inside_an_ensemble_names_the_member():
+    from ensembles import EnsembleClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 5)) * 1e6
+    y = (X[:, 0] > 0).astype(int)
+    bad = NeuralClassifier("mlp", lr=1e8, standardize=False, max_epochs=5)
+    with pytest.raises(FloatingPointError) as info:
+        EnsembleClassifier([("exploding", bad)], random_state=0).fit(X, y)
+    assert "member 'exploding'" in "".join(info.value.__notes__)
