@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
@@ -41,12 +44,14 @@ class BaseEnsemble(_BaseComposition):
         *,
         combiner: BaseCombiner | None = None,
         cv: int | float | str | Any | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
         self.members = members
         self.combiner = combiner
         self.cv = cv
+        self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
 
@@ -201,18 +206,54 @@ class BaseEnsemble(_BaseComposition):
         y: np.ndarray,
         fold: int | None = None,
     ) -> Any:
-        """Clone and fit one member; one left unseeded gets ``seed``; a failure names it."""
+        """Clone and fit one member; one left unseeded gets ``seed``; a failure names it.
+
+        With ``checkpoint_dir`` the fitted member is stored at once, and a member with the same
+        class, parameters, fold and training data is loaded from there instead of retrained.
+        """
         member = clone(estimator)
         if seed is not None and member.get_params().get("random_state", 0) is None:
             member.set_params(random_state=seed)
         where = f"member {name!r}" + ("" if fold is None else f" on fold {fold}")
+        path = self._checkpoint_path(name, member, fold, X, y)
+        if path is not None and path.exists():
+            if self.verbose:
+                print(f"[{type(self).__name__}] reusing {where} from {path}", flush=True)
+            return joblib.load(path)
         if self.verbose:
             print(f"[{type(self).__name__}] fitting {where}", flush=True)
         try:
-            return member.fit(X, y)
+            member.fit(X, y)
         except Exception as exc:
-            exc.add_note(f"raised while fitting ensemble {where}")
+            kept = (
+                "; the members trained before it are kept in "
+                f"checkpoint_dir={self.checkpoint_dir!r} and are reused when fit is called again"
+                if self.checkpoint_dir is not None
+                else "; pass checkpoint_dir= to keep the members already trained"
+            )
+            exc.add_note(f"raised while fitting ensemble {where}{kept}")
             raise
+        if path is not None:
+            # write then rename, so an interrupted write never leaves a half member behind
+            partial = path.with_suffix(".partial")
+            joblib.dump(member, partial)
+            partial.replace(path)
+        return member
+
+    def _checkpoint_path(
+        self, name: str, member: Any, fold: int | None, X: np.ndarray, y: np.ndarray
+    ) -> Path | None:
+        if self.checkpoint_dir is None:
+            return None
+        try:
+            key = joblib.hash((type(member).__qualname__, member.get_params(deep=True), fold, X, y))
+        except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
+            logger.warning("member %r cannot be checkpointed: its parameters do not hash", name)
+            return None
+        directory = Path(self.checkpoint_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        suffix = "" if fold is None else f"-fold{fold}"
+        return directory / f"{name}{suffix}-{key[:16]}.joblib"
 
     def _set_members(self, active: list[tuple[str, Any]], fitted: list[Any]) -> None:
         self.members_ = fitted

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         ``"temperature"`` fits one temperature on held-out fused probabilities (cross-fitted
         when the combiner learns, so it never sees the combiner's own training fit); accuracy
         is unchanged, calibration improves (averaged ensembles tend to be under-confident).
+    checkpoint_dir : str or path, optional
+        Store every member (and fold member) as soon as it is trained. If a later member fails,
+        or the fit is interrupted, calling ``fit`` again with the same members and data loads
+        the stored ones instead of retraining them; a changed member, seed or data is retrained.
+        Files are joblib pickles: load only directories you wrote yourself.
     random_state : int, RandomState or None, default=None
         When set, every member whose own ``random_state`` is ``None`` gets a distinct seed drawn
         from it, and the folds are shuffled reproducibly.
@@ -86,11 +92,17 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         combiner: BaseCombiner | None = None,
         cv: int | float | str | Any | None = None,
         calibration: str | None = None,
+        checkpoint_dir: str | os.PathLike[str] | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
         super().__init__(
-            members, combiner=combiner, cv=cv, random_state=random_state, verbose=verbose
+            members,
+            combiner=combiner,
+            cv=cv,
+            checkpoint_dir=checkpoint_dir,
+            random_state=random_state,
+            verbose=verbose,
         )
         self.calibration = calibration
 
