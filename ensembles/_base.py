@@ -335,7 +335,7 @@ class BaseEnsemble(_BaseComposition):
         """Compress this fitted ensemble into one student network (Hinton et al., 2015).
 
         The transfer set is ``X`` (labelled by ``y`` when given), plus ``X_unlabeled`` and
-        ``n_augment`` augmented copies (``augment_with="noise" | "mixup" | "munge"``), all
+        ``n_augment`` augmented copies (``augment="noise" | "mixup" | "munge"``), all
         labelled once by the ensemble. The student (default: an unfitted copy of the smallest
         neural member) is trained with ``alpha * T^2 * KL + (1 - alpha) * CE`` at temperature
         ``T`` (MSE to the ensemble's predictions for regression) and returned fitted.
@@ -346,7 +346,7 @@ class BaseEnsemble(_BaseComposition):
         y : array-like, optional
             True targets of ``X``; without them the student learns from the ensemble alone.
         **kwargs
-            ``student``, ``temperature`` (2.0), ``alpha`` (0.9), ``augment_with`` (None),
+            ``student``, ``temperature`` (2.0), ``alpha`` (0.9), ``augment`` (None),
             ``n_augment`` (1), ``X_unlabeled`` (None), ``random_state`` (None).
         """
         return distill(self, X, y, **kwargs)

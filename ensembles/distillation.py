@@ -22,7 +22,9 @@ AUGMENTATIONS = (None, "noise", "mixup", "munge")
 LATENCY_ROWS = 10_000
 
 
-def augment(X: np.ndarray, method: str, n_copies: int, rng: np.random.RandomState) -> np.ndarray:
+def augment_rows(
+    X: np.ndarray, method: str, n_copies: int, rng: np.random.RandomState
+) -> np.ndarray:
     """``n_copies`` new rows per sample of ``X`` for the transfer set (unlabelled).
 
     - ``"noise"``: Gaussian noise of 0.1 times each feature's standard deviation.
@@ -72,7 +74,7 @@ def distill(
     student: Any = None,
     temperature: float = 2.0,
     alpha: float = 0.9,
-    augment_with: str | None = None,
+    augment: str | None = None,
     n_augment: int = 1,
     X_unlabeled: Any = None,
     random_state: int | np.random.RandomState | None = None,
@@ -88,25 +90,23 @@ def distill(
             f"student must be an unfitted {kind.__name__} (a neural estimator); "
             f"got {type(student).__name__}"
         )
-    if augment_with not in AUGMENTATIONS:
-        raise ValueError(
-            f"augment={augment_with!r} is not supported; expected one of {AUGMENTATIONS}"
-        )
+    if augment not in AUGMENTATIONS:
+        raise ValueError(f"augment={augment!r} is not supported; expected one of {AUGMENTATIONS}")
     if not (isinstance(n_augment, int) and n_augment >= 1):
         raise ValueError(f"n_augment must be an int >= 1; got {n_augment!r}")
     rng = check_random_state(random_state)
     X = ensemble._validate_X(X)
-    parts = [X]
-    if X_unlabeled is not None:
-        parts.append(ensemble._validate_X(X_unlabeled))
-    if augment_with is not None:
-        parts.append(augment(np.concatenate(parts), augment_with, n_augment, rng))
-    transfer = np.concatenate(parts)
-    # the ensemble labels the transfer set once; the student then trains on cached targets
-    teacher = ensemble.predict_proba(transfer) if classifier else ensemble.predict(transfer)
     labels = None if y is None else np.asarray(to_numpy(y))
     if labels is not None and len(labels) != len(X):
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
+    parts = [X]
+    if X_unlabeled is not None:
+        parts.append(ensemble._validate_X(X_unlabeled))
+    if augment is not None:
+        parts.append(augment_rows(np.concatenate(parts), augment, n_augment, rng))
+    transfer = np.concatenate(parts)
+    # the ensemble labels the transfer set once; the student then trains on cached targets
+    teacher = ensemble.predict_proba(transfer) if classifier else ensemble.predict(transfer)
     if student.random_state is None and random_state is not None:
         student.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
     kwargs = {"classes": ensemble.classes_} if classifier else {}

@@ -41,7 +41,7 @@ def main() -> None:
         student=NeuralClassifier("cnn1d", random_state=0),
         temperature=args.temperature,
         alpha=args.alpha,
-        augment_with=args.augment,
+        augment=args.augment,
     )
     print(f"student distilled in {time.perf_counter() - start:.0f} s", flush=True)
     alone = NeuralClassifier("cnn1d", random_state=0).fit(X_train, y_train)

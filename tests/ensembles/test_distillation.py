@@ -12,7 +12,7 @@ from ensembles import (
     EnsembleRegressor,
     SnapshotEnsembleClassifier,
 )
-from ensembles.distillation import augment
+from ensembles.distillation import augment_rows
 from members import NeuralClassifier, NeuralRegressor
 
 
@@ -54,13 +54,13 @@ def test_a_capable_student_follows_its_teacher(teacher):
 @pytest.mark.parametrize("method", ["noise", "mixup", "munge"])
 def test_augmentations(teacher, method):
     ensemble, X, labels = teacher
-    rows = augment(X, method, 2, np.random.RandomState(0))
+    rows = augment_rows(X, method, 2, np.random.RandomState(0))
     assert rows.shape == (2 * len(X), X.shape[1]) and np.isfinite(rows).all()
     assert not np.allclose(rows[: len(X)], X)
     student = ensemble.distill(
         X,
         labels,
-        augment_with=method,
+        augment=method,
         X_unlabeled=X[:50] + 0.01,
         random_state=0,
         student=NeuralClassifier(max_epochs=5),
@@ -122,7 +122,7 @@ def test_distilling_a_snapshot_ensemble(classification_data):
             r"must be an unfitted NeuralClassifier .* got LogisticRegression",
         ),
         ({"student": NeuralRegressor()}, TypeError, r"got NeuralRegressor"),
-        ({"augment_with": "rotate"}, ValueError, r"augment='rotate' is not supported"),
+        ({"augment": "rotate"}, ValueError, r"augment='rotate' is not supported"),
         ({"n_augment": 0}, ValueError, r"n_augment must be an int >= 1; got 0"),
     ],
 )
