@@ -99,6 +99,12 @@ class StackingCombiner(BaseCombiner):
                 "for classification, final_estimator must be a classifier with predict_proba; "
                 f"got {type(estimator).__name__}"
             )
+        if self.is_classification_ and len(np.unique(target)) < 2:
+            raise ValueError(
+                "StackingCombiner learns a classifier on held-out member outputs, which needs "
+                f"at least 2 classes in y; got only class {target[0]} (use more held-out data "
+                "or MeanCombiner)"
+            )
         if not self.is_classification_ and target.shape[1] == 1:
             target = target.ravel()
         self.final_estimator_ = estimator.fit(self._stack(predictions, X), target)

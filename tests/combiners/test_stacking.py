@@ -92,3 +92,9 @@ def test_bad_input(combiner, X, error, match):
     predictions = np.full((2, 6, 2), 0.5)
     with pytest.raises(error, match=match):
         combiner.fit(predictions, np.array([0, 1] * 3), X=X)
+
+
+def test_single_class_held_out_targets_give_a_clear_error():
+    predictions = np.full((2, 4, 2), 0.5)
+    with pytest.raises(ValueError, match=r"at least 2 classes in y; got only class 0"):
+        StackingCombiner().fit(predictions, np.zeros(4, dtype=int))
