@@ -16,6 +16,13 @@ def safe_log(proba: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(proba, EPS))  # type: ignore[no-any-return]
 
 
+def _as_array(data: Any) -> Any:
+    """A torch tensor (duck-typed: combiners do not import torch) or array-like as numpy."""
+    if hasattr(data, "detach"):
+        data = data.detach().cpu().numpy()
+    return np.asarray(data)
+
+
 def check_predictions(
     predictions: Any, *, allow_empty: bool = False, name: str = "predictions"
 ) -> np.ndarray:
@@ -24,10 +31,8 @@ def check_predictions(
     Accepts numpy arrays, nested lists and torch tensors (duck-typed: combiners do not
     import torch).
     """
-    if hasattr(predictions, "detach"):
-        predictions = predictions.detach().cpu().numpy()
     try:
-        array = np.asarray(predictions, dtype=np.float64)
+        array = np.asarray(_as_array(predictions), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(
             f"{name} must be a numeric array of shape (n_members, n_samples, n_outputs); "
@@ -55,12 +60,6 @@ def check_probabilities(predictions: np.ndarray, method: str) -> None:
             f"method={method!r} fuses class probabilities, so predictions must lie in [0, 1]; "
             f"got values in [{predictions.min():.3g}, {predictions.max():.3g}]"
         )
-
-
-def _as_array(data: Any) -> Any:
-    if hasattr(data, "detach"):
-        data = data.detach().cpu().numpy()
-    return np.asarray(data)
 
 
 def check_targets(predictions: np.ndarray, y: Any, owner: str) -> tuple[bool, np.ndarray]:
