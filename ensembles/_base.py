@@ -63,7 +63,9 @@ class BaseEnsemble(_BaseComposition):
         return self
 
     # -- hooks for the classifier and the regressor ------------------------------------------
-    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validate_targets(
+        self, X: Any, y: Any, active: list[tuple[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(X, y for the members, targets for the combiner)``; set target attributes."""
         raise NotImplementedError
 
@@ -165,7 +167,7 @@ class BaseEnsemble(_BaseComposition):
         active = self._check_members()
         combiner = self._check_combiner()
         self._check_cv()
-        X, y, targets = self._validate_targets(X, y)
+        X, y, targets = self._validate_targets(X, y, active)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
         needs_held_out = self._needs_held_out(combiner)
@@ -280,11 +282,7 @@ class BaseEnsemble(_BaseComposition):
         shuffle_seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
         cv: Any = DEFAULT_FOLDS if self.cv is None else self.cv
         if self._is_holdout():
-            stratify = y if is_classifier(self) else None
-            train, test = train_test_split(
-                np.arange(len(X)), test_size=cv, stratify=stratify, random_state=shuffle_seed
-            )
-            return [(np.sort(train), np.sort(test))]
+            return [held_out_split(y, cv, is_classifier(self), shuffle_seed)]
         if isinstance(cv, Integral):
             kind = StratifiedKFold if is_classifier(self) else KFold
             cv = kind(n_splits=cv, shuffle=True, random_state=shuffle_seed)
@@ -373,6 +371,30 @@ class BaseEnsemble(_BaseComposition):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def held_out_split(
+    y: np.ndarray, fraction: float, stratified: bool, seed: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted ``(train, held_out)`` row indices; ``fraction`` of the rows, at least 2, held out.
+
+    Stratified by ``y`` where every class can appear on both sides; plain otherwise (tiny data).
+    """
+    n_held = max(2, int(np.ceil(fraction * len(y))))
+    if len(y) - n_held < 2:
+        raise ValueError(
+            f"holding out {fraction} of {len(y)} samples leaves too few to train on; "
+            "use more data or a smaller fraction"
+        )
+    stratify = None
+    if stratified:
+        _, counts = np.unique(y, return_counts=True)
+        if counts.min() >= 2 and min(n_held, len(y) - n_held) >= len(counts):
+            stratify = y
+    train, held = train_test_split(
+        np.arange(len(y)), test_size=n_held, stratify=stratify, random_state=seed
+    )
+    return np.sort(train), np.sort(held)
 
 
 def _is_drop(estimator: Any) -> bool:

@@ -106,7 +106,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         )
         self.calibration = calibration
 
-    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validate_targets(
+        self, X: Any, y: Any, active: list[tuple[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if self.calibration not in CALIBRATIONS:
             raise ValueError(
                 f"calibration={self.calibration!r} is not supported; expected one of {CALIBRATIONS}"
@@ -116,7 +118,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         self.classes_, encoded = encode_classes(y, type(self).__name__)
         if self.cv == PREFIT:
             # prefit members may know classes that the data for the combiner happens to lack
-            known = [m.classes_ for _, m in self._check_members() if hasattr(m, "classes_")]
+            known = [m.classes_ for _, m in active if hasattr(m, "classes_")]
             self.classes_ = np.unique(np.concatenate([self.classes_, *known]))
             encoded = np.searchsorted(self.classes_, y)
         return X, y, encoded

@@ -36,7 +36,9 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     True
     """
 
-    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _validate_targets(
+        self, X: Any, y: Any, active: list[tuple[str, Any]]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         X, y = self._validate_fit_data(X, y, y_numeric=True, multi_output=True)
         self._y_ndim = y.ndim
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]

@@ -10,13 +10,12 @@ import numpy as np
 import pandas as pd
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, check_scalar
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from combiners import BaseCombiner, SnapshotCombiner
-from ensembles._base import DTYPES, BaseEnsemble
+from ensembles._base import DTYPES, BaseEnsemble, held_out_split
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
@@ -115,20 +114,9 @@ class _BaseSnapshotEnsemble(BaseEstimator):
         X_fit, y_fit, X_comb, y_comb = X, y, X, y
         if combiner.learns:
             fraction = 0.1 if self.validation_fraction is None else self.validation_fraction
-            n_held = max(2, int(np.ceil(fraction * len(y))))
-            if len(y) - n_held < 2:
-                raise ValueError(
-                    f"a combiner that learns needs held-out data: {len(y)} samples are too few to "
-                    f"hold out {n_held} and train on the rest"
-                )
-            stratify = y if is_classifier and _can_stratify(y, n_held) else None
-            X_fit, X_comb, y_fit, y_comb = train_test_split(
-                X,
-                y,
-                test_size=n_held,
-                stratify=stratify,
-                random_state=int(rng.randint(np.iinfo(np.int32).max)),
-            )
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            train, held = held_out_split(y, fraction, is_classifier, seed)
+            X_fit, y_fit, X_comb, y_comb = X[train], y[train], X[held], y[held]
         extra = list(network.callbacks or [])
         if self.method == "swa":
             averaging = StochasticWeightAveraging(
@@ -188,12 +176,6 @@ class _BaseSnapshotEnsemble(BaseEstimator):
         """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot."""
         check_is_fitted(self, "ensemble_")
         return self.ensemble_.evaluate(X, y)  # type: ignore[no-any-return]
-
-
-def _can_stratify(y: np.ndarray, n_held: int) -> bool:
-    """A stratified split needs two samples per class and room for every class on both sides."""
-    _, counts = np.unique(y, return_counts=True)
-    return bool(counts.min() >= 2 and min(n_held, len(y) - n_held) >= len(counts))
 
 
 def _with_weights(network: Any, state: dict[str, Any]) -> Any:
