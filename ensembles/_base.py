@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill
 from members._data import to_numpy
+from members.persistence import SaveLoadMixin
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ DEFAULT_FOLDS = 5
 DTYPES = (np.float64, np.float32)
 
 
-class BaseEnsemble(_BaseComposition):
+class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     """Members as ``(name, estimator)`` pairs, trained with their own seeds, fused by a combiner.
 
     ``get_params``/``set_params`` reach into members by name (``set_params(mlp__lr=1e-3)``), and a

@@ -20,6 +20,7 @@ from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
 from members._data import to_numpy
+from members.persistence import SaveLoadMixin
 
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None
@@ -28,7 +29,7 @@ METHODS = ("snapshot", "fge", "swa")
 DEFAULTS = {"snapshot": (0.0, 2.0), "fge": (0.5, 0.25), "swa": (0.75, 0.25)}
 
 
-class _BaseSnapshotEnsemble(BaseEstimator):
+class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
     """Train one network once with a cyclic schedule; its snapshots are the members."""
 
     _estimator_type_: type

@@ -24,6 +24,7 @@ from torch import nn
 from members._data import encode_classes, make_loader, to_numpy
 from members.distillation import DistillationModule, check_distillation
 from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, SchedulerFactory, check_choice
+from members.persistence import NetworkRef, SaveLoadMixin, export_network, import_network
 from members.registry import BackboneFactory, build_backbone
 
 PREDICT_CHUNK = 8192
@@ -61,7 +62,7 @@ class _ScriptBytes:
         self.data = data
 
 
-class _NeuralEstimator(BaseEstimator):
+class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
     """Shared fit/predict machinery; subclasses define the task and the target encoding."""
 
     _task: str
@@ -266,7 +267,12 @@ class _NeuralEstimator(BaseEstimator):
 
     def __getstate__(self) -> dict[str, Any]:
         state: dict[str, Any] = super().__getstate__()
-        if isinstance(state.get("model_"), torch.jit.ScriptModule):
+        network = state.get("model_")
+        ref = None if network is None else export_network(network)
+        if ref is not None:
+            # members.persistence.save: the weights go to safetensors, not into this state
+            state = {**state, "model_": ref}
+        elif isinstance(network, torch.jit.ScriptModule):
             # a quantised network (members.compress) travels as TorchScript bytes
             buffer = io.BytesIO()
             with warnings.catch_warnings():
@@ -283,6 +289,13 @@ class _NeuralEstimator(BaseEstimator):
                 network = torch.jit.load(io.BytesIO(state["model_"].data))
             state = {**state, "model_": network}
         super().__setstate__(state)
+        if isinstance(state.get("model_"), NetworkRef):
+            self.model_ = import_network(
+                state["model_"],
+                lambda: build_backbone(
+                    self.module, self.n_features_in_, self._n_outputs(), self.module_kwargs
+                ).double(),
+            )
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
