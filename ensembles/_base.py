@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -209,54 +210,21 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         y: np.ndarray,
         fold: int | None = None,
     ) -> Any:
-        """Clone and fit one member; one left unseeded gets ``seed``; a failure names it.
-
-        With ``checkpoint_dir`` the fitted member is stored at once, and a member with the same
-        class, parameters, fold and training data is loaded from there instead of retrained.
-        """
+        """Clone and fit one member; one left unseeded gets ``seed``; a failure names it."""
         member = clone(estimator)
         if seed is not None and member.get_params().get("random_state", 0) is None:
             member.set_params(random_state=seed)
         where = f"member {name!r}" + ("" if fold is None else f" on fold {fold}")
-        path = self._checkpoint_path(name, member, fold, X, y)
-        if path is not None and path.exists():
-            if self.verbose:
-                print(f"[{type(self).__name__}] reusing {where} from {path}", flush=True)
-            return joblib.load(path)
-        if self.verbose:
-            print(f"[{type(self).__name__}] fitting {where}", flush=True)
-        try:
-            member.fit(X, y)
-        except Exception as exc:
-            kept = (
-                "; the members trained before it are kept in "
-                f"checkpoint_dir={self.checkpoint_dir!r} and are reused when fit is called again"
-                if self.checkpoint_dir is not None
-                else "; pass checkpoint_dir= to keep the members already trained"
-            )
-            exc.add_note(f"raised while fitting ensemble {where}{kept}")
-            raise
-        if path is not None:
-            # write then rename, so an interrupted write never leaves a half member behind
-            partial = path.with_suffix(".partial")
-            joblib.dump(member, partial)
-            partial.replace(path)
-        return member
-
-    def _checkpoint_path(
-        self, name: str, member: Any, fold: int | None, X: np.ndarray, y: np.ndarray
-    ) -> Path | None:
-        if self.checkpoint_dir is None:
-            return None
-        try:
-            key = joblib.hash((type(member).__qualname__, member.get_params(deep=True), fold, X, y))
-        except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
-            logger.warning("member %r cannot be checkpointed: its parameters do not hash", name)
-            return None
-        directory = Path(self.checkpoint_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        suffix = "" if fold is None else f"-fold{fold}"
-        return directory / f"{name}{suffix}-{key[:16]}.joblib"
+        fitted, _ = fit_member(
+            member,
+            X,
+            y,
+            where=where,
+            checkpoint_dir=self.checkpoint_dir,
+            file_stem=name if fold is None else f"{name}-fold{fold}",
+            log_prefix=f"[{type(self).__name__}] " if self.verbose else None,
+        )
+        return fitted
 
     def _set_members(self, active: list[tuple[str, Any]], fitted: list[Any]) -> None:
         self.members_ = fitted
@@ -372,6 +340,79 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def fit_member(
+    member: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    where: str,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    file_stem: str = "member",
+    log_prefix: str | None = None,
+) -> tuple[Any, float]:
+    """Fit ``member`` (in place) and return it with its fit time in seconds; a failure names it.
+
+    With ``checkpoint_dir`` the fitted member is stored at once, and a member with the same
+    class, parameters and training data is loaded from there (with the fit time it took then)
+    instead of being retrained.
+    """
+    path = _checkpoint_path(checkpoint_dir, file_stem, member, X, y)
+    if path is not None and path.exists():
+        if log_prefix is not None:
+            print(f"{log_prefix}reusing {where} from {path}", flush=True)
+        stored = joblib.load(path)
+        return stored["estimator"], stored["fit_seconds"]
+    if log_prefix is not None:
+        print(f"{log_prefix}fitting {where}", flush=True)
+    start = time.perf_counter()
+    try:
+        member.fit(X, y)
+    except Exception as exc:
+        kept = (
+            f"; the members trained before it are kept in checkpoint_dir={str(checkpoint_dir)!r} "
+            "and are reused when fit is called again"
+            if checkpoint_dir is not None
+            else "; pass checkpoint_dir= to keep the members already trained"
+        )
+        exc.add_note(f"raised while fitting ensemble {where}{kept}")
+        raise
+    seconds = time.perf_counter() - start
+    if path is not None:
+        # write then rename, so an interrupted write never leaves a half member behind
+        partial = path.with_suffix(".partial")
+        joblib.dump({"estimator": member, "fit_seconds": seconds}, partial)
+        partial.replace(path)
+    return member, seconds
+
+
+# parameters that change what is printed or logged, not the fitted model
+_NOT_IN_KEY = ("verbose", "log_dir")
+
+
+def _checkpoint_path(
+    checkpoint_dir: str | os.PathLike[str] | None,
+    file_stem: str,
+    member: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+) -> Path | None:
+    if checkpoint_dir is None:
+        return None
+    params = {
+        key: value
+        for key, value in member.get_params(deep=True).items()
+        if key.rsplit("__", 1)[-1] not in _NOT_IN_KEY
+    }
+    try:
+        key = joblib.hash((type(member).__qualname__, params, X, y))
+    except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
+        logger.warning("%s cannot be checkpointed: its parameters do not hash", file_stem)
+        return None
+    directory = Path(checkpoint_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{file_stem}-{key[:16]}.joblib"
 
 
 def held_out_split(

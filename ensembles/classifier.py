@@ -136,19 +136,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         if self.calibration == "temperature":
             # calibration makes _needs_held_out true, so held-out outputs are here
             assert predictions is not None and targets is not None
-            fused = self._held_out_fusion(predictions, targets, X)
+            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X)
             self.calibrator_ = TemperatureScaling().fit(fused, targets)
-
-    def _held_out_fusion(self, predictions: np.ndarray, targets: np.ndarray, X: Any) -> np.ndarray:
-        """Fused outputs that a learned combiner did not see in its own fit (cross-fitted)."""
-        if not self.combiner_.learns:
-            return self.combiner_.combine(predictions, X=X)
-        fused = np.zeros(predictions.shape[1:])
-        folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
-        for train, test in folds.split(targets):
-            combiner = clone(self.combiner_).fit(predictions[:, train], targets[train], X=X[train])
-            fused[test] = combiner.combine(predictions[:, test], X=X[test])
-        return fused
 
     def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
         """Member probabilities laid out on the ensemble's classes (a member may lack some)."""
@@ -219,3 +208,20 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
                 f"known classes are {self.classes_.tolist()}"
             )
         return np.searchsorted(self.classes_, y)  # type: ignore[no-any-return]
+
+
+def cross_fitted_fusion(
+    combiner: BaseCombiner, predictions: np.ndarray, targets: np.ndarray, X: Any
+) -> np.ndarray:
+    """Fused outputs that a learned combiner did not see in its own fit (cross-fitted).
+
+    Calibration is fitted on these, so it never sees a learned combiner's in-sample fit.
+    """
+    if not combiner.learns:
+        return combiner.combine(predictions, X=X)
+    fused = np.zeros(predictions.shape[1:])
+    folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
+    for train, test in folds.split(targets):
+        fold_combiner = clone(combiner).fit(predictions[:, train], targets[train], X=X[train])
+        fused[test] = fold_combiner.combine(predictions[:, test], X=X[test])
+    return fused

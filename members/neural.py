@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import logging
 import warnings
@@ -14,6 +15,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.seed import isolate_rng
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state, check_scalar
@@ -55,6 +57,16 @@ def quiet_lightning(verbose: bool) -> Iterator[None]:
             logger.setLevel(level)
 
 
+def training_loggers(log_dir: str | None) -> list[Logger] | bool:
+    """Lightning loggers writing under ``log_dir``: CSV, plus TensorBoard when it is installed."""
+    if log_dir is None:
+        return False
+    loggers: list[Logger] = [CSVLogger(log_dir, name="csv")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(log_dir, name="tensorboard"))
+    return loggers
+
+
 class _ScriptBytes:
     """A TorchScript network saved to bytes, for pickling."""
 
@@ -83,6 +95,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         accelerator: str = "auto",
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
+        log_dir: str | None = None,
     ) -> None:
         self.module = module
         self.module_kwargs = module_kwargs
@@ -97,6 +110,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
+        self.log_dir = log_dir
 
     # -- fitting -----------------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -229,7 +243,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
                 accelerator=self.accelerator,
                 devices=1,
                 max_epochs=max_epochs,
-                logger=False,
+                logger=training_loggers(self.log_dir),
                 enable_checkpointing=False,
                 enable_progress_bar=bool(self.verbose),
                 enable_model_summary=bool(self.verbose),
@@ -333,6 +347,9 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         Seeds initialisation, data order and dropout; the global RNGs are left untouched.
     verbose : bool, default=False
         Show Lightning's progress bar and model summary.
+    log_dir : str, optional
+        Log the training loss per epoch under this folder: ``csv/version_N/metrics.csv``, and
+        TensorBoard event files under ``tensorboard/`` when TensorBoard is installed.
 
     Attributes
     ----------

@@ -1,0 +1,135 @@
+"""Data sources for studies: MNIST-1D (generated offline), scikit-learn's bundled sets, files.
+
+Every source gives the same :class:`Dataset`: a train/test split and its task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn import datasets as sk_datasets
+from sklearn.model_selection import train_test_split
+
+BUNDLED = {
+    "digits": (sk_datasets.load_digits, "classification"),
+    "breast_cancer": (sk_datasets.load_breast_cancer, "classification"),
+    "wine": (sk_datasets.load_wine, "classification"),
+    "iris": (sk_datasets.load_iris, "classification"),
+    "diabetes": (sk_datasets.load_diabetes, "regression"),
+}
+SOURCES = ("mnist1d", *BUNDLED, "<file>.npz", "<file>.csv")
+
+
+@dataclass
+class Dataset:
+    """A train/test split of one data source."""
+
+    name: str
+    task: str  # "classification" or "regression"
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+
+
+def load_mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """MNIST-1D's standard split (4000 / 1000), generated offline from its default seed.
+
+    Needs the ``mnist1d`` package (``pip install torch-fusion-ensembles[data]``). Never
+    downloads: ``make_dataset`` builds the data procedurally.
+    """
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise ImportError(
+            "data source 'mnist1d' needs the mnist1d package: "
+            "pip install 'torch-fusion-ensembles[data]'"
+        ) from None
+    data = make_dataset(get_dataset_args())
+    return data["x"], data["y"], data["x_test"], data["y_test"]
+
+
+def load_dataset(
+    source: str,
+    *,
+    target: str | None = None,
+    task: str | None = None,
+    test_size: float = 0.2,
+    seed: int = 0,
+) -> Dataset:
+    """Load ``source`` and split it (MNIST-1D keeps its own standard split).
+
+    Parameters
+    ----------
+    source : str
+        ``"mnist1d"``, a scikit-learn bundled set (``"digits"``, ``"breast_cancer"``,
+        ``"wine"``, ``"iris"``, ``"diabetes"``), or a path to a ``.npz`` file (arrays ``X`` and
+        ``y``, or ``X_train, y_train, X_test, y_test``) or a ``.csv`` file (numeric feature
+        columns and a ``target`` column).
+    target : str, optional
+        The ``.csv`` column (or ``.npz`` array) holding the targets; ``"y"`` for ``.npz``.
+    task : {"classification", "regression"}, optional
+        Needed only for files: by default integer or string targets are classification,
+        float targets regression.
+    test_size : float, default=0.2
+        Share of the samples held out for testing (stratified for classification).
+    seed : int, default=0
+        Seeds the split.
+    """
+    if not 0.0 < test_size < 1.0:
+        raise ValueError(f"data.test_size must be in (0, 1); got {test_size!r}")
+    if source == "mnist1d":
+        X_train, y_train, X_test, y_test = load_mnist1d()
+        return Dataset("mnist1d", "classification", X_train, y_train, X_test, y_test)
+    if source in BUNDLED:
+        loader, kind = BUNDLED[source]
+        X, y = loader(return_X_y=True)
+        return _split(source, kind, X, y, test_size, seed)
+    path = Path(source)
+    if path.suffix not in (".npz", ".csv"):
+        raise ValueError(f"data.source={source!r} is not one of {list(SOURCES)}")
+    if not path.is_file():
+        raise FileNotFoundError(f"data.source={source!r}: no such file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as arrays:
+            if {"X_train", "y_train", "X_test", "y_test"} <= set(arrays.files):
+                parts = [arrays[name] for name in ("X_train", "y_train", "X_test", "y_test")]
+                return Dataset(path.stem, task or _task_of(parts[1]), *parts)
+            key = target or "y"
+            if "X" not in arrays.files or key not in arrays.files:
+                raise ValueError(
+                    f"data.source={source!r} must hold arrays 'X' and {key!r} (or X_train, "
+                    f"y_train, X_test, y_test); it holds {arrays.files}"
+                )
+            X, y = arrays["X"], arrays[key]
+    else:
+        import pandas as pd
+
+        frame = pd.read_csv(path)
+        if target is None or target not in frame.columns:
+            raise ValueError(
+                f"data.target must name the target column of {source!r}; got {target!r}, "
+                f"columns are {list(frame.columns)}"
+            )
+        y = frame.pop(target).to_numpy()
+        non_numeric = [c for c in frame.columns if not np.issubdtype(frame[c].dtype, np.number)]
+        if non_numeric:
+            raise ValueError(f"data.source={source!r}: non-numeric feature columns {non_numeric}")
+        X = frame.to_numpy(dtype=np.float64)
+    return _split(path.stem, task or _task_of(y), X, y, test_size, seed)
+
+
+def _task_of(y: np.ndarray) -> str:
+    return "regression" if np.issubdtype(y.dtype, np.floating) else "classification"
+
+
+def _split(
+    name: str, task: str, X: np.ndarray, y: np.ndarray, test_size: float, seed: int
+) -> Dataset:
+    stratify = y if task == "classification" else None
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=test_size, random_state=seed, stratify=stratify
+    )
+    return Dataset(name, task, X_train, y_train, X_test, y_test)

@@ -1,0 +1,199 @@
+"""Ensemble studies from YAML: outputs, caching, greedy subsets, regression, bad configs."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from ensembles.study import Study, main, read_config
+
+FITS: list[float] = []
+
+
+class Recorded(LogisticRegression):
+    """Records each fit, so a test can see which members were trained and which reused."""
+
+    def fit(self, X, y):
+        FITS.append(self.C)
+        return super().fit(X, y)
+
+
+TINY = """
+data: {source: digits, test_size: 0.3}
+members:
+  - name: mlp
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args: {max_epochs: 2, module_kwargs: {hidden: [16]}}
+    seeds: [0, 1]
+  - name: lr
+    estimator:
+      class_path: tests.ensembles.test_study.Recorded
+      init_args: {C: 0.5, max_iter: 300}
+combiners:
+  mean: combiners.MeanCombiner
+  weighted: {class_path: combiners.WeightedCombiner}
+draws: 2
+calibration: temperature
+distill:
+  student:
+    class_path: members.NeuralClassifier
+    init_args: {max_epochs: 2, module_kwargs: {hidden: [16]}}
+  combiner: weighted
+"""
+
+
+def write(tmp_path, text, name="study.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_study_writes_table_summary_plots_and_reuses_members(tmp_path, capsys):
+    config = write(tmp_path, TINY)
+    out = tmp_path / "out"
+    FITS.clear()
+    assert main([str(config), "--output", str(out), "--quiet"]) == 0
+    assert FITS == [0.5]
+    table = pd.read_csv(out / "results.csv")
+    # 3 members; sizes 1..3 with 2, 2, 1 draws for each of 2 combiners; 1 student
+    assert list(table.kind.value_counts().sort_index().items()) == [
+        ("ensemble", 10),
+        ("member", 3),
+        ("student", 1),
+    ]
+    assert set(table.members[table.kind == "member"]) == {"mlp_s0", "mlp_s1", "lr"}
+    metrics = table[["accuracy", "nll", "brier", "ece", "fit_s", "predict_s"]]
+    assert np.isfinite(metrics.to_numpy()).all()
+    assert json.loads((out / "results.json").read_text())[0]["kind"] == "member"
+    summary = (out / "summary.md").read_text()
+    assert "| weighted[3]" in summary and "student (weighted)" in summary
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert plots == ["disagreement.png", "metric_vs_size.png", "reliability.png"]
+    assert (out / "logs" / "mlp_s0" / "csv" / "version_0" / "metrics.csv").exists()
+    assert "weighted[3]" in capsys.readouterr().out
+
+    # a rerun trains nothing and reproduces every metric
+    FITS.clear()
+    assert main([str(config), "--output", str(out), "--quiet"]) == 0
+    assert FITS == []
+    again = pd.read_csv(out / "results.csv")
+    columns = ["name", "members", "accuracy", "nll", "brier", "ece", "disagreement"]
+    pd.testing.assert_frame_equal(again[columns], table[columns])
+    trained = table.kind != "ensemble"  # a reused member (or student) keeps its fit time
+    pd.testing.assert_series_equal(again.fit_s[trained], table.fit_s[trained])
+
+
+def test_widened_study_reuses_the_members_it_has(tmp_path):
+    out = tmp_path / "out"
+    config = read_config(write(tmp_path, TINY))
+    config.distill = None
+    Study(config, out, quiet=True).run()
+    config.members[0].seeds = [0, 1, 2]
+    FITS.clear()
+    table = Study(config, out, quiet=True).run()
+    assert FITS == []  # the new seed is an MLP; the recorded member was reused
+    assert (table.kind == "member").sum() == 4
+
+
+def test_greedy_subsets_are_nested(tmp_path):
+    config = read_config(write(tmp_path, TINY))
+    config.subsets, config.distill, config.calibration = "greedy", None, None
+    table = Study(config, tmp_path / "out", quiet=True).run()
+    chosen = [
+        set(row.split()) for row in table[(table.combiner == "mean")].sort_values("size").members
+    ]
+    assert [len(s) for s in chosen] == [1, 2, 3]
+    assert chosen[0] < chosen[1] < chosen[2]
+
+
+def test_regression_study(tmp_path):
+    config = write(
+        tmp_path,
+        """
+        data: {source: diabetes}
+        members:
+          - name: net
+            estimator:
+              class_path: members.NeuralRegressor
+              init_args: {max_epochs: 3, module_kwargs: {hidden: [16]}}
+          - name: ridge
+            estimator: sklearn.linear_model.Ridge
+        combiners: {mean: combiners.MeanCombiner, stacking: combiners.StackingCombiner}
+        sizes: [2]
+        """,
+    )
+    assert main([str(config), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    assert {"rmse", "mae", "r2"} <= set(table.columns)
+    assert len(table) == 2 + 2
+    plots = sorted(p.name for p in (tmp_path / "out" / "plots").iterdir())
+    assert plots == ["disagreement.png", "metric_vs_size.png"]
+
+
+BAD = [
+    # (id, edit of the tiny config, words the message must hold)
+    ("unknown-key", lambda c: c + "bogus_key_xyz: 1\n", ["bogus_key_xyz"]),
+    ("unknown-data-key", lambda c: c.replace("test_size", "test_sise"), ["test_sise"]),
+    ("wrong-type", lambda c: c.replace("max_epochs: 2,", "max_epochs: two,", 1), ["max_epochs"]),
+    (
+        "unknown-init-arg",
+        lambda c: c.replace("max_iter: 300", "max_iterations: 300"),
+        ["max_iterations"],
+    ),
+    (
+        "unknown-combiner",
+        lambda c: c.replace("combiners.MeanCombiner", "combiners.MedianCombiner"),
+        ["MedianCombiner"],
+    ),
+    (
+        "unknown-backbone",
+        lambda c: c.replace("{max_epochs: 2,", "{module: transformer, max_epochs: 2,", 1),
+        ["transformer", "mlp"],
+    ),
+    (
+        "missing-file",
+        lambda c: c.replace("source: digits", "source: nowhere/data.csv"),
+        ["nowhere/data.csv", "no such file"],
+    ),
+    ("unknown-source", lambda c: c.replace("source: digits", "source: cifar"), ["cifar"]),
+    ("sizes", lambda c: c + "sizes: [1, 9]\n", ["sizes", "1..3"]),
+    ("subsets", lambda c: c + "subsets: best\n", ["subsets", "best"]),
+    (
+        "distill-combiner",
+        lambda c: c.replace("combiner: weighted", "combiner: stacking"),
+        ["distill.combiner", "stacking"],
+    ),
+    (
+        "task",
+        lambda c: c.replace("source: digits", "source: diabetes"),
+        ["regression", "not a regressor"],
+    ),
+    ("not-yaml-mapping", lambda c: "- just\n- a list\n", []),
+]
+
+
+@pytest.mark.parametrize(("edit", "words"), [case[1:] for case in BAD], ids=[c[0] for c in BAD])
+def test_bad_configs_exit_with_one_clear_message(tmp_path, capsys, edit, words):
+    config = write(tmp_path, edit(TINY))
+    assert main([str(config), "--output", str(tmp_path / "out"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("ensembles-study: error:") and "Traceback" not in error
+    for word in words:
+        assert word in error
+    assert not (tmp_path / "out" / "cache").exists() or not list((tmp_path / "out").glob("*.csv"))
+
+
+def test_missing_config_and_console_entry_point(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "ensembles.study", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
