@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import io
 import logging
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -253,6 +256,76 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
             )
             trainer.fit(module, train_dataloaders=loader)
 
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: str | os.PathLike[str],
+        backbone: nn.Module | None = None,
+        *,
+        n_features: int | None = None,
+        classes: Any = None,
+    ) -> Any:
+        """A fitted estimator over a :class:`~members.MemberModule` checkpoint.
+
+        The checkpoint may come from a plain :class:`lightning.Trainer` or from LightningCLI
+        (``experiments/train_member.py``). It is read with ``weights_only=True``, so loading
+        runs no code from the file. The network takes the features as the training data
+        loader gave them (``standardize=False``).
+
+        Parameters
+        ----------
+        checkpoint : path
+            A ``.ckpt`` file.
+        backbone : nn.Module, optional
+            The trained architecture (its weights are replaced). By default it is built from
+            the ``model.backbone`` ``class_path`` / ``init_args`` of the ``config.yaml`` that
+            LightningCLI writes beside its checkpoints.
+        n_features : int, optional
+            Input size; by default the backbone's ``n_features`` argument.
+        classes : array-like, optional
+            Classifier: the label of each output column; ``0 .. n_outputs - 1`` by default.
+        """
+        path = Path(checkpoint)
+        if not path.is_file():
+            raise FileNotFoundError(f"checkpoint={str(path)!r}: no such file")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        spec: dict[str, Any] = {}
+        if backbone is None:
+            spec = _backbone_spec(path)
+            backbone = _import(spec["class_path"])(**spec.get("init_args", {}))
+        weights = {
+            name.removeprefix("backbone."): value
+            for name, value in state["state_dict"].items()
+            if name.startswith("backbone.")
+        }
+        backbone.load_state_dict(weights)
+        n_features = n_features or spec.get("init_args", {}).get("n_features")
+        if n_features is None:
+            raise ValueError("n_features is needed: the backbone's input size is not known")
+        hparams = state.get("hyper_parameters", {})
+        init_args = {
+            k: v
+            for k, v in spec.get("init_args", {}).items()
+            if k not in ("n_features", "n_outputs")
+        }
+        estimator = cls(
+            type(backbone),
+            module_kwargs=init_args or None,
+            max_epochs=int(state.get("epoch", 0)) + 1,
+            standardize=False,
+            **{k: hparams[k] for k in ("lr", "optimizer", "weight_decay") if k in hparams},
+        )
+        network = backbone.double().eval()
+        with torch.inference_mode():
+            n_outputs = network(torch.zeros(2, n_features, dtype=torch.float64)).shape[1]
+        estimator.n_features_in_ = int(n_features)
+        estimator.model_ = network
+        estimator._set_outputs(n_outputs, classes)
+        return estimator
+
+    def _set_outputs(self, n_outputs: int, classes: Any) -> None:
+        raise NotImplementedError
+
     # -- prediction --------------------------------------------------------------------------
     def _validate_X(self, X: Any) -> np.ndarray:
         """``X`` at predict time: numeric, finite, with the features seen in fit."""
@@ -384,6 +457,14 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
+    def _set_outputs(self, n_outputs: int, classes: Any) -> None:
+        self.classes_ = np.arange(n_outputs) if classes is None else np.asarray(classes)
+        if len(self.classes_) != n_outputs:
+            raise ValueError(
+                f"classes names {len(self.classes_)} classes but the network has {n_outputs} "
+                "outputs"
+            )
+
     def _distillation_targets(
         self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -467,6 +548,10 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
     def _n_outputs(self) -> int:
         return self.n_outputs_
 
+    def _set_outputs(self, n_outputs: int, classes: Any) -> None:
+        self.n_outputs_, self._y_ndim = n_outputs, 1 if n_outputs == 1 else 2
+        self.y_mean_, self.y_scale_ = np.zeros(n_outputs), np.ones(n_outputs)
+
     def _distillation_targets(
         self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -487,3 +572,24 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def _backbone_spec(checkpoint: Path) -> dict[str, Any]:
+    """``model.backbone`` of the LightningCLI ``config.yaml`` beside (or above) a checkpoint."""
+    import yaml
+
+    for folder in list(checkpoint.parents)[:3]:
+        config = folder / "config.yaml"
+        if config.is_file():
+            spec = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("backbone")
+            if isinstance(spec, dict) and "class_path" in spec:
+                return spec
+    raise ValueError(
+        f"no LightningCLI config.yaml with model.backbone found beside {checkpoint}; pass "
+        "backbone= (the trained architecture)"
+    )
+
+
+def _import(class_path: str) -> Any:
+    module, _, name = class_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)

@@ -127,3 +127,33 @@ def test_divergence_inside_an_ensemble_names_the_member():
     with pytest.raises(FloatingPointError) as info:
         EnsembleClassifier([("exploding", bad)], random_state=0).fit(X, y)
     assert "member 'exploding'" in "".join(info.value.__notes__)
+
+
+def test_from_checkpoint_of_a_plain_trainer(classification_data, tmp_path):
+    import lightning as L
+
+    from members import MemberModule
+    from members._data import make_loader
+
+    X, y = classification_data
+    module = MemberModule(MLP(8, 3, hidden=(16,)), lr=1e-2)
+    trainer = L.Trainer(
+        max_epochs=3,
+        default_root_dir=tmp_path,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, make_loader(X, y, batch_size=32, seed=0))
+    checkpoint = next(tmp_path.rglob("*.ckpt"))
+    with pytest.raises(ValueError, match="no LightningCLI config.yaml.*pass backbone="):
+        NeuralClassifier.from_checkpoint(checkpoint)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        NeuralClassifier.from_checkpoint(tmp_path / "none.ckpt", MLP(8, 3, hidden=(16,)))
+    clf = NeuralClassifier.from_checkpoint(
+        checkpoint, MLP(8, 3, hidden=(16,)), n_features=8, classes=["a", "b", "c"]
+    )
+    with torch.inference_mode():
+        expected = torch.softmax(module(torch.as_tensor(X, dtype=torch.float32)), dim=1)
+    np.testing.assert_allclose(clf.predict_proba(X), expected.numpy(), atol=1e-5)
+    assert set(clf.predict(X)) <= {"a", "b", "c"} and clf.get_params()["lr"] == 1e-2

@@ -1,0 +1,43 @@
+"""The Lightning trainer scripts end to end: LightningCLI checkpoints, then an ensemble of them."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+EXPERIMENTS = ROOT / "experiments"
+
+pytest.importorskip("mnist1d")
+
+
+def test_train_member_checkpoints_make_an_ensemble(tmp_path, monkeypatch):
+    for seed in (0, 1):
+        subprocess.run(
+            [
+                sys.executable,
+                str(EXPERIMENTS / "train_member.py"),
+                "fit",
+                "--config",
+                str(EXPERIMENTS / "configs" / "member_cnn1d.yaml"),
+                "--trainer.max_epochs=1",
+                f"--seed_everything={seed}",
+                f"--trainer.default_root_dir={tmp_path}",
+                f"--trainer.logger.init_args.save_dir={tmp_path}",
+                "--trainer.enable_progress_bar=false",
+                "--trainer.enable_model_summary=false",
+            ],
+            check=True,
+            capture_output=True,
+        )
+    checkpoints = sorted(tmp_path.glob("lightning_logs/version_*/checkpoints/*.ckpt"))
+    assert len(checkpoints) == 2
+    monkeypatch.syspath_prepend(str(EXPERIMENTS))
+    from ensemble_from_checkpoints import evaluate
+
+    table = evaluate([str(path) for path in checkpoints])
+    assert list(table.index) == ["ckpt0", "ckpt1", "ensemble"]
+    # one epoch is far from converged, but far above chance (10 %)
+    assert (table["accuracy"] > 0.3).all()
+    assert table.loc["ckpt0", "disagreement"] > 0  # different seeds, different members
