@@ -16,9 +16,9 @@ import time
 
 import pandas as pd
 from lightning.pytorch.callbacks import Callback
-from mnist1d_ensemble import load_mnist1d
 
 from ensembles import EnsembleClassifier
+from ensembles.datasets import load_mnist1d
 from members import NeuralClassifier
 
 EPOCHS = 60

@@ -14,9 +14,9 @@ import time
 
 import pandas as pd
 import torch
-from mnist1d_ensemble import load_mnist1d
 
 from ensembles import DistillationReport, EnsembleClassifier
+from ensembles.datasets import load_mnist1d
 from members import NeuralClassifier, compress, pickled_size
 
 

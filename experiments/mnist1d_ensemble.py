@@ -15,18 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-from mnist1d.data import get_dataset_args, make_dataset
-
 from combiners import COMBINERS
 from ensembles import EnsembleClassifier
+from ensembles.datasets import load_mnist1d
 from members import NeuralClassifier
-
-
-def load_mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST-1D's standard split, generated offline from its default seed."""
-    data = make_dataset(get_dataset_args())
-    return data["x"], data["y"], data["x_test"], data["y_test"]
 
 
 def heterogeneous_pool() -> list[tuple[str, NeuralClassifier]]:

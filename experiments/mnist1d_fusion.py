@@ -13,12 +13,12 @@ import argparse
 import time
 
 import pandas as pd
-from mnist1d_ensemble import load_mnist1d
 from sklearn.base import clone
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from combiners import EnsembleSelection, MeanCombiner, StackingCombiner, WeightedCombiner
 from ensembles import EnsembleClassifier
+from ensembles.datasets import load_mnist1d
 from members import NeuralClassifier
 
 N_FIT = 3200

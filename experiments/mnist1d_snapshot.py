@@ -14,9 +14,9 @@ import argparse
 import time
 
 import pandas as pd
-from mnist1d_ensemble import load_mnist1d
 
 from ensembles import SnapshotEnsembleClassifier
+from ensembles.datasets import load_mnist1d
 from ensembles.metrics import classification_report
 from members import NeuralClassifier
 
