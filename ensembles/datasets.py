@@ -114,7 +114,7 @@ def load_dataset(
                 f"columns are {list(frame.columns)}"
             )
         y = frame.pop(target).to_numpy()
-        non_numeric = [c for c in frame.columns if not np.issubdtype(frame[c].dtype, np.number)]
+        non_numeric = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
         if non_numeric:
             raise ValueError(f"data.source={source!r}: non-numeric feature columns {non_numeric}")
         X = frame.to_numpy(dtype=np.float64)
