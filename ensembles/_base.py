@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
@@ -359,32 +360,43 @@ def fit_member(
     instead of being retrained.
     """
     path = _checkpoint_path(checkpoint_dir, file_stem, member, X, y)
+    if log_prefix is not None:
+        reusing = path is not None and path.exists()
+        print(f"{log_prefix}{'reusing' if reusing else 'fitting'} {where}", flush=True)
+
+    def train() -> Any:
+        try:
+            member.fit(X, y)
+        except Exception as exc:
+            kept = (
+                f"; the members trained before it are kept in checkpoint_dir="
+                f"{str(checkpoint_dir)!r} and are reused when fit is called again"
+                if checkpoint_dir is not None
+                else "; pass checkpoint_dir= to keep the members already trained"
+            )
+            exc.add_note(f"raised while fitting ensemble {where}{kept}")
+            raise
+        return member
+
+    return load_or_train(path, train)
+
+
+def load_or_train(path: Path | None, train: Callable[[], Any]) -> tuple[Any, float]:
+    """``train()`` timed, stored at ``path`` at once; or, when ``path`` exists, what is stored
+    there (with the time it took then)."""
     if path is not None and path.exists():
-        if log_prefix is not None:
-            print(f"{log_prefix}reusing {where} from {path}", flush=True)
         stored = joblib.load(path)
         return stored["estimator"], stored["fit_seconds"]
-    if log_prefix is not None:
-        print(f"{log_prefix}fitting {where}", flush=True)
     start = time.perf_counter()
-    try:
-        member.fit(X, y)
-    except Exception as exc:
-        kept = (
-            f"; the members trained before it are kept in checkpoint_dir={str(checkpoint_dir)!r} "
-            "and are reused when fit is called again"
-            if checkpoint_dir is not None
-            else "; pass checkpoint_dir= to keep the members already trained"
-        )
-        exc.add_note(f"raised while fitting ensemble {where}{kept}")
-        raise
+    estimator = train()
     seconds = time.perf_counter() - start
     if path is not None:
-        # write then rename, so an interrupted write never leaves a half member behind
+        # write then rename, so an interrupted write never leaves a half estimator behind
+        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
-        joblib.dump({"estimator": member, "fit_seconds": seconds}, partial)
+        joblib.dump({"estimator": estimator, "fit_seconds": seconds}, partial)
         partial.replace(path)
-    return member, seconds
+    return estimator, seconds
 
 
 # parameters that change what is printed or logged, not the fitted model

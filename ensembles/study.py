@@ -33,7 +33,7 @@ from sklearn.utils import check_random_state
 
 from combiners import BaseCombiner, MeanCombiner, TemperatureScaling
 from ensembles import metrics
-from ensembles._base import PREFIT, fit_member, held_out_split
+from ensembles._base import PREFIT, fit_member, held_out_split, load_or_train
 from ensembles.classifier import EnsembleClassifier, cross_fitted_fusion
 from ensembles.datasets import Dataset, load_dataset
 from ensembles.regressor import EnsembleRegressor
@@ -158,7 +158,7 @@ def _check(config: StudyConfig) -> None:
     bad_sizes = [size for size in config.sizes or [] if not 1 <= size <= n_members]
     if bad_sizes:
         raise ConfigError(f"sizes {bad_sizes} are outside 1..{n_members} (the pool's size)")
-    combiners = config.combiners or {"mean": MeanCombiner()}
+    combiners = _combiners(config)
     learns = any(combiner.learns for combiner in combiners.values()) or config.calibration
     if learns and config.data.validation_size == 0:
         raise ConfigError(
@@ -170,6 +170,18 @@ def _check(config: StudyConfig) -> None:
             f"distill.combiner={config.distill.combiner!r} is not one of the combiners "
             f"{sorted(combiners)}"
         )
+
+
+def _combiners(config: StudyConfig) -> dict[str, BaseCombiner]:
+    """The study's combiners by name; the plain mean when the config names none."""
+    return config.combiners or {"mean": MeanCombiner()}
+
+
+def _timed_output(reference: Any, member: Any, X: np.ndarray) -> tuple[np.ndarray, float]:
+    """``member``'s outputs on validated ``X`` as ``reference`` lays them out, and their time."""
+    start = time.perf_counter()
+    output = reference._member_output(member, X)
+    return output, time.perf_counter() - start
 
 
 @dataclass
@@ -231,37 +243,41 @@ class Study:
         self._check_task(data.task)
         classification = data.task == "classification"
         X_fit, y_fit, X_val, y_val = self._validation_split(data, classification)
-        pool = self._train_pool(data, X_fit, y_fit)
+        pool = self._train_pool(X_fit, y_fit)
         # the combiners' data; without validation data (fixed rules only) the training data
         # just tells the reference ensemble the classes
         X_comb, y_comb = (X_val, y_val) if len(X_val) else (X_fit, y_fit)
         reference = self._prefit(pool, X_comb, y_comb)
         pool.validation = reference.member_predictions(X_val) if len(X_val) else pool.validation
-        pool.test = reference.member_predictions(data.X_test)
+        X_test = reference._validate_X(data.X_test)
+        timed = [_timed_output(reference, member, X_test) for member in pool.estimators]
+        pool.test = np.stack([output for output, _ in timed])
+        pool.predict_seconds = [seconds for _, seconds in timed]
         encode = reference._encode_labels if classification else np.asarray
         y_val_t, y_test_t = encode(y_val), encode(data.y_test)
         pairwise = self._pairwise(pool.test, classification)
 
         rows = self._member_rows(pool, pairwise, y_test_t, classification)
         fused: dict[str, np.ndarray] = {}
-        full_pool = range(len(pool.names))
-        for name, combiner in self._combiners().items():
-            rows += self._ensemble_rows(
+        for name, combiner in _combiners(self.config).items():
+            combiner_rows, fused[name] = self._ensemble_rows(
                 name,
                 combiner,
                 pool,
                 pairwise,
                 X_val,
                 y_val_t,
-                data.X_test,
+                X_test,
                 y_test_t,
                 classification,
             )
-            fused[name], _ = self._fuse(
-                combiner, pool, full_pool, X_val, y_val_t, data.X_test, classification
-            )
+            rows += combiner_rows
         if self.config.distill is not None:
-            rows.append(self._distill(pool, reference, X_fit, y_fit, X_comb, y_comb, data))
+            rows.append(
+                self._distill(
+                    pool, reference, X_fit, y_fit, X_comb, y_comb, X_test, y_test_t, classification
+                )
+            )
         table = pd.DataFrame(rows)
 
         self.output.mkdir(parents=True, exist_ok=True)
@@ -281,9 +297,6 @@ class Study:
         )
         (self.output / "summary.md").write_text(self._summary(table, data, figures))
         return table
-
-    def _combiners(self) -> dict[str, BaseCombiner]:
-        return self.config.combiners or {"mean": MeanCombiner()}
 
     # -- steps -------------------------------------------------------------------------------
     def _check_task(self, task: str) -> None:
@@ -307,7 +320,7 @@ class Study:
         train, held = held_out_split(data.y_train, fraction, classification, self.config.seed)
         return data.X_train[train], data.y_train[train], data.X_train[held], data.y_train[held]
 
-    def _train_pool(self, data: Dataset, X_fit: np.ndarray, y_fit: np.ndarray) -> _Pool:
+    def _train_pool(self, X_fit: np.ndarray, y_fit: np.ndarray) -> _Pool:
         from tqdm.auto import tqdm
 
         todo = [
@@ -315,7 +328,7 @@ class Study:
             for m in self.config.members
             for seed in m.seeds
         ]
-        pool = _Pool([], [], [], [], np.empty((len(todo), 0, 0)), np.empty(0))
+        pool = _Pool([], [], [], [], np.empty((len(todo), 0, 0)), np.empty(0))  # outputs later
         cache = self.output / "cache"
         with tqdm(total=len(todo), desc="members", unit="member", disable=self.quiet) as bar:
             for name, template, seed in todo:
@@ -336,10 +349,6 @@ class Study:
                     checkpoint_dir=cache,
                     file_stem=name,
                 )
-                predict = getattr(fitted, "predict_proba", fitted.predict)
-                start = time.perf_counter()
-                predict(data.X_test)
-                pool.predict_seconds.append(time.perf_counter() - start)
                 pool.names.append(name)
                 pool.estimators.append(fitted)
                 pool.fit_seconds.append(seconds)
@@ -450,13 +459,16 @@ class Study:
         X_test: np.ndarray,
         y_test: np.ndarray,
         classification: bool,
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """One row per size and draw; and the fused test outputs of the largest ensemble."""
         rows = []
-        for size, subsets in self._subsets(pool, y_val, classification).items():
+        for size, subsets in sorted(self._subsets(pool, y_val, classification).items()):
             for draw, subset in enumerate(subsets):
                 fused, seconds = self._fuse(
                     combiner, pool, subset, X_val, y_val, X_test, classification
                 )
+                if draw == 0:
+                    largest = fused
                 pairs = pairwise[np.ix_(subset, subset)]
                 rows.append(
                     {
@@ -472,7 +484,7 @@ class Study:
                         "predict_s": float(sum(pool.predict_seconds[i] for i in subset)),
                     }
                 )
-        return rows
+        return rows, largest
 
     def _distill(
         self,
@@ -482,18 +494,15 @@ class Study:
         y_fit: np.ndarray,
         X_comb: np.ndarray,
         y_comb: np.ndarray,
-        data: Dataset,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        classification: bool,
     ) -> dict[str, Any]:
         import joblib
 
         settings = self.config.distill
         assert settings is not None
-        combiner = self._combiners()[settings.combiner]
-        members = list(zip(pool.names, pool.estimators, strict=True))
-        teacher = clone(reference).set_params(members=members, combiner=combiner)
-        if data.task == "classification":
-            teacher.set_params(calibration=self.config.calibration)
-        teacher.fit(X_comb, y_comb)
+        combiner = _combiners(self.config)[settings.combiner]
         options = {k: v for k, v in asdict(settings).items() if k not in ("student", "combiner")}
         key = joblib.hash(
             (
@@ -507,27 +516,20 @@ class Study:
                 y_fit,
             )
         )
-        path = self.output / "cache" / f"student-{key[:16]}.joblib"
-        if path.exists():
-            stored = joblib.load(path)
-            student, seconds = stored["estimator"], stored["fit_seconds"]
-        else:
-            start = time.perf_counter()
-            student = teacher.distill(
+
+        def train() -> Any:
+            members = list(zip(pool.names, pool.estimators, strict=True))
+            teacher = clone(reference).set_params(members=members, combiner=combiner)
+            if classification:
+                teacher.set_params(calibration=self.config.calibration)
+            teacher.fit(X_comb, y_comb)
+            return teacher.distill(
                 X_fit, y_fit, student=settings.student, random_state=self.config.seed, **options
             )
-            seconds = time.perf_counter() - start
-            path.parent.mkdir(parents=True, exist_ok=True)
-            joblib.dump({"estimator": student, "fit_seconds": seconds}, path)
-        start = time.perf_counter()
-        classification = data.task == "classification"
-        if classification:
-            output = reference._member_output(student, data.X_test)
-            y_test = reference._encode_labels(data.y_test)
-        else:
-            output = np.reshape(student.predict(data.X_test), (len(data.X_test), -1))
-            y_test = data.y_test
-        predict_seconds = time.perf_counter() - start
+
+        path = self.output / "cache" / f"student-{key[:16]}.joblib"
+        student, seconds = load_or_train(path, train)
+        output, predict_seconds = _timed_output(reference, student, X_test)
         row = {
             "kind": "student",
             "name": f"student ({settings.combiner})",
@@ -547,9 +549,9 @@ class Study:
         metric_names = (
             ["accuracy", "nll", "brier", "ece"] if classification else ["rmse", "mae", "r2"]
         )
-        key, ascending = ("nll", True) if classification else ("rmse", True)
+        key = "nll" if classification else "rmse"  # lower is better for both
         members = table[table.kind == "member"]
-        best = members.sort_values(key, ascending=ascending).iloc[0]
+        best = members.sort_values(key).iloc[0]
         n_members = len(members)
         full = table[(table.kind == "ensemble") & (table["size"] == n_members)]
         headline = [best.to_dict() | {"name": f"best member ({best['name']})"}]
