@@ -6,15 +6,15 @@ import pytest
 
 from combiners import MeanCombiner
 from ensembles import EnsembleClassifier
+from ensembles.datasets import load_mnist1d
 from members import NeuralClassifier
 
-mnist1d = pytest.importorskip("mnist1d.data")
+pytest.importorskip("mnist1d.data")
 
 
 @pytest.fixture(scope="module")
 def data():
-    generated = mnist1d.make_dataset(mnist1d.get_dataset_args())
-    return generated["x"], generated["y"], generated["x_test"], generated["y_test"]
+    return load_mnist1d()
 
 
 @pytest.mark.slow
