@@ -144,7 +144,7 @@ class DistillationReport:
             y_index = np.searchsorted(ensemble.classes_, np.asarray(to_numpy(y)))
             reference = ensemble.predict_proba(X)
             for name, model in models.items():
-                proba = model.predict_proba(X)
+                proba = reference if name == "ensemble" else model.predict_proba(X)
                 row = metrics.classification_report(y_index, proba)
                 del row["brier"]
                 row["agreement"] = float(np.mean(proba.argmax(1) == reference.argmax(1)))
