@@ -22,6 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill
 from members._data import to_numpy
+from members.batched import can_batch, check_batched, fit_batched, prefer_batched, same_batch
 from members.persistence import SaveLoadMixin
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         *,
         combiner: BaseCombiner | None = None,
         cv: int | float | str | Any | None = None,
+        batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
@@ -54,6 +56,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.members = members
         self.combiner = combiner
         self.cv = cv
+        self.batched = batched
         self.checkpoint_dir = checkpoint_dir
         self.random_state = random_state
         self.verbose = verbose
@@ -170,6 +173,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         active = self._check_members()
         combiner = self._check_combiner()
         self._check_cv()
+        check_batched(self.batched)
         X, y, targets = self._validate_targets(X, y, active)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
@@ -182,10 +186,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             held_out = np.arange(len(X))
             oof = self._predict_members(X) if needs_held_out else None
         elif not needs_held_out:
-            self._set_members(
-                active,
-                [self._fit_member(n, e, s, X, y) for (n, e), s in zip(active, seeds, strict=True)],
-            )
+            self._set_members(active, self._fit_members(active, seeds, X, y))
         else:
             held_out, oof = self._cross_fit(active, seeds, X, y, rng)
 
@@ -202,30 +203,69 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             self._fit_calibration(None, None, None)
         return self
 
-    def _fit_member(
+    def _fit_members(
         self,
-        name: str,
-        estimator: Any,
-        seed: int | None,
+        active: list[tuple[str, Any]],
+        seeds: list[int | None],
         X: np.ndarray,
         y: np.ndarray,
         fold: int | None = None,
-    ) -> Any:
-        """Clone and fit one member; one left unseeded gets ``seed``; a failure names it."""
-        member = clone(estimator)
-        if seed is not None and member.get_params().get("random_state", 0) is None:
-            member.set_params(random_state=seed)
-        where = f"member {name!r}" + ("" if fold is None else f" on fold {fold}")
-        fitted, _ = fit_member(
-            member,
-            X,
-            y,
-            where=where,
-            checkpoint_dir=self.checkpoint_dir,
-            file_stem=name if fold is None else f"{name}-fold{fold}",
-            log_prefix=f"[{type(self).__name__}] " if self.verbose else None,
-        )
+    ) -> list[Any]:
+        """Clone and fit every member; one left unseeded gets its seed; a failure names it.
+
+        Members that differ only in ``random_state`` are trained together by the batched engine
+        (as ``batched`` says); the others one after another.
+        """
+        members = []
+        for (_, estimator), seed in zip(active, seeds, strict=True):
+            member = clone(estimator)
+            if seed is not None and member.get_params().get("random_state", 0) is None:
+                member.set_params(random_state=seed)
+            members.append(member)
+        names = [name for name, _ in active]
+        fitted: list[Any] = [None] * len(members)
+        for group in self._batch_groups(members, X):
+            results = fit_members(
+                [members[i] for i in group],
+                X,
+                y,
+                wheres=[
+                    f"member {names[i]!r}" + ("" if fold is None else f" on fold {fold}")
+                    for i in group
+                ],
+                checkpoint_dir=self.checkpoint_dir,
+                file_stems=[names[i] if fold is None else f"{names[i]}-fold{fold}" for i in group],
+                log_prefix=f"[{type(self).__name__}] " if self.verbose else None,
+            )
+            for i, (member, _) in zip(group, results, strict=True):
+                fitted[i] = member
         return fitted
+
+    def _batch_groups(self, members: list[Any], X: np.ndarray) -> list[list[int]]:
+        """Indices of the members to train together; a group of one trains alone."""
+        groups: list[list[int]] = []
+        for index, member in enumerate(members):
+            if self.batched is not False and can_batch(member):
+                group = next(
+                    (g for g in groups if same_batch(members[g[0]], member)),
+                    None,
+                )
+                if group is not None:
+                    group.append(index)
+                    continue
+            groups.append([index])
+        if self.batched == "auto":
+            n_features, n_outputs = X.shape[1], self._n_outputs()
+            groups = [
+                part
+                for group in groups
+                for part in (
+                    [group]
+                    if prefer_batched(members[group[0]], len(group), n_features, n_outputs)
+                    else [[i] for i in group]
+                )
+            ]
+        return groups
 
     def _set_members(self, active: list[tuple[str, Any]], fitted: list[Any]) -> None:
         self.members_ = fitted
@@ -282,19 +322,10 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
         oof = np.zeros((len(active), len(X), self._n_outputs()))
         for fold, (train, test) in enumerate(splits):
-            fitted = [
-                self._fit_member(name, est, seed, X[train], y[train], fold=fold)
-                for (name, est), seed in zip(active, seeds, strict=True)
-            ]
+            fitted = self._fit_members(active, seeds, X[train], y[train], fold=fold)
             for index, member in enumerate(fitted):
                 oof[index, test] = self._member_output(member, X[test])
-        if holdout:
-            self._set_members(active, fitted)
-        else:
-            self._set_members(
-                active,
-                [self._fit_member(n, e, s, X, y) for (n, e), s in zip(active, seeds, strict=True)],
-            )
+        self._set_members(active, fitted if holdout else self._fit_members(active, seeds, X, y))
         held_out = np.sort(held_out)
         return held_out, oof[:, held_out]
 
@@ -359,44 +390,94 @@ def fit_member(
     class, parameters and training data is loaded from there (with the fit time it took then)
     instead of being retrained.
     """
-    path = _checkpoint_path(checkpoint_dir, file_stem, member, X, y)
-    if log_prefix is not None:
-        reusing = path is not None and path.exists()
-        print(f"{log_prefix}{'reusing' if reusing else 'fitting'} {where}", flush=True)
+    [result] = fit_members(
+        [member],
+        X,
+        y,
+        wheres=[where],
+        checkpoint_dir=checkpoint_dir,
+        file_stems=[file_stem],
+        log_prefix=log_prefix,
+    )
+    return result
 
-    def train() -> Any:
-        try:
-            member.fit(X, y)
-        except Exception as exc:
-            kept = (
-                f"; the members trained before it are kept in checkpoint_dir="
-                f"{str(checkpoint_dir)!r} and are reused when fit is called again"
-                if checkpoint_dir is not None
-                else "; pass checkpoint_dir= to keep the members already trained"
-            )
-            exc.add_note(f"raised while fitting ensemble {where}{kept}")
-            raise
-        return member
 
-    return load_or_train(path, train)
+def fit_members(
+    members: list[Any],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    wheres: list[str],
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    file_stems: list[str],
+    log_prefix: str | None = None,
+) -> list[tuple[Any, float]]:
+    """:func:`fit_member` for several members; two or more of them still to train are trained
+    together by :func:`members.batched.fit_batched` (they must differ only in
+    ``random_state``), each then credited with an equal share of the time."""
+    paths = [
+        _checkpoint_path(checkpoint_dir, stem, member, X, y)
+        for stem, member in zip(file_stems, members, strict=True)
+    ]
+    results: dict[int, tuple[Any, float]] = {}
+    for index, path in enumerate(paths):
+        if path is not None and path.exists():
+            results[index] = _load(path)
+            if log_prefix is not None:
+                print(f"{log_prefix}reusing {wheres[index]}", flush=True)
+    todo = [index for index in range(len(members)) if index not in results]
+    if log_prefix is not None and todo:
+        together = " (together, batched)" if len(todo) > 1 else ""
+        print(f"{log_prefix}fitting {', '.join(wheres[i] for i in todo)}{together}", flush=True)
+    start = time.perf_counter()
+    try:
+        if len(todo) > 1:
+            fit_batched([members[i] for i in todo], X, y, names=[wheres[i] for i in todo])
+        elif todo:
+            members[todo[0]].fit(X, y)
+    except Exception as exc:
+        kept = (
+            f"; the members trained before it are kept in checkpoint_dir="
+            f"{str(checkpoint_dir)!r} and are reused when fit is called again"
+            if checkpoint_dir is not None
+            else "; pass checkpoint_dir= to keep the members already trained"
+        )
+        what = " and ".join(wheres[i] for i in todo)
+        together = " (trained together by the batched engine)" if len(todo) > 1 else ""
+        exc.add_note(f"raised while fitting ensemble {what}{together}{kept}")
+        raise
+    seconds = (time.perf_counter() - start) / max(len(todo), 1)
+    for index in todo:
+        _store(paths[index], members[index], seconds)
+        results[index] = (members[index], seconds)
+    return [results[index] for index in range(len(members))]
 
 
 def load_or_train(path: Path | None, train: Callable[[], Any]) -> tuple[Any, float]:
     """``train()`` timed, stored at ``path`` at once; or, when ``path`` exists, what is stored
     there (with the time it took then)."""
     if path is not None and path.exists():
-        stored = joblib.load(path)
-        return stored["estimator"], stored["fit_seconds"]
+        return _load(path)
     start = time.perf_counter()
     estimator = train()
     seconds = time.perf_counter() - start
-    if path is not None:
-        # write then rename, so an interrupted write never leaves a half estimator behind
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        joblib.dump({"estimator": estimator, "fit_seconds": seconds}, partial)
-        partial.replace(path)
+    _store(path, estimator, seconds)
     return estimator, seconds
+
+
+def _load(path: Path) -> tuple[Any, float]:
+    stored = joblib.load(path)
+    return stored["estimator"], stored["fit_seconds"]
+
+
+def _store(path: Path | None, estimator: Any, seconds: float) -> None:
+    if path is None:
+        return
+    # write then rename, so an interrupted write never leaves a half estimator behind
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    joblib.dump({"estimator": estimator, "fit_seconds": seconds}, partial)
+    partial.replace(path)
 
 
 # parameters that change what is printed or logged, not the fitted model

@@ -43,6 +43,12 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         ``"temperature"`` fits one temperature on held-out fused probabilities (cross-fitted
         when the combiner learns, so it never sees the combiner's own training fit); accuracy
         is unchanged, calibration improves (averaged ensembles tend to be under-confident).
+    batched : {"auto", True, False}, default="auto"
+        Members that differ only in ``random_state`` (e.g. from :func:`members.replicate`) are
+        trained together by the batched engine (:func:`members.fit_batched`): one forward,
+        backward and optimizer step for all of them, each member still its own model.
+        ``"auto"`` does so where it is faster: on a GPU, and on the CPU for networks of up to
+        :data:`members.batched.AUTO_CPU_MAX_PARAMETERS` parameters. ``False``: one after another.
     checkpoint_dir : str or path, optional
         Store every member (and fold member) as soon as it is trained. If a later member fails,
         or the fit is interrupted, calling ``fit`` again with the same members and data loads
@@ -92,6 +98,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         combiner: BaseCombiner | None = None,
         cv: int | float | str | Any | None = None,
         calibration: str | None = None,
+        batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
@@ -100,6 +107,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             members,
             combiner=combiner,
             cv=cv,
+            batched=batched,
             checkpoint_dir=checkpoint_dir,
             random_state=random_state,
             verbose=verbose,

@@ -1,5 +1,6 @@
 """Member networks: backbones, the Lightning module that trains them, and scikit-learn facades."""
 
+from members.batched import BatchedMemberModule, StackedNetworks, fit_batched, replicate
 from members.cnn1d import CNN1d
 from members.cnn2d import CNN2d
 from members.compress import compress, pickled_size
@@ -14,6 +15,7 @@ from members.snapshot import SnapshotCollector
 
 __all__ = [
     "BACKBONES",
+    "BatchedMemberModule",
     "CNN1d",
     "CNN2d",
     "CyclicCosineSchedule",
@@ -24,10 +26,13 @@ __all__ = [
     "NeuralRegressor",
     "ResNet",
     "SnapshotCollector",
+    "StackedNetworks",
     "build_backbone",
     "compress",
     "cycle_ends",
+    "fit_batched",
     "get_backbone",
     "pickled_size",
     "register_backbone",
+    "replicate",
 ]

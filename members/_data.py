@@ -50,14 +50,19 @@ class ShuffledBatches(Sampler[list[int]]):
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
-        full, rest = divmod(self.n_samples, self.batch_size)
-        return full + (rest > 1 or (full == 0 and rest > 0))
+        return n_batches(self.n_samples, self.batch_size)
 
     def __iter__(self) -> Iterator[list[int]]:
         order = torch.randperm(self.n_samples, generator=self.generator).tolist()
         for batch_index in range(len(self)):
             start = batch_index * self.batch_size
             yield order[start : start + self.batch_size]
+
+
+def n_batches(n_samples: int, batch_size: int) -> int:
+    """Batches per epoch: a last batch of one sample is dropped unless it is the only one."""
+    full, rest = divmod(n_samples, batch_size)
+    return full + (rest > 1 or (full == 0 and rest > 0))
 
 
 def as_tensor(array: np.ndarray) -> torch.Tensor:

@@ -96,6 +96,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         callbacks: list[Callback] | None = None,
         standardize: bool = True,
         accelerator: str = "auto",
+        bootstrap: bool = False,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
         log_dir: str | None = None,
@@ -111,6 +112,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.callbacks = callbacks
         self.standardize = standardize
         self.accelerator = accelerator
+        self.bootstrap = bootstrap
         self.random_state = random_state
         self.verbose = verbose
         self.log_dir = log_dir
@@ -122,6 +124,8 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         check_scalar(self.lr, "lr", Real, min_val=0.0, include_boundaries="neither")
         check_scalar(self.weight_decay, "weight_decay", Real, min_val=0.0)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        if not isinstance(self.bootstrap, bool | np.bool_):
+            raise TypeError(f"bootstrap must be True or False; got {self.bootstrap!r}")
         if not callable(self.scheduler):
             check_choice("scheduler", self.scheduler, SCHEDULERS)
         if self.callbacks is not None and not all(
@@ -214,28 +218,51 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         self, X: np.ndarray, *targets: np.ndarray, distillation: dict[str, float] | None = None
     ) -> None:
         """Build the network and train it on validated ``X`` and encoded ``targets``."""
-        if self.standardize:
-            self.x_mean_ = X.mean(axis=0)
-            scale = X.std(axis=0)
-            self.x_scale_ = np.where(scale > 0, scale, 1.0)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed, rows = self._prepare(X)
         with isolate_rng():
             torch.manual_seed(seed)
-            network = build_backbone(self.module, X.shape[1], self._n_outputs(), self.module_kwargs)
-            settings: dict[str, Any] = {
-                "task": self._task,
-                "optimizer": self.optimizer,
-                "lr": self.lr,
-                "weight_decay": self.weight_decay,
-                "scheduler": self.scheduler,
-            }
+            network = self._build_network(X.shape[1])
+            settings = self._module_settings()
             module = (
                 MemberModule(network, **settings)
                 if distillation is None
                 else DistillationModule(network, **distillation, **settings)
             )
-            loader = make_loader(self._scale(X), *targets, batch_size=self.batch_size, seed=seed)
+            arrays = [self._scale(X), *targets]
+            if rows is not None:
+                arrays = [array[rows] for array in arrays]
+            loader = make_loader(*arrays, batch_size=self.batch_size, seed=seed)
             self._run_trainer(module, loader, self.max_epochs)
+        self._set_network(network)
+
+    def _prepare(self, X: np.ndarray) -> tuple[int, np.ndarray | None]:
+        """Fit the input scaling; return the training seed and the rows to train on (``None``:
+        all of them; with ``bootstrap``, ``n`` rows drawn with replacement from the seed)."""
+        if self.standardize:
+            self.x_mean_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+            self.x_scale_ = np.where(scale > 0, scale, 1.0)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
+        return seed, rows
+
+    def _build_network(self, n_features: int) -> nn.Module:
+        return self._build_network_for(n_features, self._n_outputs())
+
+    def _build_network_for(self, n_features: int, n_outputs: int) -> nn.Module:
+        return build_backbone(self.module, n_features, n_outputs, self.module_kwargs)
+
+    def _module_settings(self) -> dict[str, Any]:
+        """Arguments of :class:`MemberModule` besides the network."""
+        return {
+            "task": self._task,
+            "optimizer": self.optimizer,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "scheduler": self.scheduler,
+        }
+
+    def _set_network(self, network: nn.Module) -> None:
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
 
@@ -378,10 +405,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         super().__setstate__(state)
         if isinstance(state.get("model_"), NetworkRef):
             self.model_ = import_network(
-                state["model_"],
-                lambda: build_backbone(
-                    self.module, self.n_features_in_, self._n_outputs(), self.module_kwargs
-                ).double(),
+                state["model_"], lambda: self._build_network(self.n_features_in_).double()
             )
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
@@ -414,6 +438,9 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         can be inspected.
     standardize : bool, default=True
         Centre and scale each feature with the training mean and standard deviation.
+    bootstrap : bool, default=False
+        Train on a bootstrap sample (``n`` rows drawn with replacement, from ``random_state``)
+        instead of on every row, as in bagging; the scaling still comes from all rows.
     accelerator : str, default="auto"
         Passed to :class:`lightning.Trainer` (``"cpu"``, ``"gpu"``, ``"auto"``...).
     random_state : int, RandomState or None, default=None
