@@ -43,13 +43,14 @@ def _networks(factory, n):
     ],
     ids=["mlp-adamw", "mlp-rmsprop", "mlp-batchnorm-sgd", "cnn1d-sgd"],
 )
+@pytest.mark.parametrize("method", ["vmap", "auto"])  # auto: bmm for the MLPs
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")
-def test_one_batched_step_equals_each_members_own_step(factory, shape, optimizer):
+def test_one_batched_step_equals_each_members_own_step(factory, shape, optimizer, method):
     """Same data and seed: one batched step updates every member (weights and batch-norm
     statistics) as its own separate step does."""
     n = 3
     alone = _networks(factory, n)
-    stacked = StackedNetworks(copy.deepcopy(alone))
+    stacked = StackedNetworks(copy.deepcopy(alone), method=method)
     settings = {"optimizer": optimizer, "lr": 0.05, "weight_decay": 0.01, "scheduler": "constant"}
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(n, *shape, generator=generator)  # a different batch for every member
@@ -71,6 +72,23 @@ def test_one_batched_step_equals_each_members_own_step(factory, shape, optimizer
         expected = dict(alone[m].state_dict())
         for name, tensor in network.state_dict().items():
             torch.testing.assert_close(tensor, expected[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_stacked_networks_methods():
+    mlp, cnn = MLP(4, 2, hidden=(8,)), CNN1d(8, 2, channels=(4,))
+    assert StackedNetworks([mlp, mlp]).method == "bmm"
+    assert StackedNetworks([mlp, mlp], method="vmap").method == "vmap"
+    assert StackedNetworks([cnn, cnn]).method == "vmap"
+    # an activation the batched-matmul path does not know: vmap
+    odd = MLP(4, 2, hidden=(8,))
+    odd.layers[1] = torch.nn.Softmax(dim=-1)
+    assert StackedNetworks([odd, odd]).method == "vmap"
+    with pytest.raises(ValueError, match="method='bmm' needs a members.MLP"):
+        StackedNetworks([cnn, cnn], method="bmm")
+    with pytest.raises(ValueError, match="method='fast' is not supported"):
+        StackedNetworks([mlp], method="fast")
+    with pytest.raises(ValueError, match="at least one network"):
+        StackedNetworks([])
 
 
 def test_member_batches_give_each_member_its_own_loader_order():
@@ -119,14 +137,16 @@ def test_dropout_masks_differ_between_members(classification_data):
     same_init = NeuralClassifier(
         module_kwargs={"hidden": (32,), "dropout": 0.5}, max_epochs=2, random_state=0
     )
-    stacked = StackedNetworks(_networks(lambda: MLP(8, 3, hidden=(32,), dropout=0.5), 1) * 2)
-    x = torch.randn(5, 8).expand(2, 5, 8)  # the same batch for both members
-    stacked.train()
-    out = stacked(x)
-    assert not torch.allclose(out[0], out[1])
-    stacked.eval()
-    out = stacked(x)
-    torch.testing.assert_close(out[0], out[1])
+    for method in ("vmap", "bmm"):
+        twins = _networks(lambda: MLP(8, 3, hidden=(32,), dropout=0.5), 1) * 2
+        stacked = StackedNetworks(twins, method=method)
+        x = torch.randn(5, 8).expand(2, 5, 8)  # the same batch for both members
+        stacked.train()
+        out = stacked(x)
+        assert not torch.allclose(out[0], out[1]), method
+        stacked.eval()
+        out = stacked(x)
+        torch.testing.assert_close(out[0], out[1])
     fitted = fit_batched([clone(same_init), clone(same_init)], X, y)
     assert not np.allclose(fitted[0].predict_proba(X), fitted[1].predict_proba(X))
 
