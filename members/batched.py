@@ -309,9 +309,7 @@ def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: i
     if n_members < 2 or not can_batch(estimator):
         return False
     accelerator = str(estimator.accelerator).lower()
-    if accelerator in ("gpu", "cuda", "mps") or (
-        accelerator == "auto" and torch.cuda.is_available()
-    ):
+    if accelerator == "mps" or _uses_cuda(accelerator):
         return True
     with torch.device("meta"):
         network = estimator._build_network_for(n_features, n_outputs)
@@ -383,7 +381,11 @@ def fit_batched(
 
     stacked = StackedNetworks(networks)
     module = BatchedMemberModule(stacked, names=names, **first._module_settings())
-    data = TensorTuple(torch.as_tensor(first._scale(X_valid)), as_tensor(targets))
+    # on a GPU the data moves there once, not as M batches every step
+    device = "cuda" if _uses_cuda(str(first.accelerator).lower()) else "cpu"
+    data = TensorTuple(
+        torch.as_tensor(first._scale(X_valid)).to(device), as_tensor(targets).to(device)
+    )
     sampler = MemberBatches(rows, len(X_valid), first.batch_size, seeds)
     loader = DataLoader(data, sampler=sampler, batch_size=None)
     with isolate_rng():
@@ -437,6 +439,10 @@ def replicate(
     if bootstrap:
         members = [member.set_params(bootstrap=True) for member in members]
     return [(f"{name}_{i}", member) for i, member in enumerate(members)]
+
+
+def _uses_cuda(accelerator: str) -> bool:
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def _equal(a: Any, b: Any) -> bool:
