@@ -11,7 +11,7 @@ from ensembles import (
     SnapshotEnsembleClassifier,
     SnapshotEnsembleRegressor,
 )
-from members import NeuralClassifier, NeuralRegressor
+from members import NeuralClassifier, NeuralRegressor, replicate
 
 ESTIMATORS = [
     NeuralClassifier("mlp", max_epochs=20, random_state=0),
@@ -49,6 +49,12 @@ ESTIMATORS = [
         combiner=StackingCombiner(),
         cv=3,
         random_state=0,
+    ),
+    # members trained together by the batched engine
+    EnsembleClassifier(replicate(NeuralClassifier(max_epochs=20, random_state=0), 2), batched=True),
+    EnsembleRegressor(
+        replicate(NeuralRegressor(max_epochs=20, random_state=0), 2, bootstrap=True),
+        batched=True,
     ),
     SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=20), n_snapshots=3, random_state=0),
     SnapshotEnsembleRegressor(NeuralRegressor(max_epochs=20), n_snapshots=3, random_state=0),
