@@ -22,6 +22,9 @@ from ensembles.datasets import load_mnist1d
 from members import NeuralClassifier
 
 EPOCHS = 60
+# one member after another, as the members of a heterogeneous pool train: this measures what a
+# resumed fit saves, not what training same-config members together saves (members.batched)
+BATCHED = False
 
 
 class CrashAt(Callback):
@@ -50,7 +53,9 @@ def measure(crash_epoch: int) -> dict[str, object]:
         crashing = third.set_params(callbacks=[CrashAt(crash_epoch)])
         start = time.perf_counter()
         try:
-            EnsembleClassifier(members(crashing), checkpoint_dir=directory).fit(X_train, y_train)
+            EnsembleClassifier(members(crashing), checkpoint_dir=directory, batched=BATCHED).fit(
+                X_train, y_train
+            )
         except RuntimeError as error:
             message = str(error) + " | " + " ".join(getattr(error, "__notes__", []))
         else:
@@ -58,7 +63,8 @@ def measure(crash_epoch: int) -> dict[str, object]:
         first = time.perf_counter() - start
         working = NeuralClassifier("mlp", max_epochs=EPOCHS, random_state=2)
         start = time.perf_counter()
-        ens = EnsembleClassifier(members(working), checkpoint_dir=directory).fit(X_train, y_train)
+        ens = EnsembleClassifier(members(working), checkpoint_dir=directory, batched=BATCHED)
+        ens.fit(X_train, y_train)
         second = time.perf_counter() - start
     return {
         "crash_epoch": crash_epoch,

@@ -3,8 +3,8 @@
 Training small networks one after another leaves a GPU idle: every optimizer step is bound by
 kernel launches, not arithmetic. Here the parameters of M members are stacked along a leading
 member axis (:func:`torch.func.stack_module_state`) and one ``vmap``-ed
-:func:`torch.func.functional_call` runs all of them in one forward, one backward and one
-optimizer step. Each member stays an independent model:
+:func:`torch.func.functional_call` (for :class:`~members.MLP`, batched matrix products) runs
+all of them in one forward, one backward and one optimizer step. Each member stays an independent model:
 
 - its own initialisation, data order and (with ``bootstrap=True``) bootstrap sample, all drawn
   from its own ``random_state`` exactly as when it is trained alone;
