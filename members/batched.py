@@ -4,11 +4,13 @@ Training small networks one after another leaves a GPU idle: every optimizer ste
 kernel launches, not arithmetic. Here the parameters of M members are stacked along a leading
 member axis (:func:`torch.func.stack_module_state`) and one ``vmap``-ed
 :func:`torch.func.functional_call` (for :class:`~members.MLP`, batched matrix products) runs
-all of them in one forward, one backward and one optimizer step. Each member stays an independent model:
+all of them in one forward, one backward and one optimizer step. Each member stays an
+independent model:
 
 - its own initialisation, data order and (with ``bootstrap=True``) bootstrap sample, all drawn
   from its own ``random_state`` exactly as when it is trained alone;
-- its own dropout masks (``vmap(randomness="different")``) and its own batch-norm statistics
+- its own dropout masks (``vmap(randomness="different")``; element-wise dropout over the
+  stacked activations for MLPs) and its own batch-norm statistics
   (the buffers are stacked too, and each member normalises its own batch);
 - its own gradients: the loss is the *sum* of the members' losses, so member ``m`` gets exactly
   the gradient of its own loss; element-wise optimizers (Adam, AdamW, SGD, RMSprop) then keep
