@@ -313,8 +313,11 @@ def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: i
     accelerator = str(estimator.accelerator).lower()
     if accelerator == "mps" or _uses_cuda(accelerator):
         return True
-    with torch.device("meta"):
-        network = estimator._build_network_for(n_features, n_outputs)
+    try:
+        with torch.device("meta"):
+            network = estimator._build_network_for(n_features, n_outputs)
+    except Exception:  # a user's network that cannot be built without storage: do not guess
+        return False
     return sum(p.numel() for p in network.parameters()) <= AUTO_CPU_MAX_PARAMETERS
 
 

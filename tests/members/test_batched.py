@@ -261,3 +261,13 @@ def test_mnist1d_members_are_as_accurate_batched_as_alone():
     together = [m.score(X_test, y_test) for m in fit_batched(members, X_train, y_train)]
     assert abs(np.mean(alone) - np.mean(together)) <= 0.01
     assert len(set(together)) > 1  # the members are different models
+
+
+def test_auto_trains_apart_a_network_it_cannot_size():
+    def needs_storage(n_features, n_outputs):
+        network = torch.nn.Linear(n_features, n_outputs)
+        network.weight.data.numpy()  # fails on the meta device
+        return network
+
+    assert not prefer_batched(NeuralClassifier(needs_storage, accelerator="cpu"), 4, 8, 3)
+    assert prefer_batched(NeuralClassifier("mlp", accelerator="cpu"), 4, 8, 3)
