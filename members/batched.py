@@ -315,7 +315,7 @@ def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: i
         return True
     try:
         with torch.device("meta"):
-            network = estimator._build_network_for(n_features, n_outputs)
+            network = estimator._build_network(n_features, n_outputs)
     except Exception:  # a user's network that cannot be built without storage: do not guess
         return False
     return sum(p.numel() for p in network.parameters()) <= AUTO_CPU_MAX_PARAMETERS
@@ -352,6 +352,7 @@ def fit_batched(
     estimators = list(estimators)
     if not estimators:
         raise ValueError("estimators must hold at least one estimator; got none")
+    reference = batch_key(estimators[0])[1] if can_batch(estimators[0]) else {}
     for index, estimator in enumerate(estimators):
         if not can_batch(estimator):
             raise TypeError(
@@ -362,7 +363,7 @@ def fit_batched(
             different = sorted(
                 key
                 for key, value in batch_key(estimator)[1].items()
-                if not _equal(batch_key(estimators[0])[1].get(key), value)
+                if not _equal(reference.get(key), value)
             )
             raise ValueError(
                 "estimators trained together must differ only in random_state; estimators[0] "

@@ -246,10 +246,9 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
         return seed, rows
 
-    def _build_network(self, n_features: int) -> nn.Module:
-        return self._build_network_for(n_features, self._n_outputs())
-
-    def _build_network_for(self, n_features: int, n_outputs: int) -> nn.Module:
+    def _build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
+        """A fresh network; ``n_outputs`` defaults to the fitted targets'."""
+        n_outputs = self._n_outputs() if n_outputs is None else n_outputs
         return build_backbone(self.module, n_features, n_outputs, self.module_kwargs)
 
     def _module_settings(self) -> dict[str, Any]:
