@@ -34,8 +34,9 @@ class CyclicCosineSchedule:
     Without warm-up this is the snapshot-ensemble schedule of Huang et al. (2017),
     ``lr(t) = lr0 / 2 * (cos(pi * mod(t - 1, ceil(T / M)) / ceil(T / M)) + 1)``: M cycles, each
     annealing from the peak to zero. With ``warmup_fraction > 0`` it is fast geometric
-    ensembling in the spirit of Garipov et al. (2018): one ordinary cosine run from ``lr0``
-    down to ``cycle_peak * lr0``, then M short cycles from ``cycle_peak * lr0`` to zero.
+    ensembling in the spirit of Garipov et al. (2018): one ordinary run whose learning rate
+    moves on a half cosine from ``lr0`` to ``cycle_peak * lr0`` (down when ``cycle_peak < 1``,
+    up when it is larger), then M short cycles from ``cycle_peak * lr0`` to zero.
     (Garipov et al. use triangular cycles; cosine cycles keep one code path with the snapshot
     schedule and anneal to the same minimum where snapshots are taken.)
 

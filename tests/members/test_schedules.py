@@ -26,13 +26,17 @@ def test_snapshot_schedule_is_huang_et_al_formula(total, cycles):
     assert _multipliers(CyclicCosineSchedule(cycles), total) == pytest.approx(expected)
 
 
-def test_fge_warmup_then_short_cycles():
-    values = _multipliers(CyclicCosineSchedule(4, warmup_fraction=0.5, cycle_peak=0.2), 80)
+@pytest.mark.parametrize("peak", [0.2, 3.0])
+def test_fge_warmup_then_short_cycles(peak):
+    values = _multipliers(CyclicCosineSchedule(4, warmup_fraction=0.5, cycle_peak=peak), 80)
     warmup, cycles = values[:40], values[40:]
     assert warmup[0] == pytest.approx(1.0)
-    assert all(a >= b for a, b in zip(warmup, warmup[1:]))  # one ordinary annealing run
-    assert cycles[0] == pytest.approx(0.2) and cycles[10] == pytest.approx(0.2)  # restarts
-    assert max(cycles) == pytest.approx(0.2)
+    # one ordinary run moving monotonically from the lr towards the cycles' peak
+    steps = [b - a for a, b in zip(warmup, warmup[1:])]
+    assert all(step * (peak - 1.0) >= 0 for step in steps)
+    assert warmup[-1] == pytest.approx(peak, abs=0.01)
+    assert cycles[0] == pytest.approx(peak) and cycles[10] == pytest.approx(peak)  # restarts
+    assert max(cycles) == pytest.approx(peak) and min(cycles) < 0.05 * peak
 
 
 def test_cycle_ends():
