@@ -9,7 +9,7 @@ the single model::
 
 ``--peaks`` adds one snapshot and one FGE row per cycle peak, and ``--validation`` scores on
 20 % of the training set held out (stratified, fixed split) instead of the test set: the way
-the defaults were chosen without looking at test data::
+the default peaks are checked without looking at test data::
 
     python experiments/mnist1d_snapshot.py --validation --peaks 1 2 6 10 --seeds 0 1 2 3 4 5
     python experiments/mnist1d_snapshot.py --validation --peaks 1 2 6 --data digits --module mlp
