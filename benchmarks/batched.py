@@ -34,7 +34,7 @@ from sklearn.base import clone
 from torch.nn import functional as F
 
 from ensembles import EnsembleClassifier
-from ensembles.datasets import load_mnist1d
+from experiments.data import load_mnist1d
 from members import MLP, NeuralClassifier, StackedNetworks, fit_batched, replicate
 from members.batched import prefer_batched
 

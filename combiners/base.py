@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -23,7 +23,12 @@ class BaseCombiner(BaseEstimator, ABC):
     ----------
     n_members_ : int
     n_outputs_ : int
+
+    Parameters are declared in scikit-learn's ``_parameter_constraints`` vocabulary and checked
+    when ``fit`` starts, with one message shape (parameter, expected, received).
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}
 
     @property
     def learns(self) -> bool:
@@ -37,6 +42,7 @@ class BaseCombiner(BaseEstimator, ABC):
 
     def fit(self, predictions: Any, y: Any = None, X: Any = None) -> BaseCombiner:
         """Learn what the rule needs from member outputs ``predictions`` and targets ``y``."""
+        self._validate_params()
         predictions = check_predictions(predictions, allow_empty=not self.learns)
         self.n_members_, _, self.n_outputs_ = predictions.shape
         self._fit(predictions, y, X)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 from scipy.special import expit, logit, softmax
+from sklearn.utils._param_validation import StrOptions
 
 from combiners._validation import EPS, check_probabilities
 from combiners.base import BaseCombiner
@@ -31,12 +34,10 @@ class MeanCombiner(BaseCombiner):
     array([[0.7, 0.3]])
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"method": [StrOptions(set(METHODS))]}
+
     def __init__(self, method: str = "arithmetic") -> None:
         self.method = method
-
-    def _fit(self, predictions: np.ndarray, y: object, X: object) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is not supported; expected one of {METHODS}")
 
     def _combine(self, predictions: np.ndarray, X: object = None) -> np.ndarray:
         if self.method == "arithmetic":

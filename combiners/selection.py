@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from combiners._validation import check_targets, safe_log
 from combiners.base import BaseCombiner
@@ -81,6 +82,15 @@ class EnsembleSelection(BaseCombiner):
     array([0.5, 0.5, 0. ])
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_iter": [Interval(Integral, 0, None, closed="left")],
+        "metric": [StrOptions({"auto", *CLASSIFICATION_METRICS, *REGRESSION_METRICS}), callable],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "n_bags": [Interval(Integral, 0, None, closed="left")],
+        "bag_fraction": [Interval(Real, 0, 1, closed="right")],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         n_iter: int = 50,
@@ -117,17 +127,6 @@ class EnsembleSelection(BaseCombiner):
         return metrics[name]
 
     def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
-        check_scalar(self.n_iter, "n_iter", Integral, min_val=0)
-        check_scalar(self.n_init, "n_init", Integral, min_val=1)
-        check_scalar(self.n_bags, "n_bags", Integral, min_val=0)
-        check_scalar(
-            self.bag_fraction,
-            "bag_fraction",
-            Real,
-            min_val=0.0,
-            max_val=1.0,
-            include_boundaries="right",
-        )
         is_classification, target = check_targets(predictions, y, type(self).__name__)
         loss = self._loss(is_classification)
         n_members = len(predictions)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from numbers import Integral
+from typing import Any, ClassVar
 
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from combiners.base import BaseCombiner
 from combiners.weighted import check_weights
@@ -36,6 +38,11 @@ class SnapshotCombiner(BaseCombiner):
     >>> SnapshotCombiner(n_last=2).fit(predictions).combine(predictions)
     array([[0.25, 0.75]])
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_last": [Interval(Integral, 1, None, closed="left"), None],
+        "weights": ["array-like", None],
+    }
 
     def __init__(self, n_last: int | None = None, weights: Sequence[float] | None = None) -> None:
         self.n_last = n_last

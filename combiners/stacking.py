@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.utils._param_validation import HasMethods, StrOptions
 
 from combiners._validation import check_features, check_targets, safe_log
 from combiners.base import BaseCombiner
@@ -48,6 +49,12 @@ class StackingCombiner(BaseCombiner):
     >>> (stack.combine(np.stack([good, noise])).argmax(axis=1) == y).mean()
     np.float64(1.0)
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "final_estimator": [HasMethods(["fit"]), None],
+        "features": [StrOptions(set(FEATURES))],
+        "passthrough": ["boolean"],
+    }
 
     def __init__(
         self,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
@@ -80,6 +80,8 @@ class WeightedCombiner(BaseCombiner):
     >>> learned.weights_.round(3)  # the informative member takes all the weight
     array([1., 0.])
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {"weights": ["array-like", None]}
 
     def __init__(self, weights: Sequence[float] | None = None) -> None:
         self.weights = weights

@@ -1,5 +1,7 @@
 """scikit-learn-style ensembles that compose ``members`` and ``combiners``."""
 
+from ensembles import metrics
+from ensembles._base import held_out_split
 from ensembles.classifier import EnsembleClassifier
 from ensembles.distillation import DistillationReport
 from ensembles.regressor import EnsembleRegressor
@@ -11,4 +13,6 @@ __all__ = [
     "EnsembleRegressor",
     "SnapshotEnsembleClassifier",
     "SnapshotEnsembleRegressor",
+    "held_out_split",
+    "metrics",
 ]

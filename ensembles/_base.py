@@ -5,24 +5,22 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
 from numbers import Integral, Real
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import joblib
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill
-from members._data import to_numpy
-from members.batched import can_batch, check_batched, fit_batched, prefer_batched, same_batch
+from ensembles.training import plan_tasks, run_tasks
+from members.data import to_numpy
 from members.persistence import SaveLoadMixin
 
 logger = logging.getLogger(__name__)
@@ -41,6 +39,22 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     """
 
     _required_parameters = ["members"]
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "members": [list, tuple],  # each entry is checked by _check_members
+        "combiner": [BaseCombiner, None],
+        "cv": [
+            Interval(Integral, 2, None, closed="left"),
+            Interval(RealNotInt, 0, 1, closed="neither"),
+            HasMethods(["split", "get_n_splits"]),
+            StrOptions({PREFIT}),
+            None,
+        ],
+        "batched": [StrOptions({"auto"}), "boolean"],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
 
     def __init__(
         self,
@@ -127,33 +141,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return active
 
     def _check_combiner(self) -> BaseCombiner:
-        if self.combiner is None:
-            return MeanCombiner()
-        if not isinstance(self.combiner, BaseCombiner):
-            raise TypeError(
-                "combiner must be a combiners.BaseCombiner (e.g. MeanCombiner()); "
-                f"got {type(self.combiner).__name__}"
-            )
-        return clone(self.combiner)
-
-    def _check_cv(self) -> None:
-        cv = self.cv
-        if cv is None or cv == PREFIT or (hasattr(cv, "split") and not isinstance(cv, str)):
-            return
-        if isinstance(cv, Integral) and not isinstance(cv, bool):
-            if cv < 2:
-                raise ValueError(f"cv={cv} folds is too few; an int cv must be >= 2")
-            return
-        if isinstance(cv, Real) and not isinstance(cv, bool):
-            if not 0.0 < float(cv) < 1.0:
-                raise ValueError(
-                    f"cv={cv} is not a held-out fraction; a float cv must be in (0, 1)"
-                )
-            return
-        raise ValueError(
-            "cv must be None, an int (K-fold cross-fitting), a float (held-out fraction), "
-            f"a scikit-learn CV splitter or 'prefit'; got {cv!r}"
-        )
+        return MeanCombiner() if self.combiner is None else clone(self.combiner)
 
     def _validate_fit_data(self, X: Any, y: Any, **kwargs: Any) -> Any:
         return validate_data(
@@ -170,10 +158,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         Fixed rules (averaging, voting) need no held-out data: each member is trained once. A
         rule that learns (or calibration) gets held-out member outputs according to ``cv``.
         """
+        self._validate_params()
         active = self._check_members()
         combiner = self._check_combiner()
-        self._check_cv()
-        check_batched(self.batched)
         X, y, targets = self._validate_targets(X, y, active)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
@@ -186,7 +173,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             held_out = np.arange(len(X))
             oof = self._predict_members(X) if needs_held_out else None
         elif not needs_held_out:
-            self._set_members(active, self._fit_members(active, seeds, X, y))
+            [fitted] = self._fit_members(active, seeds, X, y, [(None, None)])
+            self._set_members(active, fitted)
         else:
             held_out, oof = self._cross_fit(active, seeds, X, y, rng)
 
@@ -209,63 +197,48 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         seeds: list[int | None],
         X: np.ndarray,
         y: np.ndarray,
-        fold: int | None = None,
-    ) -> list[Any]:
-        """Clone and fit every member; one left unseeded gets its seed; a failure names it.
+        jobs: list[tuple[int | None, np.ndarray | None]],
+    ) -> list[list[Any]]:
+        """For each ``(fold, rows)`` job, fresh clones of the members fitted on those rows.
 
-        Members that differ only in ``random_state`` are trained together by the batched engine
-        (as ``batched`` says); the others one after another.
+        A member left unseeded gets its seed; a failure names the member (and fold). Every
+        training of every job is one task of the member-training service
+        (:mod:`ensembles.training`), members that differ only in ``random_state`` grouped for
+        the batched engine as ``batched`` says.
         """
-        members = []
-        for (_, estimator), seed in zip(active, seeds, strict=True):
-            member = clone(estimator)
-            if seed is not None and member.get_params().get("random_state", 0) is None:
-                member.set_params(random_state=seed)
-            members.append(member)
         names = [name for name, _ in active]
-        fitted: list[Any] = [None] * len(members)
-        for group in self._batch_groups(members, X):
-            results = fit_members(
-                [members[i] for i in group],
-                X,
-                y,
-                wheres=[
-                    f"member {names[i]!r}" + ("" if fold is None else f" on fold {fold}")
-                    for i in group
-                ],
-                checkpoint_dir=self.checkpoint_dir,
-                file_stems=[names[i] if fold is None else f"{names[i]}-fold{fold}" for i in group],
-                log_prefix=f"[{type(self).__name__}] " if self.verbose else None,
+        tasks = []
+        for job, (fold, rows) in enumerate(jobs):
+            members = []
+            for (_, estimator), seed in zip(active, seeds, strict=True):
+                member = clone(estimator)
+                if seed is not None and member.get_params().get("random_state", 0) is None:
+                    member.set_params(random_state=seed)
+                members.append(member)
+            on_fold = "" if fold is None else f" on fold {fold}"
+            tasks += plan_tasks(
+                members,
+                names=[f"member {name!r}{on_fold}" for name in names],
+                stems=[name if fold is None else f"{name}-fold{fold}" for name in names],
+                batched=self.batched,
+                n_features=X.shape[1],
+                n_outputs=self._n_outputs(),
+                rows=rows,
+                keys=[(job, index) for index in range(len(members))],
             )
-            for i, (member, _) in zip(group, results, strict=True):
-                fitted[i] = member
+        prefix = f"[{type(self).__name__}] "
+        results = run_tasks(
+            tasks,
+            X,
+            y,
+            checkpoint_dir=self.checkpoint_dir,
+            log=(lambda line: print(prefix + line, flush=True)) if self.verbose else None,
+        )
+        fitted: list[list[Any]] = [[None] * len(active) for _ in jobs]
+        for task, done in zip(tasks, results, strict=True):
+            for (job, index), member in zip(task.keys or [], done, strict=True):
+                fitted[job][index] = member.estimator
         return fitted
-
-    def _batch_groups(self, members: list[Any], X: np.ndarray) -> list[list[int]]:
-        """Indices of the members to train together; a group of one trains alone."""
-        groups: list[list[int]] = []
-        for index, member in enumerate(members):
-            if self.batched is not False and can_batch(member):
-                group = next(
-                    (g for g in groups if same_batch(members[g[0]], member)),
-                    None,
-                )
-                if group is not None:
-                    group.append(index)
-                    continue
-            groups.append([index])
-        if self.batched == "auto":
-            n_features, n_outputs = X.shape[1], self._n_outputs()
-            groups = [
-                part
-                for group in groups
-                for part in (
-                    [group]
-                    if prefer_batched(members[group[0]], len(group), n_features, n_outputs)
-                    else [[i] for i in group]
-                )
-            ]
-        return groups
 
     def _set_members(self, active: list[tuple[str, Any]], fitted: list[Any]) -> None:
         self.members_ = fitted
@@ -320,12 +293,17 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         held_out = np.concatenate([test for _, test in splits])
         if len(np.unique(held_out)) != len(held_out):
             raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
+        jobs: list[tuple[int | None, np.ndarray | None]] = [
+            (fold, np.asarray(train)) for fold, (train, _) in enumerate(splits)
+        ]
+        if not holdout:
+            jobs.append((None, None))  # the refit on all the data
+        fitted = self._fit_members(active, seeds, X, y, jobs)
         oof = np.zeros((len(active), len(X), self._n_outputs()))
-        for fold, (train, test) in enumerate(splits):
-            fitted = self._fit_members(active, seeds, X[train], y[train], fold=fold)
-            for index, member in enumerate(fitted):
+        for members, (_, test) in zip(fitted, splits, strict=False):
+            for index, member in enumerate(members):
                 oof[index, test] = self._member_output(member, X[test])
-        self._set_members(active, fitted if holdout else self._fit_members(active, seeds, X, y))
+        self._set_members(active, fitted[0] if holdout else fitted[-1])
         held_out = np.sort(held_out)
         return held_out, oof[:, held_out]
 
@@ -351,10 +329,24 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return distill(self, X, y, **kwargs)
 
     # -- prediction --------------------------------------------------------------------------
-    def member_predictions(self, X: Any) -> np.ndarray:
-        """Outputs of every member, ``(n_members, n_samples, n_outputs)``."""
+    def member_predictions(
+        self, X: Any, *, return_seconds: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, list[float]]:
+        """Outputs of every member, ``(n_members, n_samples, n_outputs)``, laid out on the
+        ensemble's outputs (a classifier's columns are ``classes_``).
+
+        With ``return_seconds=True``, also the seconds each member took to predict.
+        """
         check_is_fitted(self, "members_")
-        return self._predict_members(self._validate_X(X))
+        X = self._validate_X(X)
+        if not return_seconds:
+            return self._predict_members(X)
+        outputs, seconds = [], []
+        for member in self.members_:
+            start = time.perf_counter()
+            outputs.append(self._member_output(member, X))
+            seconds.append(time.perf_counter() - start)
+        return np.stack(outputs), seconds
 
     def _predict_members(self, X: np.ndarray) -> np.ndarray:
         return np.stack([self._member_output(member, X) for member in self.members_])
@@ -372,140 +364,6 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-def fit_member(
-    member: Any,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    where: str,
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    file_stem: str = "member",
-    log_prefix: str | None = None,
-) -> tuple[Any, float]:
-    """Fit ``member`` (in place) and return it with its fit time in seconds; a failure names it.
-
-    With ``checkpoint_dir`` the fitted member is stored at once, and a member with the same
-    class, parameters and training data is loaded from there (with the fit time it took then)
-    instead of being retrained.
-    """
-    [result] = fit_members(
-        [member],
-        X,
-        y,
-        wheres=[where],
-        checkpoint_dir=checkpoint_dir,
-        file_stems=[file_stem],
-        log_prefix=log_prefix,
-    )
-    return result
-
-
-def fit_members(
-    members: list[Any],
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    wheres: list[str],
-    checkpoint_dir: str | os.PathLike[str] | None = None,
-    file_stems: list[str],
-    log_prefix: str | None = None,
-) -> list[tuple[Any, float]]:
-    """:func:`fit_member` for several members; two or more of them still to train are trained
-    together by :func:`members.batched.fit_batched` (they must differ only in
-    ``random_state``), each then credited with an equal share of the time."""
-    paths = [
-        _checkpoint_path(checkpoint_dir, stem, member, X, y)
-        for stem, member in zip(file_stems, members, strict=True)
-    ]
-    results: dict[int, tuple[Any, float]] = {}
-    for index, path in enumerate(paths):
-        if path is not None and path.exists():
-            results[index] = _load(path)
-            if log_prefix is not None:
-                print(f"{log_prefix}reusing {wheres[index]}", flush=True)
-    todo = [index for index in range(len(members)) if index not in results]
-    if log_prefix is not None and todo:
-        together = " (together, batched)" if len(todo) > 1 else ""
-        print(f"{log_prefix}fitting {', '.join(wheres[i] for i in todo)}{together}", flush=True)
-    start = time.perf_counter()
-    try:
-        if len(todo) > 1:
-            fit_batched([members[i] for i in todo], X, y, names=[wheres[i] for i in todo])
-        elif todo:
-            members[todo[0]].fit(X, y)
-    except Exception as exc:
-        kept = (
-            f"; the members trained before it are kept in checkpoint_dir="
-            f"{str(checkpoint_dir)!r} and are reused when fit is called again"
-            if checkpoint_dir is not None
-            else "; pass checkpoint_dir= to keep the members already trained"
-        )
-        what = " and ".join(wheres[i] for i in todo)
-        together = " (trained together by the batched engine)" if len(todo) > 1 else ""
-        exc.add_note(f"raised while fitting ensemble {what}{together}{kept}")
-        raise
-    seconds = (time.perf_counter() - start) / max(len(todo), 1)
-    for index in todo:
-        _store(paths[index], members[index], seconds)
-        results[index] = (members[index], seconds)
-    return [results[index] for index in range(len(members))]
-
-
-def load_or_train(path: Path | None, train: Callable[[], Any]) -> tuple[Any, float]:
-    """``train()`` timed, stored at ``path`` at once; or, when ``path`` exists, what is stored
-    there (with the time it took then)."""
-    if path is not None and path.exists():
-        return _load(path)
-    start = time.perf_counter()
-    estimator = train()
-    seconds = time.perf_counter() - start
-    _store(path, estimator, seconds)
-    return estimator, seconds
-
-
-def _load(path: Path) -> tuple[Any, float]:
-    stored = joblib.load(path)
-    return stored["estimator"], stored["fit_seconds"]
-
-
-def _store(path: Path | None, estimator: Any, seconds: float) -> None:
-    if path is None:
-        return
-    # write then rename, so an interrupted write never leaves a half estimator behind
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    joblib.dump({"estimator": estimator, "fit_seconds": seconds}, partial)
-    partial.replace(path)
-
-
-# parameters that change what is printed or logged, not the fitted model
-_NOT_IN_KEY = ("verbose", "log_dir")
-
-
-def _checkpoint_path(
-    checkpoint_dir: str | os.PathLike[str] | None,
-    file_stem: str,
-    member: Any,
-    X: np.ndarray,
-    y: np.ndarray,
-) -> Path | None:
-    if checkpoint_dir is None:
-        return None
-    params = {
-        key: value
-        for key, value in member.get_params(deep=True).items()
-        if key.rsplit("__", 1)[-1] not in _NOT_IN_KEY
-    }
-    try:
-        key = joblib.hash((type(member).__qualname__, params, X, y))
-    except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
-        logger.warning("%s cannot be checkpointed: its parameters do not hash", file_stem)
-        return None
-    directory = Path(checkpoint_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{file_stem}-{key[:16]}.joblib"
 
 
 def held_out_split(

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin, clone
 from sklearn.model_selection import KFold
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, TemperatureScaling
 from ensembles import metrics
 from ensembles._base import DEFAULT_FOLDS, PREFIT, BaseEnsemble
-from members._data import encode_classes, to_numpy
-
-CALIBRATIONS = (None, "temperature")
+from members.data import encode_classes
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -91,6 +90,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     True
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **BaseEnsemble._parameter_constraints,
+        "calibration": [StrOptions({"temperature"}), None],
+    }
+
     def __init__(
         self,
         members: list[tuple[str, Any]],
@@ -117,10 +121,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     def _validate_targets(
         self, X: Any, y: Any, active: list[tuple[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if self.calibration not in CALIBRATIONS:
-            raise ValueError(
-                f"calibration={self.calibration!r} is not supported; expected one of {CALIBRATIONS}"
-            )
         X, y = self._validate_fit_data(X, y)
         check_classification_targets(y)
         self.classes_, encoded = encode_classes(y, type(self).__name__)
@@ -193,7 +193,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         check_is_fitted(self, "members_")
         X = self._validate_X(X)
         predictions = self._predict_members(X)
-        encoded = self._encode_labels(y)
+        encoded = metrics.encode_labels(y, self.classes_)
         rows = {
             name: metrics.classification_report(encoded, proba)
             for name, proba in zip(self.named_members_, predictions, strict=True)
@@ -206,16 +206,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             rows[name]["disagreement"] = float(row.sum() / others)
         rows["ensemble"]["disagreement"] = float(pairwise.sum() / max(n_members * others, 1))
         return pd.DataFrame.from_dict(rows, orient="index")
-
-    def _encode_labels(self, y: Any) -> np.ndarray:
-        y = np.asarray(to_numpy(y))
-        unknown = np.setdiff1d(y, self.classes_)
-        if unknown.size:
-            raise ValueError(
-                f"y holds labels not seen during fit: {unknown[:5].tolist()}; "
-                f"known classes are {self.classes_.tolist()}"
-            )
-        return np.searchsorted(self.classes_, y)  # type: ignore[no-any-return]
 
 
 def cross_fitted_fusion(

@@ -11,11 +11,11 @@ import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
-from members._data import to_numpy
+from members.data import to_numpy
 from members.distillation import check_distillation
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
@@ -95,13 +95,13 @@ def distill(
     if not (isinstance(n_augment, int) and n_augment >= 1):
         raise ValueError(f"n_augment must be an int >= 1; got {n_augment!r}")
     rng = check_random_state(random_state)
-    X = ensemble._validate_X(X)
+    X = _validate_X(ensemble, X)
     labels = None if y is None else np.asarray(to_numpy(y))
     if labels is not None and len(labels) != len(X):
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
     parts = [X]
     if X_unlabeled is not None:
-        parts.append(ensemble._validate_X(X_unlabeled))
+        parts.append(_validate_X(ensemble, X_unlabeled))
     if augment is not None:
         parts.append(augment_rows(np.concatenate(parts), augment, n_augment, rng))
     transfer = np.concatenate(parts)
@@ -138,10 +138,10 @@ class DistillationReport:
         models = {"ensemble": ensemble, "student": student}
         if baseline is not None:
             models["alone"] = baseline
-        X = np.asarray(ensemble._validate_X(X))
+        X = _validate_X(ensemble, X)
         rows: dict[str, dict[str, float]] = {}
         if is_classifier(ensemble):
-            y_index = np.searchsorted(ensemble.classes_, np.asarray(to_numpy(y)))
+            y_index = metrics.encode_labels(y, ensemble.classes_)
             reference = ensemble.predict_proba(X)
             for name, model in models.items():
                 proba = reference if name == "ensemble" else model.predict_proba(X)
@@ -166,6 +166,13 @@ class DistillationReport:
             table["gain_kept"] = np.nan
             table.loc["student", "gain_kept"] = kept / gain if gain != 0 else np.nan
         return cls(table)
+
+
+def _validate_X(ensemble: Any, X: Any) -> np.ndarray:
+    """``X`` checked against the fitted ensemble: numeric, finite, its number of features."""
+    return np.asarray(
+        validate_data(ensemble, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
+    )
 
 
 def kl_divergence(reference: np.ndarray, proba: np.ndarray) -> float:

@@ -11,6 +11,9 @@ import torch
 from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
 from torchmetrics.functional.classification import multiclass_calibration_error
 
+# metrics take labels encoded as class indices; this encodes them
+from members.data import encode_labels as encode_labels
+
 ECE_BINS = 15
 
 

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ensembles import metrics
 from ensembles._base import BaseEnsemble
-from members._data import to_numpy
+from members.data import to_numpy
 
 
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):

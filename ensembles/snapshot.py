@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import copy
 from numbers import Integral, Real
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -19,7 +20,7 @@ from ensembles._base import DTYPES, BaseEnsemble, held_out_split
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
-from members._data import to_numpy
+from members.data import to_numpy
 from members.persistence import SaveLoadMixin
 
 METHODS = ("snapshot", "fge", "swa")
@@ -58,36 +59,23 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "estimator": [None],  # plus the network class, set by each subclass
+        "n_snapshots": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions(set(METHODS))],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="left"), None],
+        "cycle_peak": [Interval(Real, 0, None, closed="neither"), None],
+        "combiner": [BaseCombiner, None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "random_state": ["random_state"],
+    }
+
     def _check_params(self) -> tuple[Any, float, float]:
+        self._validate_params()
         estimator = self._estimator_type_() if self.estimator is None else self.estimator
-        if not isinstance(estimator, self._estimator_type_):
-            raise TypeError(
-                f"estimator must be a {self._estimator_type_.__name__} (the network trained once "
-                f"and snapshotted); got {type(estimator).__name__}"
-            )
-        check_scalar(self.n_snapshots, "n_snapshots", Integral, min_val=1)
-        if self.method not in METHODS:
-            raise ValueError(f"method={self.method!r} is not supported; expected one of {METHODS}")
         warmup, peak = DEFAULTS[self.method]
         warmup = warmup if self.warmup_fraction is None else self.warmup_fraction
         peak = peak if self.cycle_peak is None else self.cycle_peak
-        check_scalar(
-            warmup, "warmup_fraction", Real, min_val=0.0, max_val=1.0, include_boundaries="left"
-        )
-        check_scalar(peak, "cycle_peak", Real, min_val=0.0, include_boundaries="neither")
-        if self.combiner is not None and not isinstance(self.combiner, BaseCombiner):
-            raise TypeError(
-                f"combiner must be a combiners.BaseCombiner; got {type(self.combiner).__name__}"
-            )
-        if self.validation_fraction is not None:
-            check_scalar(
-                self.validation_fraction,
-                "validation_fraction",
-                Real,
-                min_val=0.0,
-                max_val=1.0,
-                include_boundaries="neither",
-            )
         return estimator, warmup, peak
 
     def fit(self, X: Any, y: Any) -> _BaseSnapshotEnsemble:
@@ -240,6 +228,10 @@ class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
 
     _estimator_type_ = NeuralClassifier
     _ensemble_type = EnsembleClassifier
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseSnapshotEnsemble._parameter_constraints,
+        "estimator": [NeuralClassifier, None],
+    }
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "ensemble_")
@@ -263,6 +255,10 @@ class SnapshotEnsembleRegressor(RegressorMixin, _BaseSnapshotEnsemble):
 
     _estimator_type_ = NeuralRegressor
     _ensemble_type = EnsembleRegressor
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **_BaseSnapshotEnsemble._parameter_constraints,
+        "estimator": [NeuralRegressor, None],
+    }
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

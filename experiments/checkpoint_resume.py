@@ -18,7 +18,7 @@ import pandas as pd
 from lightning.pytorch.callbacks import Callback
 
 from ensembles import EnsembleClassifier
-from ensembles.datasets import load_mnist1d
+from experiments.data import load_mnist1d
 from members import NeuralClassifier
 
 EPOCHS = 60

@@ -15,10 +15,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from train_member import StudyDataModule
-
 from combiners import COMBINERS
 from ensembles import EnsembleClassifier
+from experiments.train_member import StudyDataModule
 from members import NeuralClassifier
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ensembles import DistillationReport, EnsembleClassifier
-from ensembles.datasets import load_mnist1d
+from experiments.data import load_mnist1d
 from members import NeuralClassifier, compress, pickled_size
 
 

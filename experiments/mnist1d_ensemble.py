@@ -17,7 +17,7 @@ import time
 
 from combiners import COMBINERS
 from ensembles import EnsembleClassifier
-from ensembles.datasets import load_mnist1d
+from experiments.data import load_mnist1d
 from members import NeuralClassifier
 
 

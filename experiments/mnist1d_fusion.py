@@ -18,7 +18,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from combiners import EnsembleSelection, MeanCombiner, StackingCombiner, WeightedCombiner
 from ensembles import EnsembleClassifier
-from ensembles.datasets import load_mnist1d
+from experiments.data import load_mnist1d
 from members import NeuralClassifier
 
 N_FIT = 3200

@@ -25,8 +25,8 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from ensembles import SnapshotEnsembleClassifier
-from ensembles.datasets import load_dataset
 from ensembles.metrics import classification_report
+from experiments.data import load_dataset
 from members import NeuralClassifier
 
 

@@ -17,9 +17,9 @@ import lightning as L
 import numpy as np
 from lightning.pytorch.cli import LightningCLI
 
-from ensembles.datasets import load_dataset
+from experiments.data import load_dataset
 from members import MemberModule
-from members._data import make_loader
+from members.data import make_loader
 
 
 class StudyDataModule(L.LightningDataModule):

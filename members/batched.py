@@ -29,7 +29,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.utilities.seed import isolate_rng
 from sklearn.base import clone
 from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
@@ -37,10 +36,12 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Sampler
 from typing_extensions import override
 
-from members._data import TensorTuple, as_tensor, n_batches
+from members._params import StrOptions, check_params
+from members.data import TensorTuple, as_tensor, n_batches
 from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule, check_choice
-from members.neural import _NeuralEstimator
+from members.neural import BaseNeuralEstimator
+from members.training import seeded
 
 # parameters that may differ between members trained together: each has its own seed
 MEMBER_PARAMS = ("random_state",)
@@ -49,7 +50,6 @@ _LOGGING_PARAMS = ("verbose",)
 # On a 2-core CPU, 8 members of up to ~300k parameters train 1.0-3.2x faster batched (MLP 79k:
 # 2.9x, 289k: 1.4x; cnn1d 45k: 1.2x; resnet 111k: 1.1x); an MLP of 1.1M parameters 0.6x.
 AUTO_CPU_MAX_PARAMETERS = 300_000
-BATCHED_CHOICES = ("auto", True, False)
 METHODS = ("auto", "vmap", "bmm")
 _ELEMENTWISE = tuple(ACTIVATIONS.values())
 
@@ -231,7 +231,7 @@ class BatchedMemberModule(MemberModule):
 
 class MemberBatches(Sampler[torch.Tensor]):
     """Index batches ``(M, batch_size)``: row ``m`` is what member ``m``'s own loader
-    (:class:`members._data.ShuffledBatches` with its seed) would give it, mapped through its
+    (:class:`members.data.ShuffledBatches` with its seed) would give it, mapped through its
     training rows."""
 
     def __init__(
@@ -269,7 +269,7 @@ def _layered(network: nn.Module) -> bool:
 def can_batch(estimator: Any) -> bool:
     """Whether ``estimator`` can be trained by :func:`fit_batched` (a neural estimator with
     no callbacks of its own)."""
-    return isinstance(estimator, _NeuralEstimator) and not estimator.callbacks
+    return isinstance(estimator, BaseNeuralEstimator) and not estimator.callbacks
 
 
 def batch_key(estimator: Any) -> tuple[type, dict[str, Any]]:
@@ -290,16 +290,6 @@ def same_batch(a: Any, b: Any) -> bool:
         return False
 
 
-def check_batched(batched: Any) -> None:
-    """Raise a ``ValueError`` unless ``batched`` is ``"auto"``, ``True`` or ``False``."""
-    if not (
-        batched is True or batched is False or (isinstance(batched, str) and batched == "auto")
-    ):
-        raise ValueError(
-            f"batched={batched!r} is not supported; expected one of {list(BATCHED_CHOICES)}"
-        )
-
-
 def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: int) -> bool:
     """``batched="auto"``: whether ``n_members`` copies of ``estimator`` train faster batched.
 
@@ -315,7 +305,7 @@ def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: i
         return True
     try:
         with torch.device("meta"):
-            network = estimator._build_network(n_features, n_outputs)
+            network = estimator.build_network(n_features, n_outputs)
     except Exception:  # a user's network that cannot be built without storage: do not guess
         return False
     return sum(p.numel() for p in network.parameters()) <= AUTO_CPU_MAX_PARAMETERS
@@ -372,34 +362,67 @@ def fit_batched(
     if names is not None and len(names) != len(estimators):
         raise ValueError(f"names must name every estimator ({len(estimators)}); got {len(names)}")
 
-    first = estimators[0]
-    networks, seeds, rows = [], [], []
-    for estimator in estimators:
-        estimator._check_params()
-        X_valid, y_valid = estimator._validate_fit_data(X, y)
-        targets = estimator._encode_targets(y_valid)
-        seed, member_rows = estimator._prepare(X_valid)
-        with isolate_rng():
-            torch.manual_seed(seed)
-            networks.append(estimator._build_network(X_valid.shape[1]))
-        seeds.append(seed)
-        rows.append(member_rows)
-
+    plans = [estimator.plan_fit(X, y) for estimator in estimators]
+    networks = []
+    for plan in plans:
+        with seeded(plan.seed):
+            networks.append(plan.build_network())
     stacked = StackedNetworks(networks)
-    module = BatchedMemberModule(stacked, names=names, **first._module_settings())
+    first = plans[0]
+    module = BatchedMemberModule(stacked, names=names, **first.settings)
     # on a GPU the data moves there once, not as M batches every step
-    device = "cuda" if _uses_cuda(str(first.accelerator).lower()) else "cpu"
+    device = "cuda" if _uses_cuda(str(first.estimator.accelerator).lower()) else "cpu"
     data = TensorTuple(
-        torch.as_tensor(first._scale(X_valid)).to(device), as_tensor(targets).to(device)
+        torch.as_tensor(first.inputs).to(device), as_tensor(first.targets[0]).to(device)
     )
-    sampler = MemberBatches(rows, len(X_valid), first.batch_size, seeds)
-    loader = DataLoader(data, sampler=sampler, batch_size=None)
-    with isolate_rng():
-        torch.manual_seed(seeds[0])
-        first._run_trainer(module, loader, first.max_epochs)
-    for estimator, network in zip(estimators, stacked.unstack(), strict=True):
-        estimator._set_network(network)
-    return estimators
+    sampler = MemberBatches(
+        [plan.rows for plan in plans],
+        len(first.inputs),
+        first.estimator.batch_size,
+        [plan.seed for plan in plans],
+    )
+    with seeded(first.seed):
+        first.run(module, DataLoader(data, sampler=sampler, batch_size=None))
+    return [plan.finish(network) for plan, network in zip(plans, stacked.unstack(), strict=True)]
+
+
+def plan_groups(
+    estimators: Sequence[Any], *, batched: bool | str, n_features: int, n_outputs: int
+) -> list[list[int]]:
+    """Which estimators train together: lists of indices, a list of one trains alone.
+
+    ``batched=False``: each alone. ``True``: every set of estimators that :func:`same_batch`
+    allows forms one group for :func:`fit_batched`. ``"auto"``: those groups that
+    :func:`prefer_batched` says train faster batched; the others are split up.
+
+    Examples
+    --------
+    >>> from members import NeuralClassifier
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> pool = [m for _, m in replicate(NeuralClassifier(random_state=0), 2)]
+    >>> plan_groups([*pool, LogisticRegression()], batched=True, n_features=4, n_outputs=3)
+    [[0, 1], [2]]
+    """
+    check_params("plan_groups", {"batched": [StrOptions({"auto"}), "boolean"]}, batched=batched)
+    groups: list[list[int]] = []
+    for index, estimator in enumerate(estimators):
+        if batched is not False and can_batch(estimator):
+            group = next((g for g in groups if same_batch(estimators[g[0]], estimator)), None)
+            if group is not None:
+                group.append(index)
+                continue
+        groups.append([index])
+    if batched == "auto":
+        groups = [
+            part
+            for group in groups
+            for part in (
+                [group]
+                if prefer_batched(estimators[group[0]], len(group), n_features, n_outputs)
+                else [[i] for i in group]
+            )
+        ]
+    return groups
 
 
 def replicate(

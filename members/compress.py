@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import pickle
 import warnings
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
@@ -14,24 +15,23 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from members._data import make_loader, to_numpy
-from members.module import MemberModule
-from members.neural import NeuralClassifier, NeuralRegressor, _NeuralEstimator
+from members._params import Interval, StrOptions, check_params
+from members.neural import BaseNeuralEstimator, NeuralClassifier, NeuralRegressor
+from members.training import TrainingPlan, seeded
 
-QUANTIZE = (None, "int8")
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 CALIBRATION_ROWS = 2000
 
 
 def compress(
-    estimator: _NeuralEstimator,
+    estimator: BaseNeuralEstimator,
     *,
     quantize: str | None = None,
     prune: float | None = None,
     finetune_epochs: int = 0,
     X: Any = None,
     y: Any = None,
-) -> _NeuralEstimator:
+) -> BaseNeuralEstimator:
     """Return a compressed copy of a fitted ``NeuralClassifier`` / ``NeuralRegressor``.
 
     Parameters
@@ -68,73 +68,70 @@ def compress(
             f"got {type(estimator).__name__}"
         )
     check_is_fitted(estimator, "model_")
-    if quantize not in QUANTIZE:
-        raise ValueError(f"quantize={quantize!r} is not supported; expected one of {QUANTIZE}")
-    if prune is not None and not (isinstance(prune, Real) and 0.0 < prune < 1.0):
-        raise ValueError(f"prune must be a share of the weights in (0, 1); got {prune!r}")
-    if not (isinstance(finetune_epochs, int) and finetune_epochs >= 0):
-        raise ValueError(f"finetune_epochs must be an int >= 0; got {finetune_epochs!r}")
+    check_params(
+        "compress",
+        {
+            "quantize": [StrOptions({"int8"}), None],
+            "prune": [Interval(Real, 0, 1, closed="neither"), None],
+            "finetune_epochs": [Interval(Integral, 0, None, closed="left")],
+        },
+        quantize=quantize,
+        prune=prune,
+        finetune_epochs=finetune_epochs,
+    )
     if finetune_epochs and (X is None or y is None or prune is None):
         raise ValueError("finetune_epochs > 0 fine-tunes after pruning: pass prune, X and y")
-    inputs = None if X is None else estimator._validate_X(to_numpy(X))
     if not isinstance(estimator.model_, nn.Module) or isinstance(
         estimator.model_, torch.jit.ScriptModule
     ):
         raise ValueError("the estimator is already quantised; compress the float estimator")
 
     compressed = copy.deepcopy(estimator)
+    # the fine-tune plan validates X and y, and encodes y as the original fit did
+    finetune = (
+        compressed.plan_finetune(X, y, max_epochs=finetune_epochs) if finetune_epochs else None
+    )
+    inputs = None if X is None else compressed.network_inputs(X)
     network = compressed.model_.float()
     if prune is not None:
-        _prune(compressed, network, prune, finetune_epochs, inputs, y)
+        _prune(network, prune, finetune)
     if quantize == "int8":
-        network = _quantize(compressed, network.eval(), inputs)
+        network = _quantize(network.eval(), inputs)
         compressed.model_ = network
     else:
         compressed.model_ = network.double().eval()
     return compressed
 
 
-def _prune(
-    estimator: _NeuralEstimator,
-    network: nn.Module,
-    amount: float,
-    finetune_epochs: int,
-    X: np.ndarray | None,
-    y: Any,
-) -> None:
+def _prune(network: nn.Module, amount: float, finetune: TrainingPlan | None) -> None:
+    """Global magnitude pruning of ``network``, fine-tuned by ``finetune`` (pruned weights
+    stay zero), then made permanent."""
     parameters = [(m, "weight") for m in network.modules() if isinstance(m, PRUNABLE)]
     torch_prune.global_unstructured(
         parameters, pruning_method=torch_prune.L1Unstructured, amount=float(amount)
     )
-    if finetune_epochs:
-        assert X is not None
-        if isinstance(estimator, NeuralClassifier):
-            targets = np.searchsorted(estimator.classes_, np.asarray(to_numpy(y)))
-        else:
-            targets = estimator._encode_targets(np.asarray(to_numpy(y), dtype=np.float64))
-        module = MemberModule(
-            network.train(),
-            task=estimator._task,
-            optimizer=estimator.optimizer,
-            lr=estimator.lr / 10,
-            weight_decay=0.0,
-        )
-        loader = make_loader(estimator._scale(X), targets, batch_size=estimator.batch_size, seed=0)
-        estimator._run_trainer(module, loader, finetune_epochs)
+    if finetune is not None:
+        # a tenth of the learning rate, no weight decay, annealed to zero
+        settings = {"lr": finetune.settings["lr"] / 10, "weight_decay": 0.0, "scheduler": "cosine"}
+        finetune = dataclasses.replace(finetune, settings={**finetune.settings, **settings})
+        with seeded(finetune.seed):
+            finetune.run(finetune.module(network.train()), finetune.loader())
     for module_, name in parameters:
         torch_prune.remove(module_, name)
 
 
-def _quantize(estimator: _NeuralEstimator, network: nn.Module, X: np.ndarray | None) -> nn.Module:
+def _quantize(network: nn.Module, inputs: np.ndarray | None) -> nn.Module:
+    """``network`` quantised to int8: static (calibrated on ``inputs``, the scaled network
+    inputs) or, without inputs, dynamic for the linear layers."""
     with warnings.catch_warnings():
         # torch.ao.quantization warns of its own deprecation on every call
         warnings.simplefilter("ignore")
-        if X is None:
+        if inputs is None:
             return torch.ao.quantization.quantize_dynamic(network, {nn.Linear}, dtype=torch.qint8)
         from torch.ao.quantization import get_default_qconfig_mapping
         from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-        calibration = torch.from_numpy(estimator._scale(X[:CALIBRATION_ROWS])).float()
+        calibration = torch.from_numpy(inputs[:CALIBRATION_ROWS]).float()
         engine = torch.backends.quantized.engine
         prepared = prepare_fx(
             network, get_default_qconfig_mapping(engine), example_inputs=(calibration[:2],)

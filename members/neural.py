@@ -3,71 +3,31 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import io
-import logging
 import os
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
-import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
-from lightning.pytorch.utilities.seed import isolate_rng
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.utils import check_random_state, check_scalar
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from members._data import encode_classes, make_loader, to_numpy
-from members.distillation import DistillationModule, check_distillation
-from members.module import OPTIMIZERS, SCHEDULERS, MemberModule, SchedulerFactory, check_choice
+from members._params import Interval, ListOf, Names, StrOptions
+from members.data import encode_classes, encode_labels, to_numpy
+from members.distillation import check_distillation
+from members.module import OPTIMIZERS, SCHEDULERS, SchedulerFactory
 from members.persistence import NetworkRef, SaveLoadMixin, export_network, import_network
-from members.registry import BackboneFactory, build_backbone
+from members.registry import BACKBONES, BackboneFactory, build_backbone
+from members.training import TrainingPlan, train_network
 
 PREDICT_CHUNK = 8192
-
-
-@contextmanager
-def quiet_lightning(verbose: bool) -> Iterator[None]:
-    """Silence Lightning's banner lines and hints unless the user asked for output."""
-    if verbose:
-        yield
-        return
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-            warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-            warnings.filterwarnings("ignore", message=".*have no `val_dataloader`.*")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated.*")
-            # SnapshotEnsemble*(method="swa") swaps our per-step schedule for SWALR on purpose
-            warnings.filterwarnings("ignore", message=".*SWA is currently only supported every.*")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
-
-
-def training_loggers(log_dir: str | None) -> list[Logger] | bool:
-    """Lightning loggers writing under ``log_dir``: CSV, plus TensorBoard when it is installed."""
-    if log_dir is None:
-        return False
-    loggers: list[Logger] = [CSVLogger(log_dir, name="csv")]
-    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
-        loggers.append(TensorBoardLogger(log_dir, name="tensorboard"))
-    return loggers
 
 
 class _ScriptBytes:
@@ -77,10 +37,34 @@ class _ScriptBytes:
         self.data = data
 
 
-class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
-    """Shared fit/predict machinery; subclasses define the task and the target encoding."""
+class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
+    """Shared fit/predict machinery of :class:`NeuralClassifier` and :class:`NeuralRegressor`.
+
+    Subclasses define the task and the target encoding. Training goes through the seam of
+    :mod:`members.training`: ``plan_fit`` / ``plan_distillation`` / ``plan_finetune`` turn data
+    into a :class:`~members.training.TrainingPlan`, and the plan's ``finish`` calls
+    :meth:`set_network`.
+    """
 
     _task: str
+
+    _parameter_constraints: dict[str, list[Any]] = {
+        "module": [Names(BACKBONES, "registered backbone"), callable],
+        "module_kwargs": [dict, None],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "scheduler": [StrOptions(set(SCHEDULERS)), callable],
+        "callbacks": [ListOf(Callback, "lightning.pytorch.callbacks.Callback instances"), None],
+        "standardize": ["boolean"],
+        "accelerator": [str],
+        "bootstrap": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "log_dir": [str, os.PathLike, None],
+    }
 
     def __init__(
         self,
@@ -118,50 +102,9 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.log_dir = log_dir
 
     # -- fitting -----------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        check_scalar(self.max_epochs, "max_epochs", Integral, min_val=1)
-        check_scalar(self.batch_size, "batch_size", Integral, min_val=1)
-        check_scalar(self.lr, "lr", Real, min_val=0.0, include_boundaries="neither")
-        check_scalar(self.weight_decay, "weight_decay", Real, min_val=0.0)
-        check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        if not isinstance(self.bootstrap, bool | np.bool_):
-            raise TypeError(f"bootstrap must be True or False; got {self.bootstrap!r}")
-        if not callable(self.scheduler):
-            check_choice("scheduler", self.scheduler, SCHEDULERS)
-        if self.callbacks is not None and not all(
-            isinstance(callback, Callback) for callback in self.callbacks
-        ):
-            raise TypeError(
-                "callbacks must be a list of lightning.pytorch.callbacks.Callback; "
-                f"got {self.callbacks!r}"
-            )
-        if self.module_kwargs is not None and not isinstance(self.module_kwargs, dict):
-            raise TypeError(
-                f"module_kwargs must be a dict or None; got {type(self.module_kwargs).__name__}"
-            )
-        if not (isinstance(self.module, str) or callable(self.module)):
-            raise TypeError(
-                "module must be a registry name, a backbone class or a callable "
-                f"f(n_features, n_outputs) -> nn.Module; got {type(self.module).__name__}"
-            )
-
-    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
-
-    def _n_outputs(self) -> int:
-        raise NotImplementedError
-
-    def _validate_fit_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        return validate_data(  # type: ignore[no-any-return]
-            self, to_numpy(X), to_numpy(y), dtype=(np.float64, np.float32), ensure_min_samples=2
-        )
-
-    def fit(self, X: Any, y: Any) -> _NeuralEstimator:
+    def fit(self, X: Any, y: Any) -> BaseNeuralEstimator:
         """Train the network on ``X`` (array-like, tensor or DataFrame) and targets ``y``."""
-        self._check_params()
-        X, y = self._validate_fit_data(X, y)
-        self._train(X, self._encode_targets(y))
-        return self
+        return train_network(self.plan_fit(X, y))  # type: ignore[no-any-return]
 
     def fit_distill(
         self,
@@ -172,7 +115,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         classes: Any = None,
         temperature: float = 2.0,
         alpha: float = 0.9,
-    ) -> _NeuralEstimator:
+    ) -> BaseNeuralEstimator:
         """Train on a teacher's outputs (knowledge distillation) instead of labels alone.
 
         Parameters
@@ -193,8 +136,34 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         alpha : float, default=0.9
             Weight of the teacher term; ``1 - alpha`` weighs the true targets.
         """
+        plan = self.plan_distillation(
+            X, teacher, y, classes=classes, temperature=temperature, alpha=alpha
+        )
+        return train_network(plan)  # type: ignore[no-any-return]
+
+    # -- the training seam (members.training) -------------------------------------------------
+    def plan_fit(self, X: Any, y: Any) -> TrainingPlan:
+        """Check the parameters, validate ``(X, y)``, fit the input scaling and the target
+        encoding, and return the plan that trains this estimator's network on them."""
+        self._validate_params()
+        X, y = self._validate_fit_data(X, y)
+        self._fit_scaling(X)
+        self._fit_target_encoding(y)
+        return self._plan(X, (self.encode_targets(y),), self.max_epochs)
+
+    def plan_distillation(
+        self,
+        X: Any,
+        teacher: Any,
+        y: Any = None,
+        *,
+        classes: Any = None,
+        temperature: float = 2.0,
+        alpha: float = 0.9,
+    ) -> TrainingPlan:
+        """:meth:`plan_fit` for :meth:`fit_distill`: the teacher's outputs are targets too."""
         check_distillation(temperature, alpha)
-        self._check_params()
+        self._validate_params()
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), ensure_min_samples=2)
         teacher = np.asarray(to_numpy(teacher), dtype=np.float64)
         if len(teacher) != len(X) or not np.isfinite(teacher).all():
@@ -205,54 +174,81 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         labels = None if y is None else np.asarray(to_numpy(y))
         if labels is not None and len(labels) > len(X):
             raise ValueError(f"y labels the first rows of X: got {len(labels)} > {len(X)} rows")
-        targets, soft = self._distillation_targets(teacher, labels, classes)
-        self._train(X, targets, soft, distillation={"temperature": temperature, "alpha": alpha})
-        return self
+        self._fit_scaling(X)
+        targets = self._distillation_targets(teacher, labels, classes)
+        plan = self._plan(X, targets, self.max_epochs)
+        plan.distillation = {"temperature": temperature, "alpha": alpha}
+        return plan
+
+    def plan_finetune(self, X: Any, y: Any, *, max_epochs: int) -> TrainingPlan:
+        """The plan that goes on training this fitted estimator's network on ``(X, y)``.
+
+        Nothing fitted changes: ``X`` is scaled and ``y`` encoded as in the original fit (a
+        regressor keeps its ``y_mean_`` / ``y_scale_``); labels unknown to the fit are refused.
+        The caller passes the network to train to :meth:`TrainingPlan.module`.
+        """
+        check_is_fitted(self, "model_")
+        X, y = self._validate_fit_data(X, y, reset=False)
+        return self._plan(X, (self.encode_targets(y),), max_epochs)
+
+    def _plan(
+        self, X: np.ndarray, targets: tuple[np.ndarray, ...], max_epochs: int
+    ) -> TrainingPlan:
+        """The seed, the bootstrap rows and the scaled inputs of a run on validated ``X``."""
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
+        return TrainingPlan(
+            estimator=self,
+            inputs=self._scale(X),
+            targets=targets,
+            seed=seed,
+            rows=rows,
+            max_epochs=max_epochs,
+            settings=self.module_settings(),
+        )
+
+    def _fit_scaling(self, X: np.ndarray) -> None:
+        if self.standardize:
+            self.x_mean_ = X.mean(axis=0)
+            scale = X.std(axis=0)
+            self.x_scale_ = np.where(scale > 0, scale, 1.0)
+
+    def _fit_target_encoding(self, y: np.ndarray) -> None:
+        """Learn how targets are encoded for the network (classes, target scaling)."""
+        raise NotImplementedError
+
+    def encode_targets(self, y: np.ndarray) -> np.ndarray:
+        """Targets as the network learns them, with the encoding fitted on the training data."""
+        raise NotImplementedError
+
+    def _n_outputs(self) -> int:
+        raise NotImplementedError
+
+    def _validate_fit_data(
+        self, X: Any, y: Any, *, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return validate_data(  # type: ignore[no-any-return]
+            self,
+            to_numpy(X),
+            to_numpy(y),
+            dtype=(np.float64, np.float32),
+            ensure_min_samples=2,
+            reset=reset,
+        )
 
     def _distillation_targets(
         self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def _train(
-        self, X: np.ndarray, *targets: np.ndarray, distillation: dict[str, float] | None = None
-    ) -> None:
-        """Build the network and train it on validated ``X`` and encoded ``targets``."""
-        seed, rows = self._prepare(X)
-        with isolate_rng():
-            torch.manual_seed(seed)
-            network = self._build_network(X.shape[1])
-            settings = self._module_settings()
-            module = (
-                MemberModule(network, **settings)
-                if distillation is None
-                else DistillationModule(network, **distillation, **settings)
-            )
-            arrays = [self._scale(X), *targets]
-            if rows is not None:
-                arrays = [array[rows] for array in arrays]
-            loader = make_loader(*arrays, batch_size=self.batch_size, seed=seed)
-            self._run_trainer(module, loader, self.max_epochs)
-        self._set_network(network)
-
-    def _prepare(self, X: np.ndarray) -> tuple[int, np.ndarray | None]:
-        """Fit the input scaling; return the training seed and the rows to train on (``None``:
-        all of them; with ``bootstrap``, ``n`` rows drawn with replacement from the seed)."""
-        if self.standardize:
-            self.x_mean_ = X.mean(axis=0)
-            scale = X.std(axis=0)
-            self.x_scale_ = np.where(scale > 0, scale, 1.0)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
-        return seed, rows
-
-    def _build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
-        """A fresh network; ``n_outputs`` defaults to the fitted targets'."""
+    def build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
+        """A fresh network for ``n_features`` inputs; ``n_outputs`` defaults to the fitted
+        targets'. Seed it with :func:`members.training.seeded`."""
         n_outputs = self._n_outputs() if n_outputs is None else n_outputs
         return build_backbone(self.module, n_features, n_outputs, self.module_kwargs)
 
-    def _module_settings(self) -> dict[str, Any]:
-        """Arguments of :class:`MemberModule` besides the network."""
+    def module_settings(self) -> dict[str, Any]:
+        """Arguments of :class:`~members.MemberModule` besides the network."""
         return {
             "task": self._task,
             "optimizer": self.optimizer,
@@ -261,26 +257,10 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
             "scheduler": self.scheduler,
         }
 
-    def _set_network(self, network: nn.Module) -> None:
+    def set_network(self, network: nn.Module) -> None:
+        """Store a trained network as ``model_``: on the CPU, in float64, in eval mode."""
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
-
-    def _run_trainer(self, module: L.LightningModule, loader: Any, max_epochs: int) -> None:
-        """Fit ``module`` with a quiet single-device :class:`lightning.Trainer`."""
-        with quiet_lightning(self.verbose):
-            trainer = L.Trainer(
-                accelerator=self.accelerator,
-                devices=1,
-                max_epochs=max_epochs,
-                logger=training_loggers(self.log_dir),
-                enable_checkpointing=False,
-                enable_progress_bar=bool(self.verbose),
-                enable_model_summary=bool(self.verbose),
-                log_every_n_steps=max(1, min(50, len(loader))),
-                num_sanity_val_steps=0,
-                callbacks=list(self.callbacks or []),
-            )
-            trainer.fit(module, train_dataloaders=loader)
 
     @classmethod
     def from_checkpoint(
@@ -353,11 +333,12 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         raise NotImplementedError
 
     # -- prediction --------------------------------------------------------------------------
-    def _validate_X(self, X: Any) -> np.ndarray:
-        """``X`` at predict time: numeric, finite, with the features seen in fit."""
-        return validate_data(  # type: ignore[no-any-return]
-            self, to_numpy(X), dtype=(np.float64, np.float32), reset=False
-        )
+    def network_inputs(self, X: Any) -> np.ndarray:
+        """``X`` as the network takes it: validated against the fit (numeric, finite, the
+        features seen in fit), standardised when ``standardize``, float32."""
+        check_is_fitted(self, "n_features_in_")
+        X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
+        return self._scale(X)
 
     def _scale(self, X: np.ndarray) -> np.ndarray:
         if self.standardize:
@@ -367,12 +348,11 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
     def _forward(self, X: Any) -> np.ndarray:
         """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``."""
         check_is_fitted(self, "model_")
-        X = self._validate_X(X)
         # float64 for trained networks; float32 for compressed (quantised) ones
         dtype = next(
             (p.dtype for p in self.model_.parameters() if p.is_floating_point()), torch.float32
         )
-        inputs = torch.from_numpy(self._scale(X).astype(np.float64)).to(dtype)
+        inputs = torch.from_numpy(self.network_inputs(X).astype(np.float64)).to(dtype)
         self.model_.eval()
         with torch.inference_mode():
             outputs = [self.model_(chunk) for chunk in inputs.split(PREDICT_CHUNK)]
@@ -404,7 +384,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         super().__setstate__(state)
         if isinstance(state.get("model_"), NetworkRef):
             self.model_ = import_network(
-                state["model_"], lambda: self._build_network(self.n_features_in_).double()
+                state["model_"], lambda: self.build_network(self.n_features_in_).double()
             )
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
@@ -413,7 +393,7 @@ class _NeuralEstimator(SaveLoadMixin, BaseEstimator):
         return tags
 
 
-class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
+class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     """A scikit-learn classifier over one network trained with :class:`lightning.Trainer`.
 
     Parameters
@@ -471,14 +451,19 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
 
     _task = "classification"
 
-    def _validate_fit_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
-        X, y = super()._validate_fit_data(X, y)
+    def _validate_fit_data(
+        self, X: Any, y: Any, *, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        X, y = super()._validate_fit_data(X, y, reset=reset)
         check_classification_targets(y)
         return X, y
 
-    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
-        self.classes_, encoded = encode_classes(y, type(self).__name__)
-        return encoded
+    def _fit_target_encoding(self, y: np.ndarray) -> None:
+        self.classes_, _ = encode_classes(y, type(self).__name__)
+
+    def encode_targets(self, y: np.ndarray) -> np.ndarray:
+        """Class indices into ``classes_``; a label not among them is refused."""
+        return encode_labels(y, self.classes_)
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
@@ -509,10 +494,7 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
             )
         labels = np.full(len(teacher), -1, dtype=np.int64)
         if y is not None:
-            unknown = np.setdiff1d(y, self.classes_)
-            if unknown.size:
-                raise ValueError(f"y holds labels that are not in classes: {unknown[:5].tolist()}")
-            labels[: len(y)] = np.searchsorted(self.classes_, y)
+            labels[: len(y)] = self.encode_targets(y)
         return labels, teacher.astype(np.float32)
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -531,7 +513,7 @@ class NeuralClassifier(ClassifierMixin, _NeuralEstimator):
         return self.classes_[logits.argmax(axis=1)]  # type: ignore[no-any-return]
 
 
-class NeuralRegressor(RegressorMixin, _NeuralEstimator):
+class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     """A scikit-learn regressor over one network trained with :class:`lightning.Trainer`.
 
     Takes the same parameters as :class:`NeuralClassifier`. With ``standardize=True`` the
@@ -551,7 +533,9 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
 
     _task = "regression"
 
-    def _validate_fit_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    def _validate_fit_data(
+        self, X: Any, y: Any, *, reset: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
         return validate_data(  # type: ignore[no-any-return]
             self,
             to_numpy(X),
@@ -560,15 +544,27 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
             ensure_min_samples=2,
             y_numeric=True,
             multi_output=True,
+            reset=reset,
         )
 
-    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+    def _fit_target_encoding(self, y: np.ndarray) -> None:
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), self.n_outputs_)
         self.y_mean_ = targets.mean(axis=0) if self.standardize else np.zeros(self.n_outputs_)
         scale = targets.std(axis=0) if self.standardize else np.ones(self.n_outputs_)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self._y_ndim = y.ndim
+
+    def encode_targets(self, y: np.ndarray) -> np.ndarray:
+        """Targets ``(n_samples, n_outputs)`` standardised with the fitted ``y_mean_`` and
+        ``y_scale_``, float32."""
+        targets = np.asarray(y, dtype=np.float64)
+        if targets.size != len(targets) * self.n_outputs_:
+            raise ValueError(
+                f"y must have {self.n_outputs_} output(s) per sample, as in fit; got shape "
+                f"{targets.shape}"
+            )
+        targets = targets.reshape(len(targets), self.n_outputs_)
         return ((targets - self.y_mean_) / self.y_scale_).astype(np.float32)
 
     def _n_outputs(self) -> int:
@@ -582,11 +578,11 @@ class NeuralRegressor(RegressorMixin, _NeuralEstimator):
         self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
     ) -> tuple[np.ndarray, np.ndarray]:
         # the teacher's scale defines the standardisation; true targets share it
-        soft = self._encode_targets(teacher)
+        self._fit_target_encoding(teacher)
+        soft = self.encode_targets(teacher)
         labels = np.full(soft.shape, np.nan, dtype=np.float32)
         if y is not None:
-            known = np.asarray(y, dtype=np.float64).reshape(len(y), self.n_outputs_)
-            labels[: len(y)] = (known - self.y_mean_) / self.y_scale_
+            labels[: len(y)] = self.encode_targets(y)
         return labels, soft
 
     def predict(self, X: Any) -> np.ndarray:

@@ -39,8 +39,8 @@ CASES = [
         X,
         y,
         ValueError,
-        r"module='transformer' is not a known backbone; "
-        r"expected one of \['cnn1d', 'cnn2d', 'mlp', 'resnet'\]",
+        r"The 'module' parameter of NeuralClassifier must be a registered backbone name "
+        r"among \['cnn1d', 'cnn2d', 'mlp', 'resnet'\] or a callable. Got 'transformer' instead",
     ),
     (
         "max-epochs",
@@ -48,7 +48,8 @@ CASES = [
         X,
         y,
         ValueError,
-        r"max_epochs == 0, must be >= 1",
+        r"'max_epochs' parameter of NeuralClassifier must be an int in the range \[1, inf\)\. "
+        r"Got 0 instead",
     ),
     (
         "batch-size",
@@ -56,16 +57,17 @@ CASES = [
         X,
         y,
         ValueError,
-        r"batch_size == 0, must be >= 1",
+        r"'batch_size' parameter of NeuralClassifier must be an int in the range \[1, inf\)",
     ),
-    ("lr", lambda: neural(lr=-1.0), X, y, ValueError, r"lr == -1.0, must be > 0.0"),
+    ("lr", lambda: neural(lr=-1.0), X, y, ValueError, r"'lr' .* \(0.0, inf\)\. Got -1.0 instead"),
     (
         "optimizer",
         lambda: neural(optimizer="adagrad"),
         X,
         y,
         ValueError,
-        r"optimizer='adagrad' is not supported",
+        r"'optimizer' parameter of NeuralClassifier must be a str among .*'adamw'.*\. "
+        r"Got 'adagrad' instead",
     ),
     (
         "module-kwargs",
@@ -73,7 +75,8 @@ CASES = [
         X,
         y,
         TypeError,
-        r"module_kwargs must be a dict or None; got list",
+        r"'module_kwargs' parameter of NeuralClassifier must be an instance of 'dict' or None\. "
+        r"Got \[1\] instead",
     ),
     (
         "module-type",
@@ -81,7 +84,8 @@ CASES = [
         X,
         y,
         TypeError,
-        r"module must be a registry name.*got int",
+        r"'module' parameter of NeuralClassifier must be a registered backbone name among .* "
+        r"or a callable\. Got 3 instead",
     ),
     ("regression-target", neural, X, rng.normal(size=40), ValueError, "Unknown label type"),
     ("ens-nan", ensemble, X_nan, y, ValueError, "Input X contains NaN"),
@@ -147,7 +151,8 @@ CASES = [
         X,
         y,
         TypeError,
-        r"combiner must be a combiners.BaseCombiner .* got str",
+        r"'combiner' parameter of EnsembleClassifier must be an instance of "
+        r"'combiners.base.BaseCombiner' or None\. Got 'mean' instead",
     ),
     (
         "ens-reg-members",

@@ -6,7 +6,7 @@ import pytest
 
 from combiners import MeanCombiner
 from ensembles import EnsembleClassifier
-from ensembles.datasets import load_mnist1d
+from experiments.data import load_mnist1d
 from members import NeuralClassifier
 
 pytest.importorskip("mnist1d.data")

@@ -54,5 +54,8 @@ def test_log_space_methods_need_probabilities():
 
 
 def test_unknown_method():
-    with pytest.raises(ValueError, match=r"method='median' is not supported"):
+    with pytest.raises(
+        ValueError,
+        match=r"'method' parameter of MeanCombiner must be a str among .*\. Got 'median'",
+    ):
         MeanCombiner("median").fit(np.ones((1, 1, 2)) / 2)

@@ -65,9 +65,13 @@ def test_regression_uses_rmse():
     "params, error, match",
     [
         ({"metric": "rmse"}, ValueError, r"metric='rmse' is not supported for classification"),
-        ({"n_iter": -1}, ValueError, r"n_iter == -1, must be >= 0"),
-        ({"n_init": 0}, ValueError, r"n_init == 0, must be >= 1"),
-        ({"bag_fraction": 0.0, "n_bags": 2}, ValueError, r"bag_fraction == 0.0, must be > 0.0"),
+        ({"n_iter": -1}, ValueError, r"'n_iter' .* an int in the range \[0, inf\)\. Got -1 "),
+        ({"n_init": 0}, ValueError, r"'n_init' .* an int in the range \[1, inf\)\. Got 0 "),
+        (
+            {"bag_fraction": 0.0, "n_bags": 2},
+            ValueError,
+            r"'bag_fraction' .* \(0.0, 1.0\]\. Got 0.0",
+        ),
     ],
 )
 def test_bad_parameters(params, error, match):

@@ -17,7 +17,7 @@ def test_last_snapshots_with_weights():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"n_last": 0}, r"n_last must be an int in \[1, 3\]; got 0"),
+        ({"n_last": 0}, r"'n_last' parameter of SnapshotCombiner .* \[1, inf\) or None\. Got 0"),
         ({"n_last": 4}, r"n_last must be an int in \[1, 3\]; got 4"),
         ({"n_last": 2, "weights": [1.0]}, r"got 1 weights for 2 members"),
     ],

@@ -23,7 +23,7 @@ def batched_calls(monkeypatch):
         calls.append(len(estimators))
         return original(estimators, *args, **kwargs)
 
-    monkeypatch.setattr("ensembles._base.fit_batched", counting)
+    monkeypatch.setattr("ensembles.training.fit_batched", counting)
     return calls
 
 
@@ -120,6 +120,8 @@ def test_checkpointed_group_is_reused(classification_data, tmp_path, batched_cal
 def test_bad_batched_value(classification_data, bad):
     X, y = classification_data
     with pytest.raises(
-        ValueError, match=r"batched=.* is not supported; expected one of \['auto', True, False\]"
+        ValueError,
+        match=r"'batched' parameter of EnsembleClassifier must be a str among {'auto'} or an "
+        r"instance of 'bool' or an instance of 'numpy.bool'\. Got .* instead",
     ):
         EnsembleClassifier(replicate(SMALL, 2), batched=bad).fit(X, y)

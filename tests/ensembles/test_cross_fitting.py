@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict, train_test_split
 from sklearn.naive_bayes import GaussianNB
@@ -111,7 +112,7 @@ def test_prefit_members_with_string_labels(classification_data):
 def test_prefit_needs_fitted_members(classification_data):
     X, y = classification_data
     ens = EnsembleClassifier([("lr", LogisticRegression())], cv="prefit")
-    with pytest.raises(Exception, match=r"member 'lr' is not fitted"):
+    with pytest.raises(NotFittedError, match=r"member 'lr' is not fitted"):
         ens.fit(X, y)
 
 
@@ -124,13 +125,21 @@ def test_temperature_calibration_keeps_accuracy(classification_data):
     assert plain.calibrator_ is None
 
 
+CV_MESSAGE = (
+    r"The 'cv' parameter of EnsembleClassifier must be an int in the range \[2, inf\), a float "
+    r"in the range \(0.0, 1.0\), an object implementing 'split' and 'get_n_splits', a str "
+    r"among {'prefit'} or None\. "
+)
+
+
 @pytest.mark.parametrize(
     "params, error, match",
     [
-        ({"cv": 1}, ValueError, r"cv=1 folds is too few"),
-        ({"cv": 1.5}, ValueError, r"cv=1.5 is not a held-out fraction"),
-        ({"cv": "all"}, ValueError, r"cv must be None, an int .* got 'all'"),
-        ({"calibration": "platt"}, ValueError, r"calibration='platt' is not supported"),
+        ({"cv": 1}, ValueError, CV_MESSAGE + "Got 1 instead"),
+        ({"cv": 1.5}, ValueError, CV_MESSAGE + r"Got 1\.5 instead"),
+        ({"cv": "all"}, ValueError, CV_MESSAGE + "Got 'all' instead"),
+        ({"cv": True}, ValueError, CV_MESSAGE + "Got True instead"),
+        ({"calibration": "platt"}, ValueError, r"'calibration' .* among {'temperature'} or None"),
     ],
 )
 def test_bad_cv_and_calibration(classification_data, params, error, match):

@@ -92,12 +92,13 @@ def test_regressor(regression_data):
         (
             {"estimator": LogisticRegression()},
             TypeError,
-            r"must be a NeuralClassifier .* got LogisticRegression",
+            r"'estimator' parameter of SnapshotEnsembleClassifier must be an instance of "
+            r"'members.neural.NeuralClassifier' or None\. Got LogisticRegression\(\) instead",
         ),
-        ({"n_snapshots": 0}, ValueError, r"n_snapshots == 0, must be >= 1"),
-        ({"method": "ema"}, ValueError, r"method='ema' is not supported"),
-        ({"cycle_peak": -1.0}, ValueError, r"cycle_peak == -1.0, must be > 0.0"),
-        ({"combiner": "mean"}, TypeError, r"combiner must be a combiners.BaseCombiner; got str"),
+        ({"n_snapshots": 0}, ValueError, r"'n_snapshots' .* range \[1, inf\)\. Got 0 instead"),
+        ({"method": "ema"}, ValueError, r"'method' .* a str among .*\. Got 'ema' instead"),
+        ({"cycle_peak": -1.0}, ValueError, r"'cycle_peak' .* \(0.0, inf\) or None\. Got -1.0"),
+        ({"combiner": "mean"}, TypeError, r"'combiner' .* 'combiners.base.BaseCombiner' or None"),
     ],
 )
 def test_bad_parameters(classification_data, params, error, match):

@@ -61,12 +61,33 @@ def test_regressor(regression_data):
     assert small.score(X, y) > reg.score(X, y) - 0.1
 
 
+def test_finetuning_a_regressor_keeps_its_target_scaling(regression_data):
+    """The fine-tune encodes its targets with the fitted scaling; it never refits it."""
+    X, y = regression_data
+    reg = NeuralRegressor(max_epochs=20, random_state=0).fit(X, y)
+    # fine-tune rows whose targets have another mean and spread than the training targets
+    rows = y > np.median(y)
+    assert abs(y[rows].mean() - reg.y_mean_[0]) > 0.5 * reg.y_scale_[0]
+    tuned = compress(reg, prune=0.5, finetune_epochs=2, X=X[rows], y=y[rows])
+    np.testing.assert_array_equal(tuned.y_mean_, reg.y_mean_)
+    np.testing.assert_array_equal(tuned.y_scale_, reg.y_scale_)
+    # predictions stay on the training targets' scale
+    assert tuned.score(X, y) > 0.5
+
+
+def test_finetuning_a_classifier_refuses_unknown_labels(fitted):
+    clf, X, y = fitted
+    with pytest.raises(ValueError, match=r"labels not seen during fit: \[7\]"):
+        compress(clf, prune=0.5, finetune_epochs=1, X=X, y=np.where(y == 0, 7, y))
+
+
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"quantize": "int4"}, ValueError, r"quantize='int4' is not supported"),
-        ({"prune": 1.5}, ValueError, r"prune must be a share of the weights in \(0, 1\); got 1.5"),
-        ({"finetune_epochs": -1}, ValueError, r"finetune_epochs must be an int >= 0; got -1"),
+        ({"quantize": "int4"}, ValueError, r"'quantize' parameter of compress .* Got 'int4'"),
+        ({"prune": 1.5}, ValueError, r"'prune' .* \(0.0, 1.0\) or None\. Got 1.5 instead"),
+        ({"finetune_epochs": -1}, ValueError, r"'finetune_epochs' parameter .*\. Got -1 "),
+        ({"finetune_epochs": 2.5}, TypeError, r"'finetune_epochs' parameter .*\. Got 2.5 "),
         ({"prune": 0.5, "finetune_epochs": 2}, ValueError, "pass prune, X and y"),
     ],
 )

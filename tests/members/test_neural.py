@@ -133,7 +133,7 @@ def test_from_checkpoint_of_a_plain_trainer(classification_data, tmp_path):
     import lightning as L
 
     from members import MemberModule
-    from members._data import make_loader
+    from members.data import make_loader
 
     X, y = classification_data
     module = MemberModule(MLP(8, 3, hidden=(16,)), lr=1e-2)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ensembles.datasets import load_dataset
+from experiments.data import load_dataset
 
 
 def test_bundled_sets_split_stratified():

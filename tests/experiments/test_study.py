@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ensembles.study import Study, main, read_config
+from experiments.study import Study, main, read_config
 
 FITS: list[float] = []
 
@@ -33,7 +33,7 @@ members:
     seeds: [0, 1]
   - name: lr
     estimator:
-      class_path: tests.ensembles.test_study.Recorded
+      class_path: tests.experiments.test_study.Recorded
       init_args: {C: 0.5, max_iter: 300}
 combiners:
   mean: combiners.MeanCombiner
@@ -186,12 +186,14 @@ def test_bad_configs_exit_with_one_clear_message(tmp_path, capsys, edit, words):
     assert error.startswith("ensembles-study: error:") and "Traceback" not in error
     for word in words:
         assert word in error
-    assert not (tmp_path / "out" / "cache").exists() or not list((tmp_path / "out").glob("*.csv"))
+    # every config problem is found before anything trains or is written
+    assert not (tmp_path / "out" / "cache").exists()
+    assert not (tmp_path / "out" / "results.csv").exists()
 
 
 def test_missing_config_and_console_entry_point(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "ensembles.study", str(tmp_path / "none.yaml")],
+        [sys.executable, "-m", "experiments.study", str(tmp_path / "none.yaml")],
         capture_output=True,
         text=True,
     )

@@ -1,4 +1,4 @@
-"""Input conversion and the in-memory batch loader used by the neural estimators."""
+"""Input conversion, label encoding and the in-memory batch loader of the neural estimators."""
 
 from __future__ import annotations
 
@@ -23,6 +23,24 @@ def encode_classes(y: np.ndarray, owner: str) -> tuple[np.ndarray, np.ndarray]:
     if len(classes) < 2:
         raise ValueError(f"{owner} needs at least 2 classes in y; got 1 class ({classes[0]!r})")
     return classes, encoded.astype(np.int64)
+
+
+def encode_labels(y: Any, classes: np.ndarray) -> np.ndarray:
+    """``y`` as indices into the sorted ``classes``; a label not among them is refused.
+
+    Examples
+    --------
+    >>> encode_labels(["b", "a", "b"], np.array(["a", "b"]))
+    array([1, 0, 1])
+    """
+    labels = np.asarray(to_numpy(y))
+    unknown = np.setdiff1d(labels, classes)
+    if unknown.size:
+        raise ValueError(
+            f"y holds labels not seen during fit: {unknown[:5].tolist()}; known classes are "
+            f"{np.asarray(classes).tolist()}"
+        )
+    return np.searchsorted(classes, labels).astype(np.int64)
 
 
 class TensorTuple(Dataset):

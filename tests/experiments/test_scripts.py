@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
+ROOT = Path(__file__).parents[2]
 EXPERIMENTS = ROOT / "experiments"
 
 pytest.importorskip("mnist1d")
 
 
-def test_train_member_checkpoints_make_an_ensemble(tmp_path, monkeypatch):
+def test_train_member_checkpoints_make_an_ensemble(tmp_path):
     for seed in (0, 1):
         subprocess.run(
             [
@@ -33,8 +33,7 @@ def test_train_member_checkpoints_make_an_ensemble(tmp_path, monkeypatch):
         )
     checkpoints = sorted(tmp_path.glob("lightning_logs/version_*/checkpoints/*.ckpt"))
     assert len(checkpoints) == 2
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))
-    from ensemble_from_checkpoints import evaluate
+    from experiments.ensemble_from_checkpoints import evaluate
 
     table = evaluate([str(path) for path in checkpoints])
     assert list(table.index) == ["ckpt0", "ckpt1", "ensemble"]
@@ -43,9 +42,8 @@ def test_train_member_checkpoints_make_an_ensemble(tmp_path, monkeypatch):
     assert table.loc["ckpt0", "disagreement"] > 0  # different seeds, different members
 
 
-def test_snapshot_comparison_scores_on_a_validation_split(monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))
-    from mnist1d_snapshot import compare, split
+def test_snapshot_comparison_scores_on_a_validation_split():
+    from experiments.mnist1d_snapshot import compare, split
 
     table = compare(0, 1, data="digits", module="mlp", validation=True, peaks=[1.0, 2.5])
     expected = ["single", "snapshot@1", "snapshot@2.5", "fge@1", "fge@2.5", "swa"]

@@ -1,0 +1,250 @@
+"""The member-training service: the one way the ensembles and the study train their members.
+
+A unit of work is a :class:`MemberTask`: one member, or one group of members that the batched
+engine trains together (:func:`members.fit_batched`), fitted on given rows of the training
+data. :func:`plan_tasks` cuts a list of members into tasks (the grouping policy is
+:func:`members.batched.plan_groups`); :func:`run_tasks` runs them and, for each task, returns
+its :class:`FittedMember`\\ s. Running a task times it, names the member(s) in any error, and
+with a ``checkpoint_dir`` stores every member as soon as it is trained and loads, instead of
+training again, a member whose class, parameters and training rows are unchanged.
+
+Tasks are independent of each other (each member keeps its own seed), so the order in which
+they run does not change any result; :func:`run_tasks` is where a parallel executor plugs in.
+
+The checkpoint files are joblib pickles: load only a ``checkpoint_dir`` you wrote yourself.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+from members import fit_batched
+from members.batched import plan_groups
+
+logger = logging.getLogger(__name__)
+
+# parameters that change what is printed or logged, not the fitted model
+_NOT_IN_KEY = ("verbose", "log_dir")
+
+
+@dataclass
+class MemberTask:
+    """One member, or one group trained together by the batched engine, on given rows.
+
+    Parameters
+    ----------
+    estimators : list of estimators
+        Unfitted; fitted in place. Two or more must differ only in ``random_state``.
+    names : list of str
+        How messages name each estimator, e.g. ``"member 'mlp' on fold 2"``.
+    stems : list of str
+        Each estimator's checkpoint file name stem.
+    rows : ndarray, optional
+        The rows of the training data to fit on; ``None``: all of them.
+    keys : list, optional
+        Whatever the caller needs to file each result (e.g. ``(fold, member index)``).
+    """
+
+    estimators: list[Any]
+    names: list[str]
+    stems: list[str]
+    rows: np.ndarray | None = None
+    keys: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.estimators)
+        if n == 0 or len(self.names) != n or len(self.stems) != n:
+            raise ValueError(
+                "a MemberTask needs one name and one stem per estimator; got "
+                f"{n} estimators, {len(self.names)} names, {len(self.stems)} stems"
+            )
+
+
+@dataclass
+class FittedMember:
+    """A trained member, the seconds its training took, and whether it came from the cache."""
+
+    estimator: Any
+    fit_seconds: float
+    reused: bool = False
+
+
+def plan_tasks(
+    estimators: Sequence[Any],
+    *,
+    names: Sequence[str],
+    stems: Sequence[str],
+    batched: bool | str,
+    n_features: int,
+    n_outputs: int,
+    rows: np.ndarray | None = None,
+    keys: Sequence[Any] | None = None,
+) -> list[MemberTask]:
+    """Cut ``estimators`` into tasks on ``rows``: the groups :func:`plan_groups` forms train
+    together, every other estimator alone. ``keys`` (default: the indices) travel with them."""
+    keys = list(range(len(estimators))) if keys is None else list(keys)
+    groups = plan_groups(estimators, batched=batched, n_features=n_features, n_outputs=n_outputs)
+    return [
+        MemberTask(
+            [estimators[i] for i in group],
+            [names[i] for i in group],
+            [stems[i] for i in group],
+            rows,
+            [keys[i] for i in group],
+        )
+        for group in groups
+    ]
+
+
+def run_tasks(
+    tasks: Sequence[MemberTask],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] | None = None,
+    on_done: Callable[[MemberTask, list[FittedMember]], None] | None = None,
+) -> list[list[FittedMember]]:
+    """Run every task on ``(X, y)``; for each task, its fitted members in order.
+
+    Parameters
+    ----------
+    tasks : sequence of MemberTask
+    X, y : ndarray
+        The validated training data; each task fits on its ``rows`` of it.
+    checkpoint_dir : str or path, optional
+        Store each member as soon as it is trained; reuse stored ones (see the module).
+    log : callable, optional
+        Called with one line per task (which members are trained or reused).
+    on_done : callable, optional
+        Called as ``on_done(task, fitted)`` after each task, e.g. to advance a progress bar.
+    """
+    results = []
+    for task in tasks:
+        fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=log)
+        if on_done is not None:
+            on_done(task, fitted)
+        results.append(fitted)
+    return results
+
+
+def run_task(
+    task: MemberTask,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> list[FittedMember]:
+    """Fit (or load) the members of one task; a failure names them.
+
+    Members still to train after the cache is read are fitted together by
+    :func:`members.fit_batched` when there are two or more, each then credited with an equal
+    share of the time.
+    """
+    X_task, y_task = (X, y) if task.rows is None else (X[task.rows], y[task.rows])
+    paths = [
+        checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task)
+        for stem, estimator in zip(task.stems, task.estimators, strict=True)
+    ]
+    results: dict[int, FittedMember] = {}
+    for index, path in enumerate(paths):
+        if path is not None and path.exists():
+            results[index] = _load(path)
+            if log is not None:
+                log(f"reusing {task.names[index]}")
+    todo = [index for index in range(len(task.estimators)) if index not in results]
+    together = len(todo) > 1
+    if log is not None and todo:
+        suffix = " (together, batched)" if together else ""
+        log(f"fitting {', '.join(task.names[i] for i in todo)}{suffix}")
+    start = time.perf_counter()
+    try:
+        if together:
+            fit_batched(
+                [task.estimators[i] for i in todo],
+                X_task,
+                y_task,
+                names=[task.names[i] for i in todo],
+            )
+        elif todo:
+            task.estimators[todo[0]].fit(X_task, y_task)
+    except Exception as exc:
+        kept = (
+            f"; the members trained before it are kept in checkpoint_dir="
+            f"{str(checkpoint_dir)!r} and are reused when fit is called again"
+            if checkpoint_dir is not None
+            else "; pass checkpoint_dir= to keep the members already trained"
+        )
+        what = " and ".join(task.names[i] for i in todo)
+        how = " (trained together by the batched engine)" if together else ""
+        exc.add_note(f"raised while fitting ensemble {what}{how}{kept}")
+        raise
+    seconds = (time.perf_counter() - start) / max(len(todo), 1)
+    for index in todo:
+        _store(paths[index], task.estimators[index], seconds)
+        results[index] = FittedMember(task.estimators[index], seconds)
+    return [results[index] for index in range(len(task.estimators))]
+
+
+def load_or_train(path: Path | None, train: Callable[[], Any]) -> FittedMember:
+    """``train()`` timed and stored at ``path`` at once; or, when ``path`` exists, what is
+    stored there (with the time it took then)."""
+    if path is not None and path.exists():
+        return _load(path)
+    start = time.perf_counter()
+    estimator = train()
+    seconds = time.perf_counter() - start
+    _store(path, estimator, seconds)
+    return FittedMember(estimator, seconds)
+
+
+def checkpoint_path(
+    checkpoint_dir: str | os.PathLike[str] | None,
+    file_stem: str,
+    estimator: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+) -> Path | None:
+    """Where ``estimator`` trained on ``(X, y)`` is stored: keyed by its class, its parameters
+    (all but logging ones) and the data. ``None`` without a directory or when the parameters
+    cannot be hashed (a lambda, say)."""
+    if checkpoint_dir is None:
+        return None
+    params = {
+        key: value
+        for key, value in estimator.get_params(deep=True).items()
+        if key.rsplit("__", 1)[-1] not in _NOT_IN_KEY
+    }
+    try:
+        key = joblib.hash((type(estimator).__qualname__, params, X, y))
+    except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
+        logger.warning("%s cannot be checkpointed: its parameters do not hash", file_stem)
+        return None
+    directory = Path(checkpoint_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory / f"{file_stem}-{key[:16]}.joblib"
+
+
+def _load(path: Path) -> FittedMember:
+    stored = joblib.load(path)
+    return FittedMember(stored["estimator"], stored["fit_seconds"], reused=True)
+
+
+def _store(path: Path | None, estimator: Any, seconds: float) -> None:
+    if path is None:
+        return
+    # write then rename, so an interrupted write never leaves a half estimator behind
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    joblib.dump({"estimator": estimator, "fit_seconds": seconds}, partial)
+    partial.replace(path)

@@ -1,0 +1,195 @@
+"""The study's config: its schema (dataclasses read by jsonargparse) and its validation.
+
+A config names the library's classes (or any importable class) with ``class_path`` /
+``init_args``, as in LightningCLI, and is validated before anything trains::
+
+    data: {source: mnist1d}
+    members:
+      - name: cnn1d
+        estimator: {class_path: members.NeuralClassifier, init_args: {module: cnn1d}}
+        seeds: [0, 1, 2]
+    combiners:
+      mean: combiners.MeanCombiner
+      weighted: combiners.WeightedCombiner
+
+The configs in ``experiments/configs/`` ship with the package and run by name
+(``ensembles-study mnist1d``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sklearn.base import BaseEstimator
+
+from combiners import BaseCombiner, MeanCombiner
+
+# packaged configs that are LightningCLI configs (experiments/train_member.py), not studies
+LIGHTNING_CLI_CONFIGS = ("member_cnn1d.yaml",)
+SUBSETS = ("random", "greedy")
+CALIBRATIONS = (None, "temperature")
+
+
+@dataclass
+class DataConfig:
+    """Where the data comes from and how it is split.
+
+    ``source``: ``mnist1d``, a scikit-learn bundled set (``digits``, ``breast_cancer``,
+    ``wine``, ``iris``, ``diabetes``) or a ``.npz`` / ``.csv`` file (``target`` names the
+    column). ``validation_size`` of the training data is held out from the members to fit the
+    combiners (and the temperature), so every combiner is compared on the same members.
+    """
+
+    source: str = "mnist1d"
+    target: str | None = None
+    task: str | None = None
+    test_size: float = 0.2
+    validation_size: float = 0.2
+    seed: int = 0
+
+
+@dataclass
+class MemberConfig:
+    """One entry of the pool: an estimator, trained once per seed (its ``random_state``)."""
+
+    name: str
+    estimator: BaseEstimator
+    seeds: list[int] = field(default_factory=lambda: [0])
+
+
+@dataclass
+class DistillConfig:
+    """Distill the full ensemble fused by ``combiner`` into ``student``."""
+
+    student: BaseEstimator
+    combiner: str = "mean"
+    temperature: float = 2.0
+    alpha: float = 0.9
+    augment: str | None = None
+    n_augment: int = 1
+
+
+@dataclass
+class StudyConfig:
+    """One ensemble study: data, member pool, combiners, ensemble sizes, distillation."""
+
+    members: list[MemberConfig]
+    data: DataConfig = field(default_factory=DataConfig)
+    combiners: dict[str, BaseCombiner] | None = None
+    sizes: list[int] | None = None
+    subsets: str = "random"
+    draws: int = 3
+    calibration: str | None = None
+    distill: DistillConfig | None = None
+    seed: int = 0
+    output: str = "study"
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the key or value."""
+
+
+def _parser() -> Any:
+    from jsonargparse import ArgumentParser
+
+    parser = ArgumentParser(prog="ensembles-study", exit_on_error=False)
+    parser.add_class_arguments(StudyConfig)
+    return parser
+
+
+def packaged_configs() -> list[str]:
+    """Names of the study configs shipped with the package (``ensembles-study NAME``)."""
+    folder = resources.files("experiments") / "configs"
+    return sorted(
+        entry.name.removesuffix(".yaml")
+        for entry in folder.iterdir()
+        if entry.name.endswith(".yaml") and entry.name not in LIGHTNING_CLI_CONFIGS
+    )
+
+
+def find_config(config: str | Path) -> Path:
+    """The file a config argument names: a path, or the name of a packaged config."""
+    path = Path(config)
+    if path.is_dir():
+        raise ConfigError(f"config {str(path)!r} is a directory; expected a YAML file")
+    if path.is_file():
+        return path
+    name = str(config).removesuffix(".yaml")
+    if name in packaged_configs():
+        with resources.as_file(resources.files("experiments") / "configs" / f"{name}.yaml") as p:
+            return Path(p)
+    raise ConfigError(
+        f"config file {str(config)!r} does not exist, and it is not the name of a packaged "
+        f"config ({', '.join(packaged_configs())})"
+    )
+
+
+def read_config(path: str | Path) -> StudyConfig:
+    """Parse and validate a study config (a file, or a packaged config's name); every problem
+    is a :class:`ConfigError`."""
+    from jsonargparse import ArgumentError
+
+    path = find_config(path)
+    parser = _parser()
+    try:
+        namespace = parser.parse_path(str(path))
+        fields = parser.instantiate(namespace)
+    except (ArgumentError, ValueError, TypeError, ImportError, AttributeError) as error:
+        raise ConfigError(" ".join(str(error).split())) from None
+    config = StudyConfig(**{name: fields[name] for name in StudyConfig.__dataclass_fields__})
+    _check(config)
+    return config
+
+
+def _check(config: StudyConfig) -> None:
+    """What the schema's types cannot say; checked before anything trains."""
+    from members.registry import get_backbone
+
+    if not config.members:
+        raise ConfigError("members must list at least one estimator")
+    names = [member.name for member in config.members]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"members: names must be unique; got {names}")
+    for member in config.members:
+        if not member.seeds:
+            raise ConfigError(f"members[{member.name}].seeds must hold at least one seed")
+        module = member.estimator.get_params().get("module")
+        if isinstance(module, str):
+            try:
+                get_backbone(module)
+            except ValueError as error:
+                raise ConfigError(f"members[{member.name}]: {error}") from None
+    if config.subsets not in SUBSETS:
+        raise ConfigError(f"subsets={config.subsets!r} is not one of {list(SUBSETS)}")
+    if config.calibration not in CALIBRATIONS:
+        raise ConfigError(f"calibration={config.calibration!r} is not one of {CALIBRATIONS}")
+    if config.draws < 1:
+        raise ConfigError(f"draws must be >= 1; got {config.draws}")
+    if not 0.0 <= config.data.validation_size < 1.0:
+        raise ConfigError(
+            f"data.validation_size must be in [0, 1); got {config.data.validation_size}"
+        )
+    n_members = sum(len(member.seeds) for member in config.members)
+    bad_sizes = [size for size in config.sizes or [] if not 1 <= size <= n_members]
+    if bad_sizes:
+        raise ConfigError(f"sizes {bad_sizes} are outside 1..{n_members} (the pool's size)")
+    combiners = study_combiners(config)
+    learns = any(combiner.learns for combiner in combiners.values()) or config.calibration
+    if learns and config.data.validation_size == 0:
+        raise ConfigError(
+            "data.validation_size must be > 0: a combiner that learns (or calibration) is "
+            "fitted on data the members did not train on"
+        )
+    if config.distill is not None and config.distill.combiner not in combiners:
+        raise ConfigError(
+            f"distill.combiner={config.distill.combiner!r} is not one of the combiners "
+            f"{sorted(combiners)}"
+        )
+
+
+def study_combiners(config: StudyConfig) -> dict[str, BaseCombiner]:
+    """The study's combiners by name; the plain mean when the config names none."""
+    return config.combiners or {"mean": MeanCombiner()}

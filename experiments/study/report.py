@@ -1,0 +1,154 @@
+"""The study's report: one row per member, ensemble draw and student; ``summary.md``; files.
+
+Rows hold the test metrics (accuracy, NLL, Brier, ECE for classification; RMSE, MAE, R² for
+regression), the disagreement, and fit and predict times. :func:`write_report` writes
+``results.csv``, ``results.json``, the plots and ``summary.md``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ensembles import metrics
+from experiments.data import Dataset
+from experiments.study import plots
+
+
+def scores(y: np.ndarray, output: np.ndarray, classification: bool) -> dict[str, float]:
+    """Test metrics of one model's outputs ``(n_samples, n_outputs)`` against encoded ``y``."""
+    if classification:
+        return metrics.classification_report(y, output)
+    return metrics.regression_report(np.reshape(y, (len(y), -1)), output)
+
+
+def pairwise_disagreement(predictions: np.ndarray, classification: bool) -> np.ndarray:
+    """Member disagreement: differing top classes, or RMS difference of predictions."""
+    if classification:
+        return metrics.disagreement(predictions)
+    diff = predictions[:, None] - predictions[None, :]
+    return np.sqrt((diff**2).mean(axis=(2, 3)))  # type: ignore[no-any-return]
+
+
+def row(
+    kind: str,
+    name: str,
+    *,
+    combiner: str = "",
+    size: int = 1,
+    draw: int = 0,
+    members: str,
+    scores: dict[str, float],
+    disagreement: float,
+    fit_s: float,
+    predict_s: float,
+) -> dict[str, Any]:
+    """One row of ``results.csv``, its columns in the report's order."""
+    return {
+        "kind": kind,
+        "name": name,
+        "combiner": combiner,
+        "size": size,
+        "draw": draw,
+        "members": members,
+        **scores,
+        "disagreement": disagreement,
+        "fit_s": fit_s,
+        "predict_s": predict_s,
+    }
+
+
+def summary(
+    table: pd.DataFrame,
+    data: Dataset,
+    figures: list[Path],
+    *,
+    validation_size: float,
+    draws: int,
+    subsets: str,
+) -> str:
+    """``summary.md``: the headline (best member, full ensembles, student), the metric by
+    ensemble size, and the plots."""
+    classification = data.task == "classification"
+    metric_names = ["accuracy", "nll", "brier", "ece"] if classification else ["rmse", "mae", "r2"]
+    key = "nll" if classification else "rmse"  # lower is better for both
+    members = table[table.kind == "member"]
+    best = members.sort_values(key).iloc[0]
+    n_members = len(members)
+    full = table[(table.kind == "ensemble") & (table["size"] == n_members)]
+    headline = [best.to_dict() | {"name": f"best member ({best['name']})"}]
+    headline += full.to_dict(orient="records")
+    headline += table[table.kind == "student"].to_dict(orient="records")
+    columns = ["name", *metric_names, "disagreement", "fit_s", "predict_s"]
+    head = pd.DataFrame(headline)[columns]
+    curve = (
+        table[table.kind == "ensemble"]
+        .groupby(["combiner", "size"])[key]
+        .agg(["mean", "std"])
+        .reset_index()
+        .pivot(index="size", columns="combiner", values="mean")
+    )
+    lines = [
+        f"# Ensemble study: {data.name}",
+        "",
+        f"{data.task}; {len(data.y_train)} training samples "
+        f"({validation_size:g} held out for the combiners), "
+        f"{len(data.y_test)} test samples; "
+        f"{n_members} members. Metrics on the test set.",
+        "",
+        "## Headline",
+        "",
+        head.to_markdown(index=False, floatfmt=".4f"),
+        "",
+        f"## Test {key} by ensemble size (mean over {draws} {subsets} draws)",
+        "",
+        curve.to_markdown(floatfmt=".4f"),
+        "",
+        "## Plots",
+        "",
+        *[f"![{figure.stem}](plots/{figure.name})" for figure in figures],
+        "",
+        "All rows (every member, ensemble draw and student): `results.csv`, `results.json`.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(
+    output: Path,
+    table: pd.DataFrame,
+    data: Dataset,
+    *,
+    member_names: list[str],
+    member_outputs: np.ndarray,
+    pairwise: np.ndarray,
+    fused: dict[str, np.ndarray],
+    y_test: np.ndarray,
+    validation_size: float,
+    draws: int,
+    subsets: str,
+) -> None:
+    """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``."""
+    output.mkdir(parents=True, exist_ok=True)
+    table.to_csv(output / "results.csv", index=False)
+    (output / "results.json").write_text(
+        json.dumps(table.to_dict(orient="records"), indent=1) + "\n"
+    )
+    figures = plots.study_plots(
+        table,
+        member_names,
+        member_outputs,
+        pairwise,
+        fused,
+        y_test,
+        output / "plots",
+        data.task == "classification",
+    )
+    text = summary(
+        table, data, figures, validation_size=validation_size, draws=draws, subsets=subsets
+    )
+    (output / "summary.md").write_text(text)

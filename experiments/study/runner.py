@@ -1,0 +1,364 @@
+"""Run a study: train (or reuse) the member pool, fuse it with every combiner at every size,
+distill, and hand the rows to the report.
+
+Members are trained through :mod:`ensembles.training` (cached in ``output/cache``), and every
+ensemble is built from the public API of :mod:`ensembles` and :mod:`combiners`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.utils import check_array, check_random_state
+
+from combiners import BaseCombiner, TemperatureScaling
+from ensembles import EnsembleClassifier, EnsembleRegressor, held_out_split, metrics
+from ensembles.classifier import cross_fitted_fusion
+from ensembles.training import MemberTask, load_or_train, run_tasks
+from experiments.data import Dataset, load_dataset
+from experiments.study import report
+from experiments.study.config import ConfigError, StudyConfig, study_combiners
+
+
+@dataclass
+class _Pool:
+    """Trained members and their outputs on the validation and test data."""
+
+    names: list[str]
+    estimators: list[Any]
+    fit_seconds: list[float]
+    predict_seconds: list[float]
+    validation: np.ndarray  # (n_members, n_validation, n_outputs)
+    test: np.ndarray  # (n_members, n_test, n_outputs)
+
+
+class Study:
+    """Run a :class:`StudyConfig` and write its report to ``output``.
+
+    Parameters
+    ----------
+    config : StudyConfig
+    output : str or path, optional
+        The output folder; the config's ``output`` when ``None``. Trained members are cached in
+        ``output/cache``, so running again (or with more members, sizes or combiners) reuses
+        them.
+    quiet : bool, default=False
+        No progress bar (for CI and logs).
+    verbose : bool, default=False
+        Lightning's own per-member progress bars as well.
+    """
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        output: str | Path | None = None,
+        *,
+        quiet: bool = False,
+        verbose: bool = False,
+    ) -> None:
+        self.config = config
+        self.output = Path(config.output if output is None else output)
+        self.quiet = quiet
+        self.verbose = verbose
+
+    def run(self) -> pd.DataFrame:
+        """Train (or reuse) the pool, evaluate every combiner and size, write the report."""
+        config = self.config
+        try:
+            data = load_dataset(
+                config.data.source,
+                target=config.data.target,
+                task=config.data.task,
+                test_size=config.data.test_size,
+                seed=config.data.seed,
+            )
+        except (ValueError, FileNotFoundError, ImportError) as error:
+            raise ConfigError(str(error)) from None
+        self._check_task(data.task)
+        classification = data.task == "classification"
+        X_fit, y_fit, X_val, y_val = self._validation_split(data, classification)
+        pool = self._train_pool(X_fit, y_fit)
+        # the combiners' data; without validation data (fixed rules only) the training data
+        # just tells the reference ensemble the classes
+        X_comb, y_comb = (X_val, y_val) if len(X_val) else (X_fit, y_fit)
+        reference = self._prefit(pool.names, pool.estimators, X_comb, y_comb)
+        pool.validation = reference.member_predictions(X_val) if len(X_val) else pool.validation
+        X_test = check_array(data.X_test, dtype=(np.float64, np.float32))
+        pool.test, pool.predict_seconds = reference.member_predictions(X_test, return_seconds=True)
+        if classification:
+            y_val_t = metrics.encode_labels(y_val, reference.classes_)
+            y_test_t = metrics.encode_labels(data.y_test, reference.classes_)
+        else:
+            y_val_t, y_test_t = np.asarray(y_val), np.asarray(data.y_test)
+        pairwise = report.pairwise_disagreement(pool.test, classification)
+
+        rows = self._member_rows(pool, pairwise, y_test_t, classification)
+        fused: dict[str, np.ndarray] = {}
+        for name, combiner in study_combiners(self.config).items():
+            combiner_rows, fused[name] = self._ensemble_rows(
+                name,
+                combiner,
+                pool,
+                pairwise,
+                X_val,
+                y_val_t,
+                X_test,
+                y_test_t,
+                classification,
+            )
+            rows += combiner_rows
+        if self.config.distill is not None:
+            rows.append(
+                self._distill(pool, X_fit, y_fit, X_comb, y_comb, X_test, y_test_t, classification)
+            )
+        table = pd.DataFrame(rows)
+        report.write_report(
+            self.output,
+            table,
+            data,
+            member_names=pool.names,
+            member_outputs=pool.test,
+            pairwise=pairwise,
+            fused=fused,
+            y_test=y_test_t,
+            validation_size=config.data.validation_size,
+            draws=config.draws,
+            subsets=config.subsets,
+        )
+        return table
+
+    # -- steps -------------------------------------------------------------------------------
+    def _check_task(self, task: str) -> None:
+        check = is_classifier if task == "classification" else is_regressor
+        for member in self.config.members:
+            if not check(member.estimator):
+                raise ConfigError(
+                    f"members[{member.name}]: the data is a {task} task but "
+                    f"{type(member.estimator).__name__} is not a "
+                    f"{'classifier' if task == 'classification' else 'regressor'}"
+                )
+        if self.config.distill is not None and not check(self.config.distill.student):
+            raise ConfigError(f"distill.student must be a {task} estimator")
+
+    def _validation_split(
+        self, data: Dataset, classification: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        fraction = self.config.data.validation_size
+        if fraction == 0:
+            return data.X_train, data.y_train, data.X_train[:0], data.y_train[:0]
+        train, held = held_out_split(data.y_train, fraction, classification, self.config.seed)
+        return data.X_train[train], data.y_train[train], data.X_train[held], data.y_train[held]
+
+    def _train_pool(self, X_fit: np.ndarray, y_fit: np.ndarray) -> _Pool:
+        """Every member of every seed, trained by the member-training service (one task
+        each, cached in ``output/cache``)."""
+        from tqdm.auto import tqdm
+
+        tasks = []
+        for entry in self.config.members:
+            for seed in entry.seeds:
+                name = f"{entry.name}_s{seed}" if len(entry.seeds) > 1 else entry.name
+                member = clone(entry.estimator)
+                params = member.get_params()
+                if "random_state" in params:
+                    member.set_params(random_state=seed)
+                if "log_dir" in params:
+                    member.set_params(log_dir=str(self.output / "logs" / name))
+                if "verbose" in params:
+                    member.set_params(verbose=self.verbose)
+                tasks.append(MemberTask([member], [f"member {name!r}"], [name], keys=[name]))
+        with tqdm(total=len(tasks), desc="members", unit="member", disable=self.quiet) as bar:
+
+            def advance(task: MemberTask, fitted: list[Any]) -> None:
+                bar.set_postfix_str(task.stems[0])
+                bar.update()
+
+            results = run_tasks(
+                tasks, X_fit, y_fit, checkpoint_dir=self.output / "cache", on_done=advance
+            )
+        empty = np.empty((len(tasks), 0, 0))
+        return _Pool(
+            names=[task.stems[0] for task in tasks],
+            estimators=[fitted.estimator for [fitted] in results],
+            fit_seconds=[fitted.fit_seconds for [fitted] in results],
+            predict_seconds=[],
+            validation=empty,  # the outputs come once the pool is trained
+            test=empty,
+        )
+
+    def _prefit(
+        self, names: list[str], estimators: list[Any], X: np.ndarray, y: np.ndarray, **params: Any
+    ) -> Any:
+        """A prefit ensemble of ``estimators`` (with ``params``) fitted on ``(X, y)``; it lays
+        their outputs out on common classes."""
+        kind = EnsembleClassifier if is_classifier(estimators[0]) else EnsembleRegressor
+        members = list(zip(names, estimators, strict=True))
+        return kind(members, cv="prefit", **params).fit(X, y)
+
+    def _member_rows(
+        self, pool: _Pool, pairwise: np.ndarray, y_test: np.ndarray, classification: bool
+    ) -> list[dict[str, Any]]:
+        others = max(len(pool.names) - 1, 1)
+        rows = []
+        for index, name in enumerate(pool.names):
+            rows.append(
+                report.row(
+                    "member",
+                    name,
+                    members=name,
+                    scores=report.scores(y_test, pool.test[index], classification),
+                    disagreement=float(pairwise[index].sum() / others),
+                    fit_s=pool.fit_seconds[index],
+                    predict_s=pool.predict_seconds[index],
+                )
+            )
+        return rows
+
+    def _subsets(self, pool: _Pool, y_val: np.ndarray, classification: bool) -> dict[int, list]:
+        n_members = len(pool.names)
+        sizes = self.config.sizes or list(range(1, n_members + 1))
+        if self.config.subsets == "greedy":
+            order = self._greedy_order(pool, y_val, classification)
+            return {size: [order[:size]] for size in sizes}
+        rng = check_random_state(self.config.seed)
+        subsets: dict[int, list] = {}
+        for size in sizes:
+            draws = 1 if size == n_members else self.config.draws
+            subsets[size] = [
+                sorted(rng.choice(n_members, size, replace=False)) for _ in range(draws)
+            ]
+        return subsets
+
+    def _greedy_order(self, pool: _Pool, y_val: np.ndarray, classification: bool) -> list[int]:
+        """Forward selection without replacement: each step adds the member that most improves
+        the mean's validation NLL (RMSE for regression)."""
+        key = "nll" if classification else "rmse"
+        chosen: list[int] = []
+        remaining = list(range(len(pool.names)))
+        while remaining:
+            fused = [pool.validation[chosen + [i]].mean(axis=0) for i in remaining]
+            scores = [report.scores(y_val, output, classification)[key] for output in fused]
+            chosen.append(remaining.pop(int(np.argmin(scores))))
+        return chosen
+
+    def _fuse(
+        self,
+        combiner: BaseCombiner,
+        pool: _Pool,
+        subset: Any,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        X_test: np.ndarray,
+        classification: bool,
+    ) -> tuple[np.ndarray, float]:
+        """Fit ``combiner`` on the subset's validation outputs; fused test outputs and time."""
+        subset = list(subset)
+        start = time.perf_counter()
+        validation = pool.validation[subset]
+        if len(X_val):
+            fitted = clone(combiner).fit(validation, y_val, X=X_val)
+        else:
+            fitted = clone(combiner).fit(np.zeros((len(subset), 0, pool.test.shape[2])))
+        fused = fitted.combine(pool.test[subset], X=X_test)
+        if classification and self.config.calibration == "temperature":
+            held_out = cross_fitted_fusion(fitted, validation, y_val, X_val)
+            fused = TemperatureScaling().fit(held_out, y_val).transform(fused)
+        return fused, time.perf_counter() - start
+
+    def _ensemble_rows(
+        self,
+        name: str,
+        combiner: BaseCombiner,
+        pool: _Pool,
+        pairwise: np.ndarray,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        classification: bool,
+    ) -> tuple[list[dict[str, Any]], np.ndarray]:
+        """One row per size and draw; and the fused test outputs of the largest ensemble."""
+        rows = []
+        for size, subsets in sorted(self._subsets(pool, y_val, classification).items()):
+            for draw, subset in enumerate(subsets):
+                fused, seconds = self._fuse(
+                    combiner, pool, subset, X_val, y_val, X_test, classification
+                )
+                if draw == 0:
+                    largest = fused
+                pairs = pairwise[np.ix_(subset, subset)]
+                rows.append(
+                    report.row(
+                        "ensemble",
+                        f"{name}[{size}]",
+                        combiner=name,
+                        size=size,
+                        draw=draw,
+                        members=" ".join(pool.names[i] for i in subset),
+                        scores=report.scores(y_test, fused, classification),
+                        disagreement=float(pairs.sum() / max(size * (size - 1), 1)),
+                        fit_s=float(sum(pool.fit_seconds[i] for i in subset) + seconds),
+                        predict_s=float(sum(pool.predict_seconds[i] for i in subset)),
+                    )
+                )
+        return rows, largest
+
+    def _distill(
+        self,
+        pool: _Pool,
+        X_fit: np.ndarray,
+        y_fit: np.ndarray,
+        X_comb: np.ndarray,
+        y_comb: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        classification: bool,
+    ) -> dict[str, Any]:
+        """The full pool, fused by the chosen combiner, distilled into the student (cached)."""
+        settings = self.config.distill
+        assert settings is not None
+        combiner = study_combiners(self.config)[settings.combiner]
+        options = {k: v for k, v in asdict(settings).items() if k not in ("student", "combiner")}
+        key = joblib.hash(
+            (
+                [type(e).__qualname__ for e in pool.estimators],
+                [e.get_params() for e in pool.estimators],
+                settings.student.get_params(),
+                combiner.get_params(),
+                options,
+                self.config.calibration,
+                X_fit,
+                y_fit,
+            )
+        )
+
+        def train() -> Any:
+            calibration = {"calibration": self.config.calibration} if classification else {}
+            teacher = self._prefit(
+                pool.names, pool.estimators, X_comb, y_comb, combiner=combiner, **calibration
+            )
+            return teacher.distill(
+                X_fit, y_fit, student=settings.student, random_state=self.config.seed, **options
+            )
+
+        trained = load_or_train(self.output / "cache" / f"student-{key[:16]}.joblib", train)
+        # the student's outputs laid out as the pool's, on the same classes
+        alone = self._prefit(["student"], [trained.estimator], X_comb, y_comb)
+        [output], [predict_seconds] = alone.member_predictions(X_test, return_seconds=True)
+        return report.row(
+            "student",
+            f"student ({settings.combiner})",
+            combiner=settings.combiner,
+            members=type(settings.student).__name__,
+            scores=report.scores(y_test, output, classification),
+            disagreement=float("nan"),
+            fit_s=trained.fit_seconds,
+            predict_s=predict_seconds,
+        )

@@ -1,0 +1,213 @@
+"""The training seam: the one recipe that trains a neural estimator's network.
+
+Every path that trains a network (:meth:`NeuralClassifier.fit`, ``fit_distill``,
+:func:`members.fit_batched` and the fine-tune in :func:`members.compress`) goes through here:
+
+1. the estimator turns ``(X, y)`` into a :class:`TrainingPlan` (``plan_fit``,
+   ``plan_distillation`` or ``plan_finetune``): parameters checked, data validated, the input
+   scaling and target encoding fitted (or, for a fine-tune, only applied), the seed drawn and
+   the bootstrap rows chosen;
+2. the plan builds the network (:meth:`TrainingPlan.build_network`) and the Lightning module
+   (:meth:`TrainingPlan.module`) under the member's seed (:func:`seeded`);
+3. :func:`build_trainer`, the only place a :class:`lightning.Trainer` is made for a member,
+   trains it (:meth:`TrainingPlan.run`);
+4. :meth:`TrainingPlan.finish` stores the trained network in the estimator.
+
+:func:`train_network` is steps 2-4 for one network; the batched engine does step 2 for each of
+its members and step 3 once for all of them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.utilities.seed import isolate_rng
+from torch import nn
+from torch.utils.data import DataLoader
+
+from members.data import make_loader
+from members.distillation import DistillationModule
+from members.module import MemberModule
+
+# Lightning's hints that say nothing to a user of the estimators
+QUIET_WARNINGS = (
+    ".*does not have many workers.*",
+    ".*GPU available but not used.*",
+    ".*smaller than the logging interval.*",
+    ".*have no `val_dataloader`.*",
+    ".*LeafSpec.*is deprecated.*",
+    # SnapshotEnsemble*(method="swa") swaps our per-step schedule for SWALR on purpose
+    ".*SWA is currently only supported every.*",
+)
+
+
+@contextmanager
+def quiet_lightning(verbose: bool) -> Iterator[None]:
+    """Silence Lightning's banner lines and hints unless the user asked for output."""
+    if verbose:
+        yield
+        return
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for message in QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def training_loggers(log_dir: str | None) -> list[Logger] | bool:
+    """Lightning loggers writing under ``log_dir``: CSV, plus TensorBoard when it is installed."""
+    if log_dir is None:
+        return False
+    loggers: list[Logger] = [CSVLogger(log_dir, name="csv")]
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        loggers.append(TensorBoardLogger(log_dir, name="tensorboard"))
+    return loggers
+
+
+def build_trainer(
+    *,
+    max_epochs: int,
+    n_batches: int,
+    accelerator: str = "auto",
+    callbacks: list[Callback] | None = None,
+    log_dir: str | None = None,
+    verbose: bool = False,
+) -> L.Trainer:
+    """The single-device :class:`lightning.Trainer` that trains a member (quiet unless
+    ``verbose``; no checkpoints; logs under ``log_dir`` when given).
+
+    Examples
+    --------
+    >>> trainer = build_trainer(max_epochs=2, n_batches=10, accelerator="cpu")
+    >>> trainer.max_epochs
+    2
+    """
+    return L.Trainer(
+        accelerator=accelerator,
+        devices=1,
+        max_epochs=max_epochs,
+        logger=training_loggers(log_dir),
+        enable_checkpointing=False,
+        enable_progress_bar=bool(verbose),
+        enable_model_summary=bool(verbose),
+        log_every_n_steps=max(1, min(50, n_batches)),
+        num_sanity_val_steps=0,
+        callbacks=list(callbacks or []),
+    )
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed torch's global generators with ``seed`` inside, and restore them afterwards."""
+    with isolate_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+@dataclass
+class TrainingPlan:
+    """What one training run of a neural estimator needs, computed once from its data.
+
+    Made by the estimator's ``plan_fit`` / ``plan_distillation`` / ``plan_finetune``; a plan
+    never fits anything on the estimator itself (the estimator did that while planning), so
+    running it twice trains the same network twice.
+
+    Parameters
+    ----------
+    estimator : NeuralClassifier or NeuralRegressor
+        The estimator whose settings (``batch_size``, ``accelerator``, ``callbacks``,
+        ``log_dir``, ``verbose``) the run uses and which receives the trained network.
+    inputs : ndarray of shape (n_samples, n_features)
+        Validated, scaled float32 inputs: every row, also those a bootstrap leaves out.
+    targets : tuple of ndarray
+        The encoded targets the module's batches carry after ``x`` (labels; and the teacher's
+        outputs when distilling).
+    seed : int
+        Seeds the network's initialisation, the data order and dropout.
+    rows : ndarray, optional
+        The rows to train on (a bootstrap sample); ``None``: all of them.
+    max_epochs : int
+    settings : dict
+        Arguments of :class:`MemberModule` besides the network.
+    distillation : dict, optional
+        ``temperature`` and ``alpha`` of a :class:`DistillationModule`.
+    """
+
+    estimator: Any
+    inputs: np.ndarray
+    targets: tuple[np.ndarray, ...]
+    seed: int
+    rows: np.ndarray | None
+    max_epochs: int
+    settings: dict[str, Any] = field(default_factory=dict)
+    distillation: dict[str, float] | None = None
+
+    @property
+    def n_features(self) -> int:
+        return int(self.inputs.shape[1])
+
+    def build_network(self) -> nn.Module:
+        """A fresh, randomly initialised network (seed it with :func:`seeded`)."""
+        return self.estimator.build_network(self.n_features)  # type: ignore[no-any-return]
+
+    def module(self, network: nn.Module) -> MemberModule:
+        """The LightningModule that trains ``network`` under this plan."""
+        if self.distillation is None:
+            return MemberModule(network, **self.settings)
+        return DistillationModule(network, **self.distillation, **self.settings)
+
+    def loader(self) -> DataLoader:
+        """Shuffled batches of the training rows, in the order the seed gives."""
+        arrays = [self.inputs, *self.targets]
+        if self.rows is not None:
+            arrays = [array[self.rows] for array in arrays]
+        return make_loader(*arrays, batch_size=self.estimator.batch_size, seed=self.seed)
+
+    def run(self, module: L.LightningModule, loader: Any) -> None:
+        """Train ``module`` on ``loader`` for ``max_epochs`` with :func:`build_trainer`."""
+        estimator = self.estimator
+        with quiet_lightning(estimator.verbose):
+            trainer = build_trainer(
+                max_epochs=self.max_epochs,
+                n_batches=len(loader),
+                accelerator=estimator.accelerator,
+                callbacks=estimator.callbacks,
+                log_dir=estimator.log_dir,
+                verbose=estimator.verbose,
+            )
+            trainer.fit(module, train_dataloaders=loader)
+
+    def finish(self, network: nn.Module) -> Any:
+        """Store the trained ``network`` in the estimator; return the estimator."""
+        self.estimator.set_network(network)
+        return self.estimator
+
+
+def train_network(plan: TrainingPlan) -> Any:
+    """Build, train and store one network as ``plan`` says; return the fitted estimator.
+
+    One random stream, seeded by the plan, serves the initialisation and then the training
+    (dropout), so the result depends on the seed alone.
+    """
+    with seeded(plan.seed):
+        network = plan.build_network()
+        plan.run(plan.module(network), plan.loader())
+    return plan.finish(network)

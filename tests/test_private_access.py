@@ -1,0 +1,109 @@
+"""No module reaches into another object's private attributes (STYLE.md: seams, not reach-ins).
+
+An AST scan of the library's packages (tests excluded) flags:
+
+- ``obj._name`` where ``obj`` is not ``self``, ``cls`` or ``super()`` and no function, class or
+  attribute called ``_name`` is defined in the same module (an object of the module's own
+  classes may use their private parts; any other object may not);
+- ``from pkg.module import _name`` of this project's packages, from another module;
+- an import of a private module (``pkg._module``) of another of this project's packages.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+PACKAGES = ("members", "ensembles", "combiners", "experiments")
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _defined_here(tree: ast.AST) -> set[str]:
+    """Private names this module defines: functions, classes, and assigned attributes/names."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+            names.add(node.attr)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return {name for name in names if _private(name)}
+
+
+def _is_own(node: ast.expr) -> bool:
+    if isinstance(node, ast.Name):
+        return node.id in ("self", "cls")
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "super"
+    )
+
+
+def reach_ins(source: str, module: str) -> list[str]:
+    """The private accesses of ``source`` (the module ``module``, e.g. ``ensembles.study``)."""
+    tree = ast.parse(source)
+    own = _defined_here(tree)
+    package = module.split(".")[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _private(node.attr):
+            if not _is_own(node.value) and node.attr not in own:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            parts = node.module.split(".")
+            if parts[0] not in PACKAGES:
+                continue
+            other_package = parts[0] != package
+            if other_package and any(_private(part) for part in parts):
+                found.append(f"line {node.lineno}: from {node.module} import (private module)")
+            if node.module != module:
+                for alias in node.names:
+                    if _private(alias.name):
+                        found.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[0] in PACKAGES and parts[0] != package and any(map(_private, parts)):
+                    found.append(f"line {node.lineno}: import {alias.name}")
+    return found
+
+
+def _modules() -> list[Path]:
+    return sorted(path for package in PACKAGES for path in (ROOT / package).rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_module_reaches_into_another_objects_privates(path):
+    module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+    assert reach_ins(path.read_text(), module) == []
+
+
+CASES = [
+    # (source, module, number of reach-ins)
+    ("def f(est):\n    return est._check_params()", "members.batched", 1),
+    ("def f(ens, X):\n    return ens._validate_X(X)", "ensembles.distillation", 1),
+    ("from members.neural import _NeuralEstimator", "members.batched", 1),
+    ("from members._params import check_params", "ensembles.snapshot", 1),
+    ("import ensembles._base", "experiments.study.runner", 1),
+    ("from ensembles._base import BaseEnsemble", "ensembles.classifier", 0),
+    ("class A:\n    def f(self):\n        return self._x + super()._y", "m.a", 0),
+    (
+        "class A:\n    def _g(self): ...\n    @classmethod\n    def f(cls, other):\n"
+        "        return other._g()",
+        "members.neural",
+        0,
+    ),
+    ("def f(est):\n    return est.__class__, est.__dict__", "members.neural", 0),
+]
+
+
+@pytest.mark.parametrize(("source", "module", "count"), CASES)
+def test_the_scan_finds_reach_ins(source, module, count):
+    assert len(reach_ins(textwrap.dedent(source), module)) == count
