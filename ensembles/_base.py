@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from numbers import Integral, Real
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 from sklearn.base import clone, is_classifier
@@ -329,6 +329,14 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return distill(self, X, y, **kwargs)
 
     # -- prediction --------------------------------------------------------------------------
+    @overload
+    def member_predictions(self, X: Any, *, return_seconds: Literal[False] = ...) -> np.ndarray: ...
+
+    @overload
+    def member_predictions(
+        self, X: Any, *, return_seconds: Literal[True]
+    ) -> tuple[np.ndarray, list[float]]: ...
+
     def member_predictions(
         self, X: Any, *, return_seconds: bool = False
     ) -> np.ndarray | tuple[np.ndarray, list[float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
 from members.data import to_numpy
 from members.distillation import check_distillation
+from members.params import Interval, StrOptions, check_params
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
 LATENCY_ROWS = 10_000
@@ -81,7 +83,15 @@ def distill(
 ) -> Any:
     """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``)."""
     check_is_fitted(ensemble)
-    check_distillation(temperature, alpha)
+    check_distillation(temperature, alpha, "distill")
+    check_params(
+        "distill",
+        {"augment": [StrOptions(set(AUGMENTATIONS) - {None}), None]},
+        augment=augment,
+    )
+    check_params(
+        "distill", {"n_augment": [Interval(Integral, 1, None, closed="left")]}, n_augment=n_augment
+    )
     classifier = is_classifier(ensemble)
     kind = NeuralClassifier if classifier else NeuralRegressor
     student = default_student(ensemble) if student is None else clone(student)
@@ -90,10 +100,6 @@ def distill(
             f"student must be an unfitted {kind.__name__} (a neural estimator); "
             f"got {type(student).__name__}"
         )
-    if augment not in AUGMENTATIONS:
-        raise ValueError(f"augment={augment!r} is not supported; expected one of {AUGMENTATIONS}")
-    if not (isinstance(n_augment, int) and n_augment >= 1):
-        raise ValueError(f"n_augment must be an int >= 1; got {n_augment!r}")
     rng = check_random_state(random_state)
     X = _validate_X(ensemble, X)
     labels = None if y is None else np.asarray(to_numpy(y))

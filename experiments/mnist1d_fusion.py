@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import pandas as pd
 from sklearn.base import clone
@@ -24,7 +25,7 @@ from members import NeuralClassifier
 N_FIT = 3200
 
 
-def pool(random_state: int) -> list[tuple[str, object]]:
+def pool(random_state: int) -> list[tuple[str, Any]]:
     members = [
         ("mlp", NeuralClassifier("mlp")),
         ("cnn1d", NeuralClassifier("cnn1d")),

@@ -36,11 +36,11 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Sampler
 from typing_extensions import override
 
-from members._params import StrOptions, check_params
 from members.data import TensorTuple, as_tensor, n_batches
 from members.mlp import ACTIVATIONS, MLP
-from members.module import MemberModule, check_choice
+from members.module import MemberModule
 from members.neural import BaseNeuralEstimator
+from members.params import StrOptions, check_params
 from members.training import seeded
 
 # parameters that may differ between members trained together: each has its own seed
@@ -87,7 +87,7 @@ class StackedNetworks(nn.Module):
         super().__init__()
         if len(networks) == 0:
             raise ValueError("networks must hold at least one network; got none")
-        check_choice("method", method, METHODS)
+        check_params("StackedNetworks", {"method": [StrOptions(set(METHODS))]}, method=method)
         layered = _layered(networks[0])
         if method == "bmm" and not layered:
             raise ValueError(

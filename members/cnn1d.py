@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from members.mlp import make_activation
+from members.mlp import check_backbone_params, make_activation
 from members.registry import register_backbone
 
 
@@ -60,8 +60,16 @@ class CNN1d(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        if not channels:
-            raise ValueError("channels must hold at least one layer width; got an empty sequence")
+        check_backbone_params(
+            "CNN1d",
+            n_features=n_features,
+            n_outputs=n_outputs,
+            channels=channels,
+            kernel_size=kernel_size,
+            activation=activation,
+            dropout=dropout,
+            in_channels=in_channels,
+        )
         if n_features % in_channels:
             raise ValueError(
                 f"n_features={n_features} is not divisible by in_channels={in_channels}"

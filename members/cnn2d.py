@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from members.mlp import make_activation
+from members.mlp import check_backbone_params, make_activation
 from members.registry import register_backbone
 
 
@@ -64,6 +64,15 @@ class CNN2d(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
+        check_backbone_params(
+            "CNN2d",
+            n_features=n_features,
+            n_outputs=n_outputs,
+            input_shape=input_shape,
+            channels=channels,
+            activation=activation,
+            dropout=dropout,
+        )
         self.input_shape = infer_input_shape(n_features, input_shape)
         layers: list[nn.Module] = []
         width = self.input_shape[0]

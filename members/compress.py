@@ -15,8 +15,8 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from members._params import Interval, StrOptions, check_params
 from members.neural import BaseNeuralEstimator, NeuralClassifier, NeuralRegressor
+from members.params import Interval, StrOptions, check_params
 from members.training import TrainingPlan, seeded
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numbers import Real
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ from torch.nn import functional as F
 from typing_extensions import override
 
 from members.module import MemberModule
+from members.params import Interval, check_params
 
 EPS = 1e-12
 
@@ -81,9 +83,12 @@ class DistillationModule(MemberModule):
         return loss
 
 
-def check_distillation(temperature: float, alpha: float) -> None:
+DISTILLATION_CONSTRAINTS: dict[str, list[Any]] = {
+    "temperature": [Interval(Real, 0, None, closed="neither")],
+    "alpha": [Interval(Real, 0, 1, closed="both")],
+}
+
+
+def check_distillation(temperature: float, alpha: float, caller: str = "distillation") -> None:
     """Clear errors for a temperature that is not positive or an alpha outside [0, 1]."""
-    if not (isinstance(temperature, int | float) and temperature > 0):
-        raise ValueError(f"temperature must be a number > 0; got {temperature!r}")
-    if not (isinstance(alpha, int | float) and 0.0 <= alpha <= 1.0):
-        raise ValueError(f"alpha must be in [0, 1]; got {alpha!r}")
+    check_params(caller, DISTILLATION_CONSTRAINTS, temperature=temperature, alpha=alpha)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
+from typing import Any
 
 import torch
 from torch import nn
 
+from members.params import Interval, Names, PositiveInts, check_params
 from members.registry import register_backbone
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -15,6 +18,28 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "leaky_relu": nn.LeakyReLU,
     "elu": nn.ELU,
 }
+
+
+# The options the backbones share, checked before torch sees a value (members.params).
+BACKBONE_CONSTRAINTS: dict[str, list[Any]] = {
+    "n_features": [Interval(Integral, 1, None, closed="left")],
+    "n_outputs": [Interval(Integral, 1, None, closed="left")],
+    "hidden": [PositiveInts(allow_empty=True)],  # no hidden layer: a linear model
+    "channels": [PositiveInts()],
+    "input_shape": [PositiveInts(), None],
+    "activation": [Names(ACTIVATIONS, "activation")],
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "batch_norm": ["boolean"],
+    "kernel_size": [Interval(Integral, 1, None, closed="left")],
+    "in_channels": [Interval(Integral, 1, None, closed="left")],
+    "blocks_per_stage": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+def check_backbone_params(backbone: str, **params: Any) -> None:
+    """Raise a clear ``InvalidParameterError`` for a bad backbone option (``channels=64``,
+    ``hidden="x"``, ``kernel_size=0``...) before torch turns it into a cryptic error."""
+    check_params(backbone, BACKBONE_CONSTRAINTS, **params)
 
 
 def make_activation(name: str) -> nn.Module:
@@ -59,8 +84,15 @@ class MLP(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {dropout}")
+        check_backbone_params(
+            "MLP",
+            n_features=n_features,
+            n_outputs=n_outputs,
+            hidden=hidden,
+            activation=activation,
+            dropout=dropout,
+            batch_norm=batch_norm,
+        )
         layers: list[nn.Module] = []
         width = n_features
         for size in hidden:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Real
 from typing import Any
 
 import lightning as L
@@ -10,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 from typing_extensions import override
+
+from members.params import Interval, StrOptions, check_params
 
 OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
     "adam": torch.optim.Adam,
@@ -22,10 +25,13 @@ TASKS = ("classification", "regression")
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
 
 
-def check_choice(name: str, value: Any, choices: Any) -> None:
-    """Raise a ``ValueError`` naming ``name`` when ``value`` is not one of ``choices``."""
-    if value not in choices:
-        raise ValueError(f"{name}={value!r} is not supported; expected one of {list(choices)}")
+MODULE_CONSTRAINTS: dict[str, list[Any]] = {
+    "task": [StrOptions(set(TASKS))],
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "scheduler": [StrOptions(set(SCHEDULERS)), callable],
+}
 
 
 class MemberModule(L.LightningModule):
@@ -71,10 +77,15 @@ class MemberModule(L.LightningModule):
         scheduler: str | SchedulerFactory = "cosine",
     ) -> None:
         super().__init__()
-        check_choice("task", task, TASKS)
-        check_choice("optimizer", optimizer, OPTIMIZERS)
-        if not callable(scheduler):
-            check_choice("scheduler", scheduler, SCHEDULERS)
+        check_params(
+            type(self).__name__,
+            MODULE_CONSTRAINTS,
+            task=task,
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            scheduler=scheduler,
+        )
         self.save_hyperparameters(ignore=["backbone", "scheduler"])
         self.scheduler = scheduler
         self.backbone = backbone

@@ -19,10 +19,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
-from members._params import Interval, ListOf, Names, StrOptions
 from members.data import encode_classes, encode_labels, to_numpy
 from members.distillation import check_distillation
 from members.module import OPTIMIZERS, SCHEDULERS, SchedulerFactory
+from members.params import Interval, ListOf, Names, StrOptions
 from members.persistence import NetworkRef, SaveLoadMixin, export_network, import_network
 from members.registry import BACKBONES, BackboneFactory, build_backbone
 from members.training import TrainingPlan, train_network
@@ -162,7 +162,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         alpha: float = 0.9,
     ) -> TrainingPlan:
         """:meth:`plan_fit` for :meth:`fit_distill`: the teacher's outputs are targets too."""
-        check_distillation(temperature, alpha)
+        check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), ensure_min_samples=2)
         teacher = np.asarray(to_numpy(teacher), dtype=np.float64)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from members.mlp import make_activation
+from members.mlp import check_backbone_params, make_activation
 from members.registry import register_backbone
 
 
@@ -67,6 +67,16 @@ class ResNet(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
+        check_backbone_params(
+            "ResNet",
+            n_features=n_features,
+            n_outputs=n_outputs,
+            channels=channels,
+            blocks_per_stage=blocks_per_stage,
+            activation=activation,
+            dropout=dropout,
+            in_channels=in_channels,
+        )
         if n_features % in_channels:
             raise ValueError(
                 f"n_features={n_features} is not divisible by in_channels={in_channels}"

@@ -39,8 +39,8 @@ CASES = [
         X,
         y,
         ValueError,
-        r"The 'module' parameter of NeuralClassifier must be a registered backbone name "
-        r"among \['cnn1d', 'cnn2d', 'mlp', 'resnet'\] or a callable. Got 'transformer' instead",
+        r"The 'module' parameter of NeuralClassifier must be one of the registered backbones "
+        r"\['cnn1d', 'cnn2d', 'mlp', 'resnet'\] or a callable. Got 'transformer' instead",
     ),
     (
         "max-epochs",
@@ -84,7 +84,7 @@ CASES = [
         X,
         y,
         TypeError,
-        r"'module' parameter of NeuralClassifier must be a registered backbone name among .* "
+        r"'module' parameter of NeuralClassifier must be one of the registered backbones .* "
         r"or a callable\. Got 3 instead",
     ),
     ("regression-target", neural, X, rng.normal(size=40), ValueError, "Unknown label type"),

@@ -50,16 +50,37 @@ def test_factory_must_return_a_module():
         build_backbone(lambda n_features, n_outputs: 3, 4, 2)
 
 
+BAD_OPTIONS = [
+    # (backbone, module_kwargs, error, message fragment): caught before torch sees the value
+    ("mlp", {"activation": "tanh"}, ValueError, r"'activation' parameter of MLP must be one of"),
+    ("mlp", {"dropout": 1.5}, ValueError, r"'dropout' .* \[0.0, 1.0\)\. Got 1.5 instead"),
+    ("mlp", {"hidden": "x"}, TypeError, r"'hidden' parameter of MLP .* Got 'x' instead"),
+    ("mlp", {"hidden": (16, 0)}, ValueError, r"'hidden' .* ints >= 1\. Got \(16, 0\) instead"),
+    ("mlp", {"batch_norm": "yes"}, TypeError, r"'batch_norm' parameter of MLP .* Got 'yes'"),
+    ("cnn1d", {"channels": 64}, TypeError, r"'channels' parameter of CNN1d .* Got 64 instead"),
+    ("cnn1d", {"channels": []}, ValueError, r"'channels' .* a non-empty list .* Got \[\]"),
+    ("cnn1d", {"kernel_size": 0}, ValueError, r"'kernel_size' parameter of CNN1d .* Got 0 "),
+    ("cnn1d", {"in_channels": 0}, ValueError, r"'in_channels' parameter of CNN1d .* Got 0 "),
+    ("cnn2d", {"channels": (8, 2.5)}, TypeError, r"'channels' parameter of CNN2d"),
+    ("cnn2d", {"input_shape": 8}, TypeError, r"'input_shape' parameter of CNN2d .* or None"),
+    ("resnet", {"blocks_per_stage": 0}, ValueError, r"'blocks_per_stage' parameter of ResNet"),
+    ("resnet", {"dropout": -0.1}, ValueError, r"'dropout' parameter of ResNet"),
+]
+
+
 @pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"activation": "tanh"}, r"activation='tanh' is not supported"),
-        ({"dropout": 1.5}, r"dropout must be in \[0, 1\); got 1.5"),
-    ],
+    "backbone, kwargs, error, match",
+    BAD_OPTIONS,
+    ids=[f"{b}-{sorted(k)[0]}" for b, k, *_ in BAD_OPTIONS],
 )
-def test_mlp_bad_options(kwargs, match):
-    with pytest.raises(ValueError, match=match):
-        build_backbone("mlp", 4, 2, kwargs)
+def test_bad_backbone_options_are_named_before_torch_sees_them(backbone, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        build_backbone(backbone, 16, 2, kwargs)
+
+
+def test_an_mlp_without_hidden_layers_is_linear():
+    network = build_backbone("mlp", 4, 2, {"hidden": ()})
+    assert [type(m) for m in network.layers] == [nn.Linear]
 
 
 @pytest.mark.parametrize("activation", ["relu", "gelu", "leaky_relu", "elu"])

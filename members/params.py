@@ -52,7 +52,7 @@ class Names(StrOptions):
         pass
 
     def __str__(self) -> str:
-        return f"a {self.what} name among {sorted(self.registry)}"
+        return f"one of the {self.what}s {sorted(self.registry)}"
 
 
 class ListOf(Options):
@@ -70,20 +70,28 @@ class ListOf(Options):
 
 
 class PositiveInts(Options):
-    """A non-empty sequence (list or tuple) of ints >= 1, such as layer widths."""
+    """A sequence (list or tuple) of ints >= 1, such as layer widths; non-empty unless
+    ``allow_empty``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, allow_empty: bool = False) -> None:
         super().__init__(Sequence, set())
+        self.allow_empty = allow_empty
 
     def is_satisfied_by(self, val: Any) -> bool:
         return (
             isinstance(val, list | tuple)
-            and len(val) > 0
-            and all(isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in val)
+            and (self.allow_empty or len(val) > 0)
+            and all(
+                isinstance(v, Integral) and not isinstance(v, bool) and int(v) >= 1 for v in val
+            )
         )
 
     def __str__(self) -> str:
-        return "a non-empty list or tuple of ints >= 1"
+        return f"a {'' if self.allow_empty else 'non-empty '}list or tuple of ints >= 1"
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 1
 
 
 def check_params(caller: str, constraints: dict[str, list[Any]], **params: Any) -> None:
@@ -92,6 +100,7 @@ def check_params(caller: str, constraints: dict[str, list[Any]], **params: Any) 
 
     Examples
     --------
+    >>> from numbers import Real
     >>> check_params("MLP", {"dropout": [Interval(Real, 0, 1, closed="left")]}, dropout=0.5)
     >>> check_params("MLP", {"dropout": [Interval(Real, 0, 1, closed="left")]}, dropout=1.5)
     Traceback (most recent call last):
