@@ -8,7 +8,7 @@ import os
 import warnings
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,12 +41,14 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     """Shared fit/predict machinery of :class:`NeuralClassifier` and :class:`NeuralRegressor`.
 
     Subclasses define the task and the target encoding. Training goes through the seam of
-    :mod:`members.training`: ``plan_fit`` / ``plan_distillation`` / ``plan_finetune`` turn data
-    into a :class:`~members.training.TrainingPlan`, and the plan's ``finish`` calls
+    :mod:`members.training`: :meth:`plan_fit` / :meth:`plan_finetune` (and ``fit_distill``)
+    turn data into a :class:`~members.training.TrainingPlan`, and the plan's ``finish`` calls
     :meth:`set_network`.
     """
 
     _task: str
+    # what validate_data accepts as targets, besides finite numbers
+    _target_checks: ClassVar[dict[str, bool]] = {}
 
     _parameter_constraints: dict[str, list[Any]] = {
         "module": [Names(BACKBONES, "registered backbone"), callable],
@@ -136,32 +138,6 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         alpha : float, default=0.9
             Weight of the teacher term; ``1 - alpha`` weighs the true targets.
         """
-        plan = self.plan_distillation(
-            X, teacher, y, classes=classes, temperature=temperature, alpha=alpha
-        )
-        return train_network(plan)  # type: ignore[no-any-return]
-
-    # -- the training seam (members.training) -------------------------------------------------
-    def plan_fit(self, X: Any, y: Any) -> TrainingPlan:
-        """Check the parameters, validate ``(X, y)``, fit the input scaling and the target
-        encoding, and return the plan that trains this estimator's network on them."""
-        self._validate_params()
-        X, y = self._validate_fit_data(X, y)
-        self._fit_scaling(X)
-        self._fit_target_encoding(y)
-        return self._plan(X, (self.encode_targets(y),), self.max_epochs)
-
-    def plan_distillation(
-        self,
-        X: Any,
-        teacher: Any,
-        y: Any = None,
-        *,
-        classes: Any = None,
-        temperature: float = 2.0,
-        alpha: float = 0.9,
-    ) -> TrainingPlan:
-        """:meth:`plan_fit` for :meth:`fit_distill`: the teacher's outputs are targets too."""
         check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), ensure_min_samples=2)
@@ -176,9 +152,18 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             raise ValueError(f"y labels the first rows of X: got {len(labels)} > {len(X)} rows")
         self._fit_scaling(X)
         targets = self._distillation_targets(teacher, labels, classes)
-        plan = self._plan(X, targets, self.max_epochs)
-        plan.distillation = {"temperature": temperature, "alpha": alpha}
-        return plan
+        distillation = {"temperature": temperature, "alpha": alpha}
+        return train_network(self._plan(X, targets, self.max_epochs, distillation))  # type: ignore[no-any-return]
+
+    # -- the training seam (members.training) -------------------------------------------------
+    def plan_fit(self, X: Any, y: Any) -> TrainingPlan:
+        """Check the parameters, validate ``(X, y)``, fit the input scaling and the target
+        encoding, and return the plan that trains this estimator's network on them."""
+        self._validate_params()
+        X, y = self._validate_fit_data(X, y)
+        self._fit_scaling(X)
+        self._fit_target_encoding(y)
+        return self._plan(X, (self.encode_targets(y),), self.max_epochs)
 
     def plan_finetune(self, X: Any, y: Any, *, max_epochs: int) -> TrainingPlan:
         """The plan that goes on training this fitted estimator's network on ``(X, y)``.
@@ -192,7 +177,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         return self._plan(X, (self.encode_targets(y),), max_epochs)
 
     def _plan(
-        self, X: np.ndarray, targets: tuple[np.ndarray, ...], max_epochs: int
+        self,
+        X: np.ndarray,
+        targets: tuple[np.ndarray, ...],
+        max_epochs: int,
+        distillation: dict[str, float] | None = None,
     ) -> TrainingPlan:
         """The seed, the bootstrap rows and the scaled inputs of a run on validated ``X``."""
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -205,6 +194,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             rows=rows,
             max_epochs=max_epochs,
             settings=self.module_settings(),
+            distillation=distillation,
         )
 
     def _fit_scaling(self, X: np.ndarray) -> None:
@@ -234,6 +224,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             dtype=(np.float64, np.float32),
             ensure_min_samples=2,
             reset=reset,
+            **self._target_checks,
         )
 
     def _distillation_targets(
@@ -532,20 +523,7 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     """
 
     _task = "regression"
-
-    def _validate_fit_data(
-        self, X: Any, y: Any, *, reset: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return validate_data(  # type: ignore[no-any-return]
-            self,
-            to_numpy(X),
-            to_numpy(y),
-            dtype=(np.float64, np.float32),
-            ensure_min_samples=2,
-            y_numeric=True,
-            multi_output=True,
-            reset=reset,
-        )
+    _target_checks: ClassVar[dict[str, bool]] = {"y_numeric": True, "multi_output": True}
 
     def _fit_target_encoding(self, y: np.ndarray) -> None:
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]

@@ -3,10 +3,10 @@
 Every path that trains a network (:meth:`NeuralClassifier.fit`, ``fit_distill``,
 :func:`members.fit_batched` and the fine-tune in :func:`members.compress`) goes through here:
 
-1. the estimator turns ``(X, y)`` into a :class:`TrainingPlan` (``plan_fit``,
-   ``plan_distillation`` or ``plan_finetune``): parameters checked, data validated, the input
-   scaling and target encoding fitted (or, for a fine-tune, only applied), the seed drawn and
-   the bootstrap rows chosen;
+1. the estimator turns ``(X, y)`` into a :class:`TrainingPlan` (``plan_fit``, or
+   ``plan_finetune``; ``fit_distill`` plans with the teacher's outputs as targets too):
+   parameters checked, data validated, the input scaling and target encoding fitted (or, for
+   a fine-tune, only applied), the seed drawn and the bootstrap rows chosen;
 2. the plan builds the network (:meth:`TrainingPlan.build_network`) and the Lightning module
    (:meth:`TrainingPlan.module`) under the member's seed (:func:`seeded`);
 3. :func:`build_trainer`, the only place a :class:`lightning.Trainer` is made for a member,
@@ -126,7 +126,7 @@ def seeded(seed: int) -> Iterator[None]:
 class TrainingPlan:
     """What one training run of a neural estimator needs, computed once from its data.
 
-    Made by the estimator's ``plan_fit`` / ``plan_distillation`` / ``plan_finetune``; a plan
+    Made by the estimator's ``plan_fit`` / ``plan_finetune`` (or inside ``fit_distill``); a plan
     never fits anything on the estimator itself (the estimator did that while planning), so
     running it twice trains the same network twice.
 

@@ -199,3 +199,25 @@ def test_missing_config_and_console_entry_point(tmp_path):
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_packaged_configs_run_by_name_from_any_folder(tmp_path, monkeypatch):
+    from experiments.study import packaged_configs
+    from experiments.study.config import find_config
+
+    monkeypatch.chdir(tmp_path)  # no experiments/configs/ here
+    names = packaged_configs()
+    assert {"mnist1d", "digits_cnn2d", "diabetes_regression", "snapshot_vs_deep"} <= set(names)
+    assert "member_cnn1d" not in names  # a LightningCLI config, not a study
+    for name in names:
+        config = read_config(name)
+        assert config.members and find_config(name).name == f"{name}.yaml"
+    assert read_config("mnist1d.yaml").data.source == "mnist1d"
+
+
+def test_a_config_name_that_is_neither_file_nor_packaged(tmp_path, capsys):
+    assert main(["mnist2d", "--output", str(tmp_path / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "'mnist2d' does not exist" in error and "mnist1d" in error  # lists the packaged ones
+    assert main([str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    assert "is a directory; expected a YAML file" in capsys.readouterr().err

@@ -157,3 +157,30 @@ def test_from_checkpoint_of_a_plain_trainer(classification_data, tmp_path):
         expected = torch.softmax(module(torch.as_tensor(X, dtype=torch.float32)), dim=1)
     np.testing.assert_allclose(clf.predict_proba(X), expected.numpy(), atol=1e-5)
     assert set(clf.predict(X)) <= {"a", "b", "c"} and clf.get_params()["lr"] == 1e-2
+
+
+def test_fit_is_its_training_plan_run(classification_data):
+    """The training seam: a plan trains the same network as fit, and fits nothing itself."""
+    from members.training import train_network
+
+    X, y = classification_data
+    fitted = NeuralClassifier(max_epochs=3, bootstrap=True, random_state=0).fit(X, y)
+    planned = NeuralClassifier(max_epochs=3, bootstrap=True, random_state=0)
+    plan = planned.plan_fit(X, y)
+    assert plan.inputs.dtype == np.float32 and plan.rows is not None and len(plan.rows) == len(X)
+    assert plan.settings == fitted.module_settings() and not hasattr(planned, "model_")
+    train_network(plan)
+    np.testing.assert_array_equal(planned.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_a_finetune_plan_encodes_with_the_fitted_encoding(regression_data):
+    X, y = regression_data
+    reg = NeuralRegressor(max_epochs=2, random_state=0).fit(X, y)
+    mean, scale = reg.y_mean_.copy(), reg.y_scale_.copy()
+    plan = reg.plan_finetune(X[:50], y[:50] + 1000.0, max_epochs=1)
+    np.testing.assert_array_equal(reg.y_mean_, mean)
+    np.testing.assert_array_equal(reg.y_scale_, scale)
+    expected = ((y[:50] + 1000.0 - mean) / scale).astype(np.float32)
+    np.testing.assert_allclose(plan.targets[0].ravel(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        reg.plan_finetune(X[:, :3], y, max_epochs=1)

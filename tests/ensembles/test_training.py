@@ -1,0 +1,100 @@
+"""The member-training service: tasks, grouping, rows, keys, timing, failures, the cache."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from ensembles.training import FittedMember, MemberTask, load_or_train, plan_tasks, run_tasks
+from members import NeuralClassifier, replicate
+
+SMALL = NeuralClassifier(module_kwargs={"hidden": (16,)}, max_epochs=2, random_state=0)
+
+
+def test_plan_tasks_groups_replicas_and_carries_rows_and_keys():
+    pool = [m for _, m in replicate(SMALL, 3)] + [LogisticRegression()]
+    rows = np.arange(10)
+    tasks = plan_tasks(
+        pool,
+        names=["a", "b", "c", "lr"],
+        stems=["a", "b", "c", "lr"],
+        batched=True,
+        n_features=8,
+        n_outputs=3,
+        rows=rows,
+        keys=[("f0", i) for i in range(4)],
+    )
+    assert [task.names for task in tasks] == [["a", "b", "c"], ["lr"]]
+    assert [task.keys for task in tasks] == [[("f0", 0), ("f0", 1), ("f0", 2)], [("f0", 3)]]
+    assert all(task.rows is rows for task in tasks)
+    alone = plan_tasks(
+        pool, names=list("abcd"), stems=list("abcd"), batched=False, n_features=8, n_outputs=3
+    )
+    assert [len(task.estimators) for task in alone] == [1, 1, 1, 1]
+
+
+def test_a_task_fits_on_its_rows_only(classification_data):
+    X, y = classification_data
+    rows = np.flatnonzero(y != 2)  # two of the three classes
+    task = MemberTask([LogisticRegression()], ["member 'lr'"], ["lr"], rows=rows)
+    [[fitted]] = run_tasks([task], X, y)
+    assert isinstance(fitted, FittedMember) and fitted.fit_seconds > 0 and not fitted.reused
+    assert fitted.estimator.classes_.tolist() == [0, 1]
+
+
+def test_run_tasks_reports_each_task_and_reuses_the_cache(classification_data, tmp_path):
+    X, y = classification_data
+    done = []
+
+    def tasks():
+        return plan_tasks(
+            [m for _, m in replicate(SMALL, 2)],
+            names=["member 'a'", "member 'b'"],
+            stems=["a", "b"],
+            batched=True,
+            n_features=X.shape[1],
+            n_outputs=3,
+        )
+
+    first = run_tasks(tasks(), X, y, checkpoint_dir=tmp_path, on_done=lambda t, f: done.append(f))
+    assert len(done) == 1 and [m.reused for m in first[0]] == [False, False]
+    lines = []
+    again = run_tasks(tasks(), X, y, checkpoint_dir=tmp_path, log=lines.append)
+    assert [m.reused for m in again[0]] == [True, True]
+    assert lines == ["reusing member 'a'", "reusing member 'b'"]
+    for old, new in zip(first[0], again[0], strict=True):
+        np.testing.assert_array_equal(
+            old.estimator.predict_proba(X), new.estimator.predict_proba(X)
+        )
+        assert old.fit_seconds == new.fit_seconds
+
+
+class Broken(LogisticRegression):
+    def fit(self, X, y):
+        raise RuntimeError("out of memory")
+
+
+def test_a_failing_task_names_its_members(classification_data):
+    X, y = classification_data
+    task = MemberTask([Broken()], ["member 'wild' on fold 3"], ["wild"])
+    with pytest.raises(RuntimeError, match="out of memory") as info:
+        run_tasks([task], X, y)
+    notes = " ".join(info.value.__notes__)
+    assert "member 'wild' on fold 3" in notes and "pass checkpoint_dir=" in notes
+
+
+def test_a_task_needs_one_name_and_stem_per_estimator():
+    with pytest.raises(ValueError, match="one name and one stem per estimator; got 1 estimators"):
+        MemberTask([LogisticRegression()], [], ["lr"])
+
+
+def test_load_or_train_stores_once(tmp_path):
+    calls = []
+
+    def train():
+        calls.append(1)
+        return LogisticRegression()
+
+    path = tmp_path / "model.joblib"
+    first = load_or_train(path, train)
+    second = load_or_train(path, train)
+    assert calls == [1] and second.reused and second.fit_seconds == first.fit_seconds
