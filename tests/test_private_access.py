@@ -90,7 +90,7 @@ CASES = [
     ("def f(est):\n    return est._check_params()", "members.batched", 1),
     ("def f(ens, X):\n    return ens._validate_X(X)", "ensembles.distillation", 1),
     ("from members.neural import _NeuralEstimator", "members.batched", 1),
-    ("from members.params import check_params", "ensembles.snapshot", 1),
+    ("from members._helpers import check_params", "ensembles.snapshot", 1),
     ("import ensembles._base", "experiments.study.runner", 1),
     ("from ensembles._base import BaseEnsemble", "ensembles.classifier", 0),
     ("class A:\n    def f(self):\n        return self._x + super()._y", "m.a", 0),
