@@ -40,7 +40,7 @@ from members.data import TensorTuple, as_tensor, n_batches
 from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule
 from members.neural import BaseNeuralEstimator
-from members.params import StrOptions, check_params
+from members.params import Interval, StrOptions, check_params
 from members.training import seeded
 
 # parameters that may differ between members trained together: each has its own seed
@@ -445,10 +445,17 @@ def replicate(
     >>> len({member.random_state for _, member in members})
     3
     """
-    if not isinstance(n, Integral) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive int; got {n!r}")
-    if not isinstance(bootstrap, bool):
-        raise TypeError(f"bootstrap must be True or False; got {bootstrap!r}")
+    check_params(
+        "replicate",
+        {
+            "n": [Interval(Integral, 1, None, closed="left")],
+            "bootstrap": ["boolean"],
+            "name": [str, None],
+        },
+        n=n,
+        bootstrap=bootstrap,
+        name=name,
+    )
     if "random_state" not in estimator.get_params():
         raise TypeError(f"estimator must have a random_state parameter; got {estimator!r}")
     if bootstrap and "bootstrap" not in estimator.get_params():

@@ -201,9 +201,9 @@ def test_replicate():
         for _, m in replicate(NeuralClassifier(random_state=np.random.RandomState(0)), 3)
     ]
     assert len(set(seeded)) == 3
-    with pytest.raises(ValueError, match="n must be a positive int; got 0"):
+    with pytest.raises(ValueError, match=r"'n' parameter of replicate .* \[1, inf\)\. Got 0 "):
         replicate(NeuralClassifier(), 0)
-    with pytest.raises(TypeError, match="bootstrap must be True or False"):
+    with pytest.raises(TypeError, match="'bootstrap' parameter of replicate .* Got 'yes' "):
         replicate(NeuralClassifier(), 2, bootstrap="yes")
     from sklearn.linear_model import LinearRegression
 
