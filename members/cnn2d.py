@@ -64,15 +64,7 @@ class CNN2d(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        check_backbone_params(
-            "CNN2d",
-            n_features=n_features,
-            n_outputs=n_outputs,
-            input_shape=input_shape,
-            channels=channels,
-            activation=activation,
-            dropout=dropout,
-        )
+        check_backbone_params(self, locals())
         self.input_shape = infer_input_shape(n_features, input_shape)
         layers: list[nn.Module] = []
         width = self.input_shape[0]

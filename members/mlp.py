@@ -36,10 +36,15 @@ BACKBONE_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-def check_backbone_params(backbone: str, **params: Any) -> None:
+def check_backbone_params(backbone: nn.Module, arguments: dict[str, Any]) -> None:
     """Raise a clear ``InvalidParameterError`` for a bad backbone option (``channels=64``,
-    ``hidden="x"``, ``kernel_size=0``...) before torch turns it into a cryptic error."""
-    check_params(backbone, BACKBONE_CONSTRAINTS, **params)
+    ``hidden="x"``, ``kernel_size=0``...) before torch turns it into a cryptic error.
+
+    ``arguments`` are the backbone's ``__init__`` arguments (its ``locals()``); those named in
+    :data:`BACKBONE_CONSTRAINTS` are checked.
+    """
+    params = {name: value for name, value in arguments.items() if name in BACKBONE_CONSTRAINTS}
+    check_params(type(backbone).__name__, BACKBONE_CONSTRAINTS, **params)
 
 
 def make_activation(name: str) -> nn.Module:
@@ -84,15 +89,7 @@ class MLP(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        check_backbone_params(
-            "MLP",
-            n_features=n_features,
-            n_outputs=n_outputs,
-            hidden=hidden,
-            activation=activation,
-            dropout=dropout,
-            batch_norm=batch_norm,
-        )
+        check_backbone_params(self, locals())
         layers: list[nn.Module] = []
         width = n_features
         for size in hidden:

@@ -67,16 +67,7 @@ class ResNet(nn.Module):
         in_channels: int = 1,
     ) -> None:
         super().__init__()
-        check_backbone_params(
-            "ResNet",
-            n_features=n_features,
-            n_outputs=n_outputs,
-            channels=channels,
-            blocks_per_stage=blocks_per_stage,
-            activation=activation,
-            dropout=dropout,
-            in_channels=in_channels,
-        )
+        check_backbone_params(self, locals())
         if n_features % in_channels:
             raise ValueError(
                 f"n_features={n_features} is not divisible by in_channels={in_channels}"
