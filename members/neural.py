@@ -6,6 +6,7 @@ import importlib
 import io
 import os
 import warnings
+from collections.abc import Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -23,7 +24,13 @@ from members.data import encode_classes, encode_labels, to_numpy
 from members.distillation import check_distillation
 from members.module import OPTIMIZERS, SCHEDULERS, SchedulerFactory
 from members.params import Interval, ListOf, Names, StrOptions
-from members.persistence import NetworkRef, SaveLoadMixin, export_network, import_network
+from members.persistence import (
+    NetworkRef,
+    SaveLoadMixin,
+    export_network,
+    import_network,
+    loading,
+)
 from members.registry import BACKBONES, BackboneFactory, build_backbone
 from members.training import TrainingPlan, train_network
 
@@ -261,6 +268,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         *,
         n_features: int | None = None,
         classes: Any = None,
+        trusted: Sequence[str] = (),
     ) -> Any:
         """A fitted estimator over a :class:`~members.MemberModule` checkpoint.
 
@@ -276,11 +284,16 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         backbone : nn.Module, optional
             The trained architecture (its weights are replaced). By default it is built from
             the ``model.backbone`` ``class_path`` / ``init_args`` of the ``config.yaml`` that
-            LightningCLI writes beside its checkpoints.
+            LightningCLI writes for the run (beside the checkpoint, or beside its
+            ``checkpoints/`` folder); the class must be one of this library's backbones or named
+            in ``trusted``.
         n_features : int, optional
             Input size; by default the backbone's ``n_features`` argument.
         classes : array-like, optional
             Classifier: the label of each output column; ``0 .. n_outputs - 1`` by default.
+        trusted : sequence of str, default=()
+            Backbone classes (``"package.module.Class"``) that the ``config.yaml`` may name
+            besides this library's own. Nothing else named in the file is imported or called.
         """
         path = Path(checkpoint)
         if not path.is_file():
@@ -289,7 +302,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         spec: dict[str, Any] = {}
         if backbone is None:
             spec = _backbone_spec(path)
-            backbone = _import(spec["class_path"])(**spec.get("init_args", {}))
+            backbone = _backbone_class(spec, trusted)(**spec["init_args"])
         weights = {
             name.removeprefix("backbone."): value
             for name, value in state["state_dict"].items()
@@ -367,6 +380,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("model_"), _ScriptBytes) and loading():
+            raise ValueError(
+                "the file holds a TorchScript network; members.persistence.load never runs "
+                "TorchScript (save() refuses quantised networks, so a save never holds one)"
+            )
         if isinstance(state.get("model_"), _ScriptBytes):
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -374,9 +392,29 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             state = {**state, "model_": network}
         super().__setstate__(state)
         if isinstance(state.get("model_"), NetworkRef):
+            self._check_loaded_architecture()
             self.model_ = import_network(
                 state["model_"], lambda: self.build_network(self.n_features_in_).double()
             )
+
+    def _check_loaded_architecture(self) -> None:
+        """Type-check what rebuilds a loaded network before anything is called with it: the
+        parameters, a ``module`` that is a registered name or a ``torch.nn.Module`` class (a
+        function only if the caller trusted it by name), and the input and output sizes."""
+        self._validate_params()
+        module = self.module
+        if isinstance(module, type) and not issubclass(module, nn.Module):
+            raise ValueError(
+                f"the saved module {module.__module__}.{module.__qualname__} is not a "
+                "torch.nn.Module class; refusing to build it"
+            )
+        sizes = {"n_features_in_": getattr(self, "n_features_in_", None)}
+        sizes["n_outputs"] = self._n_outputs()
+        for name, value in sizes.items():
+            if not (
+                isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 1
+            ):
+                raise ValueError(f"the saved {name} must be an int >= 1; got {value!r}")
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -575,21 +613,58 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
 
 
 def _backbone_spec(checkpoint: Path) -> dict[str, Any]:
-    """``model.backbone`` of the LightningCLI ``config.yaml`` beside (or above) a checkpoint."""
+    """``model.backbone`` of the ``config.yaml`` LightningCLI wrote for the checkpoint's run:
+    beside it, or beside its ``checkpoints/`` folder. Nothing further up is read."""
     import yaml
 
-    for folder in list(checkpoint.parents)[:3]:
-        config = folder / "config.yaml"
-        if config.is_file():
-            spec = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("backbone")
-            if isinstance(spec, dict) and "class_path" in spec:
-                return spec
-    raise ValueError(
-        f"no LightningCLI config.yaml with model.backbone found beside {checkpoint}; pass "
-        "backbone= (the trained architecture)"
+    folder = (
+        checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     )
+    config = folder / "config.yaml"
+    if not config.is_file():
+        raise ValueError(
+            f"no LightningCLI config.yaml beside {checkpoint} (looked for {config}); pass "
+            "backbone= (the trained architecture)"
+        )
+    try:
+        text = yaml.safe_load(config.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config} is not a readable YAML file: {error}") from None
+    model = text.get("model") if isinstance(text, dict) else None
+    spec = model.get("backbone") if isinstance(model, dict) else None
+    init_args = spec.get("init_args", {}) if isinstance(spec, dict) else None
+    if not (
+        isinstance(spec, dict)
+        and isinstance(spec.get("class_path"), str)
+        and isinstance(init_args, dict)
+        and all(isinstance(key, str) for key in init_args)
+    ):
+        raise ValueError(
+            f"{config} has no model.backbone with a class_path and init_args; pass backbone= "
+            "(the trained architecture)"
+        )
+    return {"class_path": spec["class_path"], "init_args": init_args, "config": config}
 
 
-def _import(class_path: str) -> Any:
+def _backbone_class(spec: dict[str, Any], trusted: Sequence[str]) -> type[nn.Module]:
+    """The backbone class a checkpoint's config names: one of this library's registered
+    backbone classes, or a class the caller trusts by name. Nothing else is imported."""
+    allowed = set(trusted)
+    for factory in BACKBONES.values():
+        if isinstance(factory, type):
+            allowed |= {
+                f"{factory.__module__}.{factory.__qualname__}",
+                f"members.{factory.__name__}",
+            }
+    class_path = spec["class_path"]
+    if class_path not in allowed:
+        raise ValueError(
+            f"{spec['config']}: model.backbone.class_path={class_path!r} is not a backbone of "
+            f"this library ({sorted(allowed)}); pass backbone= (the trained architecture), or "
+            f"trusted=[{class_path!r}] if you trust the file"
+        )
     module, _, name = class_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+    found = getattr(importlib.import_module(module), name, None)
+    if not (isinstance(found, type) and issubclass(found, nn.Module)):
+        raise ValueError(f"{spec['config']}: {class_path!r} is not a torch.nn.Module class")
+    return found

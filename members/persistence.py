@@ -8,14 +8,19 @@ A saved estimator is a folder::
 
 Networks are not stored in the skops file: each ``model_`` is replaced by a reference to its
 tensors in ``weights.safetensors`` and rebuilt on load from the estimator's own parameters
-(``module``, ``module_kwargs``, input and output sizes). Loading trusts the types of this
-library and of scikit-learn; any other type (a user's own member class, a function passed as
-a parameter) must be allowed explicitly with ``trusted=``.
+(``module``, ``module_kwargs``, input and output sizes). Loading executes nothing from the
+file: it trusts the classes named in :data:`TRUSTED_TYPES` (this library's estimators,
+combiners, backbones and schedules, by their full names) and the types skops trusts by default
+(scikit-learn's estimators, numpy); any other type or function (a user's own member class, a
+function passed as a parameter) is refused unless named in ``trusted=``. A network is rebuilt
+only after the values that build it (``module``, ``module_kwargs``, the input size) are
+type-checked, and a TorchScript network (a quantised one) is refused on load as on save.
 """
 
 from __future__ import annotations
 
 import contextvars
+import importlib
 import json
 import os
 import platform
@@ -35,8 +40,33 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 STATE = "estimator.skops"
 WEIGHTS = "weights.safetensors"
-# types from these packages are trusted on load; skops trusts its own safe defaults too
-TRUSTED_PREFIXES = ("members.", "combiners.", "ensembles.", "sklearn.")
+# The library's classes that a save may hold, by full name: an explicit list, never a prefix
+# (a prefix would trust every function of a package, and a function can be called). skops adds
+# its own defaults (scikit-learn's estimators, numpy's types). tests/members/test_persistence.py
+# checks that every public estimator, combiner and backbone is here.
+TRUSTED_TYPES = frozenset(
+    {
+        "members.neural.NeuralClassifier",
+        "members.neural.NeuralRegressor",
+        "members.persistence.NetworkRef",
+        "members.schedules.CyclicCosineSchedule",
+        "members.mlp.MLP",
+        "members.cnn1d.CNN1d",
+        "members.cnn2d.CNN2d",
+        "members.resnet.ResNet",
+        "combiners.mean.MeanCombiner",
+        "combiners.voting.VotingCombiner",
+        "combiners.weighted.WeightedCombiner",
+        "combiners.selection.EnsembleSelection",
+        "combiners.stacking.StackingCombiner",
+        "combiners.snapshot.SnapshotCombiner",
+        "combiners.temperature.TemperatureScaling",
+        "ensembles.classifier.EnsembleClassifier",
+        "ensembles.regressor.EnsembleRegressor",
+        "ensembles.snapshot.SnapshotEnsembleClassifier",
+        "ensembles.snapshot.SnapshotEnsembleRegressor",
+    }
+)
 
 T = TypeVar("T", bound="SaveLoadMixin")
 
@@ -174,7 +204,7 @@ def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False)
     manifest = read_manifest(folder)
     state = (folder / STATE).read_bytes()
     found = sio.get_untrusted_types(data=state)
-    untrusted = [name for name in found if not name.startswith(TRUSTED_PREFIXES)]
+    untrusted = [name for name in found if not _trusted_type(name)]
     if trusted is True:
         allowed = untrusted
     elif trusted is False:
@@ -194,6 +224,28 @@ def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False)
         raise ValueError(f"{weights} does not hold the networks its manifest lists")
     with _bound(_import, tensors):
         return sio.loads(state, trusted=found)
+
+
+def _trusted_type(name: str) -> bool:
+    """A class of this library's list, or a scikit-learn class (skops trusts many of those
+    already; scikit-learn's internal data holders such as ``TreePredictor`` it does not). A
+    scikit-learn *function* is never trusted: functions can be called."""
+    if name in TRUSTED_TYPES:
+        return True
+    if not name.startswith("sklearn."):
+        return False
+    module, _, attribute = name.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(found, type)
+
+
+def loading() -> bool:
+    """Whether :func:`load` is running (an estimator's ``__setstate__`` then refuses what the
+    safe format never holds, such as TorchScript)."""
+    return _import.get() is not None
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:
