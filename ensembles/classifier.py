@@ -52,7 +52,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         Store every member (and fold member) as soon as it is trained. If a later member fails,
         or the fit is interrupted, calling ``fit`` again with the same members and data loads
         the stored ones instead of retraining them; a changed member, seed or data is retrained.
-        Files are joblib pickles: load only directories you wrote yourself.
+        Members are kept in the safe format of :mod:`members.persistence` (no pickle); reading
+        one trusts only the types of the member being trained, so a replaced entry runs no
+        code, and an entry that cannot be read is trained again, with a warning.
     random_state : int, RandomState or None, default=None
         When set, every member whose own ``random_state`` is ``None`` gets a distinct seed drawn
         from it, and the folds are shuffled reproducibly.

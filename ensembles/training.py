@@ -11,14 +11,20 @@ training again, a member whose class, parameters and training rows are unchanged
 Tasks are independent of each other (each member keeps its own seed), so the order in which
 they run does not change any result; :func:`run_tasks` is where a parallel executor plugs in.
 
-The checkpoint files are joblib pickles: load only a ``checkpoint_dir`` you wrote yourself.
+The cache holds each member in the safe format of :mod:`members.persistence` (safetensors,
+skops, JSON; no pickle): reading it trusts only the types of the member about to be trained,
+taken from the estimator in memory, never from the file, so a crafted or replaced cache entry
+runs no code. An entry that cannot be read (damaged, crafted, from another version) is a cache
+miss: the member is trained again, with a warning naming the folder.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,13 +33,15 @@ from typing import Any
 import joblib
 import numpy as np
 
-from members import fit_batched
+from members import fit_batched, persistence
 from members.batched import plan_groups
 
 logger = logging.getLogger(__name__)
 
 # parameters that change what is printed or logged, not the fitted model
 _NOT_IN_KEY = ("verbose", "log_dir")
+# beside a cached member's save: the seconds its training took
+FIT_RECORD = "fit.json"
 
 
 @dataclass
@@ -158,8 +166,9 @@ def run_task(
     ]
     results: dict[int, FittedMember] = {}
     for index, path in enumerate(paths):
-        if path is not None and path.exists():
-            results[index] = _load(path)
+        cached = _load(path, task.estimators[index])
+        if cached is not None:
+            results[index] = cached
             if log is not None:
                 log(f"reusing {task.names[index]}")
     todo = [index for index in range(len(task.estimators)) if index not in results]
@@ -196,11 +205,12 @@ def run_task(
     return [results[index] for index in range(len(task.estimators))]
 
 
-def load_or_train(path: Path | None, train: Callable[[], Any]) -> FittedMember:
-    """``train()`` timed and stored at ``path`` at once; or, when ``path`` exists, what is
-    stored there (with the time it took then)."""
-    if path is not None and path.exists():
-        return _load(path)
+def load_or_train(path: Path | None, train: Callable[[], Any], like: Any) -> FittedMember:
+    """``train()`` timed and stored at ``path`` at once; or, when ``path`` holds a readable
+    estimator of ``like``'s types, what is stored there (with the time it took then)."""
+    cached = _load(path, like)
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     estimator = train()
     seconds = time.perf_counter() - start
@@ -232,19 +242,52 @@ def checkpoint_path(
         return None
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{file_stem}-{key[:16]}.joblib"
+    return directory / f"{file_stem}-{key[:16]}"
 
 
-def _load(path: Path) -> FittedMember:
-    stored = joblib.load(path)
-    return FittedMember(stored["estimator"], stored["fit_seconds"], reused=True)
+def _own_types(estimator: Any) -> list[str]:
+    """The full names of ``estimator``'s class and of the classes and functions among its
+    parameters: the only types a cache entry for it may hold beyond the library's own."""
+    values = [estimator, *estimator.get_params(deep=True).values()]
+    names = []
+    for value in values:
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            kind = item if callable(item) and not hasattr(item, "get_params") else type(item)
+            names.append(f"{kind.__module__}.{kind.__qualname__}")
+    return names
+
+
+def _load(path: Path | None, like: Any) -> FittedMember | None:
+    """The member stored at ``path``, or ``None`` when there is none or it cannot be read."""
+    if path is None or not (path / FIT_RECORD).is_file():
+        return None
+    try:
+        seconds = float(json.loads((path / FIT_RECORD).read_text())["fit_seconds"])
+        estimator = persistence.load(path, trusted=_own_types(like))
+        if type(estimator) is not type(like):
+            raise TypeError(f"holds a {type(estimator).__name__}, not a {type(like).__name__}")
+    except Exception as error:  # any damaged or foreign entry is a cache miss, never a crash
+        warnings.warn(
+            f"checkpoint {path} cannot be reused ({type(error).__name__}: {error}); "
+            "training the member again",
+            stacklevel=3,
+        )
+        return None
+    return FittedMember(estimator, seconds, reused=True)
 
 
 def _store(path: Path | None, estimator: Any, seconds: float) -> None:
     if path is None:
         return
-    # write then rename, so an interrupted write never leaves a half estimator behind
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    joblib.dump({"estimator": estimator, "fit_seconds": seconds}, partial)
-    partial.replace(path)
+    try:
+        persistence.save(estimator, path)
+    except Exception as error:  # e.g. a parameter the safe format cannot hold (a lambda)
+        warnings.warn(
+            f"{type(estimator).__name__} cannot be kept in checkpoint_dir ({error}); it is "
+            "not reused by a later fit",
+            stacklevel=3,
+        )
+        return
+    # written last: an entry without it (a crash in between) is not reused
+    (path / FIT_RECORD).write_text(json.dumps({"fit_seconds": seconds}) + "\n")

@@ -348,7 +348,8 @@ class Study:
                 X_fit, y_fit, student=settings.student, random_state=self.config.seed, **options
             )
 
-        trained = load_or_train(self.output / "cache" / f"student-{key[:16]}.joblib", train)
+        path = self.output / "cache" / f"student-{key[:16]}"
+        trained = load_or_train(path, train, like=settings.student)
         # the student's outputs laid out as the pool's, on the same classes
         alone = self._prefit(["student"], [trained.estimator], X_comb, y_comb)
         [output], [predict_seconds] = alone.member_predictions(X_test, return_seconds=True)

@@ -92,9 +92,9 @@ def test_load_or_train_stores_once(tmp_path):
 
     def train():
         calls.append(1)
-        return LogisticRegression()
+        return LogisticRegression().fit([[0.0], [1.0]], [0, 1])
 
-    path = tmp_path / "model.joblib"
-    first = load_or_train(path, train)
-    second = load_or_train(path, train)
+    path = tmp_path / "model"
+    first = load_or_train(path, train, like=LogisticRegression())
+    second = load_or_train(path, train, like=LogisticRegression())
     assert calls == [1] and second.reused and second.fit_seconds == first.fit_seconds
