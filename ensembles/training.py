@@ -20,7 +20,6 @@ miss: the member is trained again, with a warning naming the folder.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -40,8 +39,6 @@ logger = logging.getLogger(__name__)
 
 # parameters that change what is printed or logged, not the fitted model
 _NOT_IN_KEY = ("verbose", "log_dir")
-# beside a cached member's save: the seconds its training took
-FIT_RECORD = "fit.json"
 
 
 @dataclass
@@ -260,11 +257,11 @@ def _own_types(estimator: Any) -> list[str]:
 
 def _load(path: Path | None, like: Any) -> FittedMember | None:
     """The member stored at ``path``, or ``None`` when there is none or it cannot be read."""
-    if path is None or not (path / FIT_RECORD).is_file():
+    if path is None or not path.exists():
         return None
     try:
-        seconds = float(json.loads((path / FIT_RECORD).read_text())["fit_seconds"])
         estimator = persistence.load(path, trusted=_own_types(like))
+        seconds = float(persistence.read_manifest(path)["metadata"]["fit_seconds"])
         if type(estimator) is not type(like):
             raise TypeError(f"holds a {type(estimator).__name__}, not a {type(like).__name__}")
     except Exception as error:  # any damaged or foreign entry is a cache miss, never a crash
@@ -281,7 +278,8 @@ def _store(path: Path | None, estimator: Any, seconds: float) -> None:
     if path is None:
         return
     try:
-        persistence.save(estimator, path)
+        # the fit time travels in the manifest: one atomic save holds all of the entry
+        persistence.save(estimator, path, metadata={"fit_seconds": seconds})
     except Exception as error:  # e.g. a parameter the safe format cannot hold (a lambda)
         warnings.warn(
             f"{type(estimator).__name__} cannot be kept in checkpoint_dir ({error}); it is "
@@ -289,5 +287,3 @@ def _store(path: Path | None, estimator: Any, seconds: float) -> None:
             stacklevel=3,
         )
         return
-    # written last: an entry without it (a crash in between) is not reused
-    (path / FIT_RECORD).write_text(json.dumps({"fit_seconds": seconds}) + "\n")

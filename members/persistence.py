@@ -20,11 +20,14 @@ type-checked, and a TorchScript network (a quantised one) is refused on load as 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import importlib
+import inspect
 import json
 import os
 import platform
 import shutil
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import metadata
@@ -36,7 +39,9 @@ import torch
 from torch import nn
 
 FORMAT = "torch-fusion-ensembles"
-FORMAT_VERSION = 1
+# 2: the manifest lists a SHA-256 of every file ("files") and the caller's "metadata";
+# version 1 saves (no checksums) are still read
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 STATE = "estimator.skops"
 WEIGHTS = "weights.safetensors"
@@ -146,43 +151,142 @@ def _bound(var: contextvars.ContextVar[Any], value: Any) -> Iterator[None]:
         var.reset(token)
 
 
-def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
+def save(
+    estimator: Any, path: str | os.PathLike[str], *, metadata: dict[str, Any] | None = None
+) -> Path:
     """Write a fitted estimator to the folder ``path`` (created; an earlier save is replaced).
 
-    Raises ``FileExistsError`` when ``path`` is a file or a non-empty folder that is not a
-    saved estimator, so a typo cannot wipe unrelated files.
+    Nothing that this function did not write is ever removed, and an earlier save stays whole
+    until the new one is complete:
+
+    - ``path`` must not exist, be empty, or be one of our saves (a manifest of this format and
+      no file a save does not write); anything else raises ``FileExistsError``;
+    - the new save is written to a temporary sibling unique to this call, then swapped in under
+      a lock, so two processes saving to one path each leave a complete save (the last wins);
+    - a crash during the swap leaves the earlier save renamed aside, and the next :func:`save`
+      or :func:`load` of ``path`` puts it back;
+    - what could not be loaded is refused here: a function or class that cannot be imported by
+      name (a lambda, a function defined inside another).
+
+    ``metadata`` (JSON values) is stored in the manifest; :func:`read_manifest` returns it.
     """
     import skops.io as sio
     from safetensors.torch import save_file
 
     folder = Path(path)
-    if folder.exists() and not (folder.is_dir() and _is_empty_or_saved(folder)):
-        raise FileExistsError(
-            f"path={str(folder)!r} exists and is not a saved estimator; choose a new folder"
-        )
+    _check_target(folder)
+    _check_importable(estimator)
     sink = _Sink()
     with _bound(_export, sink):
         state = sio.dumps(estimator)
-    tensors = sink.tensors
-    partial = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    (partial / STATE).write_bytes(state)
-    if tensors:
-        save_file(tensors, partial / WEIGHTS)
-    manifest = {
-        "format": FORMAT,
-        "format_version": FORMAT_VERSION,
-        "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        "versions": _versions(),
-        "params": _jsonable(estimator.get_params(deep=False)),
-        "networks": sorted(sink.keys.values()),
-    }
-    (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    # replace the old save only once the new one is complete
-    shutil.rmtree(folder, ignore_errors=True)
-    partial.rename(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    token = uuid.uuid4().hex[:12]
+    partial = folder.with_name(f".{folder.name}.partial-{token}")
+    partial.mkdir()
+    try:
+        (partial / STATE).write_bytes(state)
+        if sink.tensors:
+            save_file(sink.tensors, partial / WEIGHTS)
+        manifest = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            "versions": _versions(),
+            "params": _jsonable(estimator.get_params(deep=False)),
+            "networks": sorted(sink.keys.values()),
+            # ties the files together: a file from another save, or a damaged one, is found
+            "files": {file.name: _sha256(file) for file in sorted(partial.iterdir())},
+            "metadata": _jsonable(metadata or {}),
+        }
+        (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+        with _lock(folder):
+            _check_target(folder)  # again: another process may have written meanwhile
+            _swap_in(partial, folder, token)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return folder
+
+
+def _check_target(folder: Path) -> None:
+    _recover(folder)
+    if folder.exists() and not (folder.is_dir() and _is_empty_or_saved(folder)):
+        raise FileExistsError(
+            f"path={str(folder)!r} exists and is not a saved estimator (it holds files a save "
+            "does not write); choose a new folder"
+        )
+
+
+def _swap_in(new: Path, folder: Path, token: str) -> None:
+    """Put the complete save ``new`` at ``folder``; the earlier save is removed only after."""
+    aside = folder.with_name(f".{folder.name}.old-{token}")
+    if folder.exists():
+        folder.rename(aside)
+    new.rename(folder)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _recover(folder: Path) -> None:
+    """A crash between the two renames of :func:`_swap_in` leaves no save at ``folder`` and
+    the earlier one aside: put the newest complete one back."""
+    if folder.exists() or not folder.parent.is_dir():
+        return
+    aside = [p for p in folder.parent.glob(f".{folder.name}.old-*") if _is_our_save(p)]
+    if aside:
+        max(aside, key=lambda p: p.stat().st_mtime).rename(folder)
+
+
+@contextmanager
+def _lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder``'s swap (a hidden lock file beside it; POSIX)."""
+    try:
+        import fcntl
+
+        handle = open(folder.with_name(f".{folder.name}.lock"), "a")  # noqa: SIM115
+    except (ImportError, OSError):  # Windows, or a read-only folder: nothing to swap there
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sha256(file: Path) -> str:
+    return hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def _check_importable(estimator: Any) -> None:
+    """Refuse a parameter that no load could rebuild: a function or class (or an object of a
+    class) that cannot be imported by its name."""
+    for name, value in estimator.get_params(deep=True).items():
+        items = value if isinstance(value, list | tuple) else [value]
+        for item in items:
+            if item is None or isinstance(item, str | int | float | bool | np.generic):
+                continue
+            kind = item if isinstance(item, type) or inspect.isroutine(item) else type(item)
+            if not _importable(kind):
+                raise ValueError(
+                    f"parameter {name}={item!r} cannot be saved: "
+                    f"{getattr(kind, '__module__', '?')}.{getattr(kind, '__qualname__', '?')} "
+                    "cannot be imported by name (a lambda, or a function or class defined "
+                    "inside a function), so no load could rebuild it; define it at module level"
+                )
+
+
+def _importable(obj: Any) -> bool:
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", "")
+    if not module or "<" in qualname:
+        return False
+    try:
+        found: Any = importlib.import_module(module)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except (ImportError, AttributeError):
+        return False
+    return found is obj
 
 
 def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False) -> Any:
@@ -201,9 +305,16 @@ def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False)
     from safetensors.torch import load_file
 
     folder = Path(path)
+    if not folder.exists():  # a crash mid-swap may have left the save aside
+        with _lock(folder):
+            _recover(folder)
     manifest = read_manifest(folder)
+    _check_files(folder, manifest)
     state = (folder / STATE).read_bytes()
-    found = sio.get_untrusted_types(data=state)
+    try:
+        found = sio.get_untrusted_types(data=state)
+    except Exception as error:  # skops' own errors for a file that is not a skops archive
+        raise ValueError(f"{folder / STATE} cannot be read: {error}") from error
     untrusted = [name for name in found if not _trusted_type(name)]
     if trusted is True:
         allowed = untrusted
@@ -219,7 +330,10 @@ def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False)
             "source of the file"
         )
     weights = folder / WEIGHTS
-    tensors = load_file(weights) if weights.exists() else {}
+    try:
+        tensors = load_file(weights) if weights.exists() else {}
+    except Exception as error:  # safetensors' SafetensorError for a damaged file
+        raise ValueError(f"{weights} cannot be read: {error}") from error
     if sorted({name.split("/")[0] for name in tensors}) != manifest.get("networks", []):
         raise ValueError(f"{weights} does not hold the networks its manifest lists")
     with _bound(_import, tensors):
@@ -248,13 +362,35 @@ def loading() -> bool:
     return _import.get() is not None
 
 
+def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists has the checksum it lists (format version 2 on)."""
+    files = manifest.get("files")
+    if files is None and manifest.get("format_version") == 1:
+        return  # written before checksums
+    if not isinstance(files, dict) or STATE not in files:
+        raise ValueError(f"{folder / MANIFEST} lists no checksums of the save's files")
+    for name, digest in files.items():
+        file = folder / str(name)
+        if Path(str(name)).name != name or not file.is_file():
+            raise ValueError(f"{file} is missing: {folder} is not a complete save")
+        if _sha256(file) != digest:
+            raise ValueError(
+                f"{file} does not match the checksum in {folder / MANIFEST}: the file is "
+                "damaged, or comes from another save"
+            )
+
+
 def read_manifest(folder: Path) -> dict[str, Any]:
     """The manifest of a saved estimator; a clear error for a missing or newer format."""
     file = folder / MANIFEST
     if not file.is_file():
         raise FileNotFoundError(f"{folder} is not a saved estimator: it has no {MANIFEST}")
-    manifest: dict[str, Any] = json.loads(file.read_text())
-    if manifest.get("format") != FORMAT:
+    try:
+        manifest = json.loads(file.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{file} is not a readable manifest: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        manifest = manifest if isinstance(manifest, dict) else {}
         raise ValueError(f"{file} is not a {FORMAT} manifest (format={manifest.get('format')!r})")
     version = manifest.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
@@ -295,7 +431,17 @@ class SaveLoadMixin:
 
 
 def _is_empty_or_saved(folder: Path) -> bool:
-    return not any(folder.iterdir()) or (folder / MANIFEST).is_file()
+    return not any(folder.iterdir()) or _is_our_save(folder)
+
+
+def _is_our_save(folder: Path) -> bool:
+    """A folder this module wrote: a manifest of this format, and no file it does not write."""
+    if not folder.is_dir() or not {p.name for p in folder.iterdir()} <= {MANIFEST, STATE, WEIGHTS}:
+        return False
+    try:
+        return bool(json.loads((folder / MANIFEST).read_text()).get("format") == FORMAT)
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _versions() -> dict[str, str]:

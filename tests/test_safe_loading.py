@@ -6,6 +6,8 @@ prefix and called with values from the file, a TorchScript network, a ``config.y
 any importable callable, and a replaced cache entry.
 """
 
+import hashlib
+import json
 import shutil
 import sys
 import textwrap
@@ -55,6 +57,13 @@ def test_a_smuggled_torchscript_network_is_refused(tmp_path):
     # swap the state for one holding a TorchScript blob (save() itself refuses to write one)
     quantised = compress(clf, quantize="int8", X=X)  # static int8 travels as TorchScript
     (folder / "estimator.skops").write_bytes(sio.dumps(quantised))
+    with pytest.raises(ValueError, match="estimator.skops does not match the checksum"):
+        persistence.load(folder)
+    # an attacker who controls the folder also rewrites the checksum
+    manifest = json.loads((folder / "manifest.json").read_text())
+    digest = hashlib.sha256((folder / "estimator.skops").read_bytes()).hexdigest()
+    manifest["files"]["estimator.skops"] = digest
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ValueError, match="members.neural._ScriptBytes"):
         persistence.load(folder)
     with pytest.raises(ValueError, match="never runs TorchScript"):
@@ -124,7 +133,7 @@ def test_a_replaced_checkpoint_entry_runs_no_code_and_is_retrained(tmp_path):
     marker = tmp_path / "marker"
     members = [("net", NeuralClassifier(max_epochs=1, module_kwargs={"hidden": (4,)}))]
     EnsembleClassifier(members, checkpoint_dir=tmp_path / "ckpt", random_state=0).fit(X, y)
-    [entry] = [p.parent for p in (tmp_path / "ckpt").glob("*/fit.json")]
+    [entry] = [p.parent for p in (tmp_path / "ckpt").glob("*/manifest.json")]
     crafted = crafted_save(tmp_path / "crafted", marker)
     for name in ("estimator.skops", "manifest.json", "weights.safetensors"):
         shutil.copy(crafted / name, entry / name)
@@ -153,7 +162,7 @@ def test_a_replaced_study_cache_entry_runs_no_code(tmp_path, capsys):
     )
     out = tmp_path / "out"
     assert main([str(config), "--output", str(out), "--quiet"]) == 0
-    [entry] = [p.parent for p in (out / "cache").glob("*/fit.json")]
+    [entry] = [p.parent for p in (out / "cache").glob("*/manifest.json")]
     crafted = crafted_save(tmp_path / "crafted", marker)
     for name in ("estimator.skops", "manifest.json", "weights.safetensors"):
         shutil.copy(crafted / name, entry / name)

@@ -103,14 +103,14 @@ def test_a_failing_group_keeps_what_was_trained_before(classification_data, tmp_
     assert "member 'wild_0' and member 'wild_1' (trained together by the batched engine)" in note
     assert "kept in checkpoint_dir" in note
     assert "(together, batched)" in capsys.readouterr().out
-    assert [p.parent.name.split("-")[0] for p in tmp_path.glob("*/fit.json")] == ["first"]
+    assert [p.parent.name.split("-")[0] for p in tmp_path.glob("*/manifest.json")] == ["first"]
 
 
 def test_checkpointed_group_is_reused(classification_data, tmp_path, batched_calls):
     X, y = classification_data
     ens = EnsembleClassifier(replicate(SMALL, 2), batched=True, checkpoint_dir=tmp_path)
     first = ens.fit(X, y).predict_proba(X)
-    assert len(list(tmp_path.glob("*/fit.json"))) == 2
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 2
     second = ens.fit(X, y).predict_proba(X)
     assert batched_calls == [2]
     np.testing.assert_array_equal(first, second)

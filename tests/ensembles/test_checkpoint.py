@@ -62,7 +62,7 @@ def test_fold_members_and_neural_members_are_checkpointed(classification_data, t
     first = EnsembleClassifier(
         members, combiner=WeightedCombiner(), cv=3, checkpoint_dir=tmp_path, random_state=0
     ).fit(X, y)
-    assert len(list(tmp_path.glob("*/fit.json"))) == 2 * (3 + 1)
+    assert len(list(tmp_path.glob("*/manifest.json"))) == 2 * (3 + 1)
     FITS.clear()
     again = EnsembleClassifier(
         members, combiner=WeightedCombiner(), cv=3, checkpoint_dir=tmp_path, random_state=0
