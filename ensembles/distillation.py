@@ -19,6 +19,7 @@ from members import NeuralClassifier, NeuralRegressor
 from members.data import to_numpy
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
+from members.training import while_training
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
 LATENCY_ROWS = 10_000
@@ -116,9 +117,10 @@ def distill(
     if student.random_state is None and random_state is not None:
         student.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
     kwargs = {"classes": ensemble.classes_} if classifier else {}
-    return student.fit_distill(
-        transfer, teacher, labels, temperature=temperature, alpha=alpha, **kwargs
-    )
+    with while_training(f"the distillation student ({type(student).__name__})"):
+        return student.fit_distill(
+            transfer, teacher, labels, temperature=temperature, alpha=alpha, **kwargs
+        )
 
 
 @dataclass

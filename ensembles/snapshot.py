@@ -22,6 +22,7 @@ from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
 from members.data import to_numpy
 from members.persistence import SaveLoadMixin
+from members.training import while_training
 
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None. Checked on validation splits of the training
@@ -115,13 +116,16 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
                 swa_epoch_start=warmup,
                 annealing_epochs=max(1, network.max_epochs // 20),
             )
-            network.set_params(callbacks=[*extra, averaging]).fit(X_fit, y_fit)
+            with while_training(f"the network of {type(self).__name__}(method='swa')"):
+                network.set_params(callbacks=[*extra, averaging]).fit(X_fit, y_fit)
             network.set_params(callbacks=extra or None)
             snapshots = [network]
         else:
             collector = SnapshotCollector(self.n_snapshots, warmup_fraction=warmup)
             schedule = CyclicCosineSchedule(self.n_snapshots, warmup, peak)
-            network.set_params(scheduler=schedule, callbacks=[*extra, collector]).fit(X_fit, y_fit)
+            with while_training(f"the network of {type(self).__name__}(method={self.method!r})"):
+                network.set_params(scheduler=schedule, callbacks=[*extra, collector])
+                network.fit(X_fit, y_fit)
             # the members keep the schedule they were trained with, not the snapshot store
             network.set_params(callbacks=extra or None)
             snapshots = [_with_weights(network, state) for state in collector.snapshots]

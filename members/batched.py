@@ -205,9 +205,15 @@ class BatchedMemberModule(MemberModule):
         x, y = batch
         losses = self.member_losses(self(x), y)
         detached = losses.detach()
+        if getattr(self, "_first_loss", None) is None:
+            self._first_loss = detached.clone()  # each member's untrained loss
         # summed on the device; read once per epoch, so no step waits for a synchronisation
         self._epoch_loss = detached if self._epoch_loss is None else self._epoch_loss + detached
         return losses.sum()
+
+    @override
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        pass  # the first losses are each member's, recorded in training_step
 
     @override
     def on_train_epoch_start(self) -> None:
@@ -219,14 +225,8 @@ class BatchedMemberModule(MemberModule):
             return
         mean = (self._epoch_loss / self.trainer.num_training_batches).cpu()
         self.log("train_loss", mean.mean())
-        if not torch.isfinite(mean).all():
-            bad = torch.nonzero(~torch.isfinite(mean)).flatten().tolist()
-            names = [self.names[i] if self.names else f"member {i}" for i in bad]
-            raise FloatingPointError(
-                f"training diverged: the loss of {', '.join(map(str, names))} became "
-                f"{mean[bad[0]].item()} in epoch {self.current_epoch}; lower the learning rate "
-                f"(lr={self.hparams['lr']}) or standardise the inputs"
-            )
+        names = self.names or [f"member {i}" for i in range(len(mean))]
+        self.check_divergence(mean, names)
 
 
 class MemberBatches(Sampler[torch.Tensor]):

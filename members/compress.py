@@ -17,7 +17,7 @@ from torch.nn.utils import prune as torch_prune
 
 from members.neural import BaseNeuralEstimator, NeuralClassifier, NeuralRegressor
 from members.params import Interval, StrOptions, check_params
-from members.training import TrainingPlan, seeded
+from members.training import TrainingPlan, seeded, while_training
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 CALIBRATION_ROWS = 2000
@@ -114,7 +114,7 @@ def _prune(network: nn.Module, amount: float, finetune: TrainingPlan | None) -> 
         # a tenth of the learning rate, no weight decay, annealed to zero
         settings = {"lr": finetune.settings["lr"] / 10, "weight_decay": 0.0, "scheduler": "cosine"}
         finetune = dataclasses.replace(finetune, settings={**finetune.settings, **settings})
-        with seeded(finetune.seed):
+        with seeded(finetune.seed), while_training("the pruned network (compress fine-tune)"):
             finetune.run(finetune.module(network.train()), finetune.loader())
     for module_, name in parameters:
         torch_prune.remove(module_, name)

@@ -22,6 +22,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 SCHEDULERS = ("cosine", "constant")
 TASKS = ("classification", "regression")
+# A run has diverged when an epoch's mean loss exceeds this many times its first batch's loss
+# (at least 1): no healthy run climbs four orders of magnitude above its untrained start, while
+# exploding runs reach 1e10 and beyond with the loss still finite.
+DIVERGENCE_FACTOR = 1e4
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
 
 
@@ -107,16 +111,54 @@ class MemberModule(L.LightningModule):
         return loss
 
     @override
+    def on_train_start(self) -> None:
+        self._first_loss: torch.Tensor | None = None
+
+    @override
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if getattr(self, "_first_loss", None) is None:
+            loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+            # the loss of the untrained network, kept on the device (no synchronisation)
+            self._first_loss = loss.detach().reshape(-1)
+
+    @override
     def on_train_epoch_end(self) -> None:
-        # The epoch's mean loss is non-finite as soon as one step was: checking it here costs no
-        # per-step device synchronisation and stops a diverged run before it returns NaNs.
+        # Checked once per epoch, which costs no per-step device synchronisation: the epoch's
+        # mean loss is non-finite as soon as one step was, and explodes with the weights.
         loss = self.trainer.callback_metrics.get("train_loss")
-        if loss is not None and not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"training diverged: the loss became {loss.item()} in epoch "
-                f"{self.current_epoch}; lower the learning rate (lr={self.hparams['lr']}) or "
-                "standardise the inputs"
-            )
+        if loss is not None:
+            self.check_divergence(loss.reshape(-1))
+
+    def check_divergence(self, losses: torch.Tensor, names: list[str] | None = None) -> None:
+        """Raise ``FloatingPointError`` when an epoch's mean loss (one per member) is not
+        finite, or is :data:`DIVERGENCE_FACTOR` times its first batch's, or when a weight is
+        not finite; ``names`` say which member (default: none for one network)."""
+        losses = losses.detach().cpu().double()
+        first = getattr(self, "_first_loss", None)
+        limit = (
+            torch.full_like(losses, float("inf"))
+            if first is None
+            else DIVERGENCE_FACTOR * first.detach().cpu().double().clamp_min(1.0)
+        )
+        bad = (~torch.isfinite(losses)) | (losses > limit)
+        if not bad.any() and not all(torch.isfinite(p).all() for p in self.parameters()):
+            bad = torch.ones_like(bad)
+        if not bad.any():
+            return
+        index = int(torch.nonzero(bad).flatten()[0])
+        who = (
+            ""
+            if names is None
+            else f"of {', '.join(names[i] for i in torch.nonzero(bad).flatten().tolist())} "
+        )
+        start = (
+            "" if first is None else f", from {first.reshape(-1)[index].item():.4g} at the start"
+        )
+        raise FloatingPointError(
+            f"training diverged: the loss {who}became {losses[index].item():.4g} in epoch "
+            f"{self.current_epoch}{start}; lower the learning rate (lr={self.hparams['lr']}) or "
+            "standardise the inputs"
+        )
 
     @override
     def validation_step(self, batch: Any, batch_idx: int) -> None:

@@ -115,6 +115,17 @@ def build_trainer(
 
 
 @contextmanager
+def while_training(what: str) -> Iterator[None]:
+    """Add ``raised while training <what>`` to any error from inside, so that an error from
+    deep in a fit (a diverged loss, say) names the network it came from."""
+    try:
+        yield
+    except Exception as error:
+        error.add_note(f"raised while training {what}")
+        raise
+
+
+@contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed torch's global generators with ``seed`` inside, and restore them afterwards."""
     with isolate_rng():
