@@ -184,7 +184,7 @@ def run_task(
             )
         elif todo:
             task.estimators[todo[0]].fit(X_task, y_task)
-    except Exception as exc:
+    except (Exception, KeyboardInterrupt) as exc:
         kept = (
             f"; the members trained before it are kept in checkpoint_dir="
             f"{str(checkpoint_dir)!r} and are reused when fit is called again"
@@ -193,7 +193,8 @@ def run_task(
         )
         what = " and ".join(task.names[i] for i in todo)
         how = " (trained together by the batched engine)" if together else ""
-        exc.add_note(f"raised while fitting ensemble {what}{how}{kept}")
+        event = "interrupted" if isinstance(exc, KeyboardInterrupt) else "raised"
+        exc.add_note(f"{event} while fitting ensemble {what}{how}{kept}")
         raise
     seconds = (time.perf_counter() - start) / max(len(todo), 1)
     for index in todo:

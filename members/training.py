@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import signal
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,6 +117,29 @@ def build_trainer(
 
 
 @contextmanager
+def keyboard_interrupts(trainer: L.Trainer) -> Iterator[None]:
+    """Ctrl-C during ``trainer.fit`` reaches the caller as ``KeyboardInterrupt``.
+
+    Lightning turns it into ``sys.exit(1)`` (which would end an interactive session and every
+    object in it) and leaves SIGINT ignored for the rest of the process; here the exit becomes
+    a ``KeyboardInterrupt`` again and the SIGINT handler is restored.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        yield
+    except SystemExit:
+        if not trainer.interrupted:
+            raise
+        raise KeyboardInterrupt(
+            f"training interrupted (Ctrl-C) in epoch {trainer.current_epoch}"
+        ) from None
+    finally:
+        if main_thread and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
+@contextmanager
 def while_training(what: str) -> Iterator[None]:
     """Add ``raised while training <what>`` to any error from inside, so that an error from
     deep in a fit (a diverged loss, say) names the network it came from."""
@@ -204,7 +229,8 @@ class TrainingPlan:
                 log_dir=estimator.log_dir,
                 verbose=estimator.verbose,
             )
-            trainer.fit(module, train_dataloaders=loader)
+            with keyboard_interrupts(trainer):
+                trainer.fit(module, train_dataloaders=loader)
 
     def finish(self, network: nn.Module) -> Any:
         """Store the trained ``network`` in the estimator; return the estimator."""

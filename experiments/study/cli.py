@@ -34,6 +34,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, FileNotFoundError, ImportError) as error:
         print(f"ensembles-study: error: {args.config}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:
+        where = " ".join(getattr(interrupt, "__notes__", [])) or "interrupted"
+        print(f"ensembles-study: {where}", file=sys.stderr)
+        return 130
     print(
         f"study finished in {time.perf_counter() - start:.0f} s; wrote {study.output}/summary.md, "
         "results.csv, results.json and plots/",

@@ -1,0 +1,125 @@
+"""Ctrl-C (a real SIGINT, in a subprocess) reaches the caller as KeyboardInterrupt naming the
+member, keeps the members already trained, and the study CLI exits 130 with one line."""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+FIT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from ensembles import EnsembleClassifier
+    from members import NeuralClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 6)), np.tile([0, 1], 100)
+    members = [
+        ("quick", NeuralClassifier(max_epochs=1, random_state=0)),
+        ("slow", NeuralClassifier(max_epochs=100_000, random_state=1)),
+    ]
+    if sys.argv[2] == "rerun":
+        members[1] = ("slow", NeuralClassifier(max_epochs=1, random_state=1))
+    ensemble = EnsembleClassifier(members, batched=False, checkpoint_dir=sys.argv[1], verbose=True)
+    try:
+        ensemble.fit(X, y)
+    except KeyboardInterrupt as interrupt:
+        print("CAUGHT", repr(interrupt), " ".join(interrupt.__notes__), flush=True)
+        sys.exit(3)
+    print("FITTED", flush=True)
+    """
+)
+
+
+def wait_for(predicate, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sigint_during_fit_names_the_member_and_keeps_the_trained_ones(tmp_path):
+    script = tmp_path / "fit.py"
+    script.write_text(FIT)
+    checkpoints = tmp_path / "ckpt"
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(checkpoints), "first"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: any(checkpoints.glob("quick-*/manifest.json")))
+    time.sleep(1.0)  # inside the slow member's training
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 3, err[-2000:]
+    assert "CAUGHT KeyboardInterrupt('training interrupted (Ctrl-C) in epoch" in out
+    assert "interrupted while fitting ensemble member 'slow'" in out
+    assert "kept in checkpoint_dir=" in out
+    rerun = subprocess.run(
+        [sys.executable, str(script), str(checkpoints), "rerun"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "reusing member 'quick'" in rerun.stdout and "FITTED" in rerun.stdout
+
+
+def test_the_study_cli_exits_130_with_one_line(tmp_path):
+    config = tmp_path / "study.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            data: {source: iris}
+            members:
+              - name: quick
+                estimator:
+                  class_path: members.NeuralClassifier
+                  init_args: {max_epochs: 1}
+              - name: slow
+                estimator:
+                  class_path: members.NeuralClassifier
+                  init_args: {max_epochs: 100000}
+            """
+        )
+    )
+    out = tmp_path / "out"
+    child = subprocess.Popen(
+        [sys.executable, "-m", "experiments.study", str(config), "--output", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: any((out / "cache").glob("quick-*/manifest.json")))
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=120)
+    assert child.returncode == 130
+    lines = [line for line in err.splitlines() if line.startswith("ensembles-study:")]
+    assert len(lines) == 1 and "interrupted while fitting ensemble member 'slow'" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_an_interrupted_fit_raises_and_restores_the_sigint_handler():
+    import numpy as np
+    from lightning.pytorch.callbacks import Callback
+
+    from members import NeuralClassifier
+
+    class PressCtrlC(Callback):
+        def on_train_epoch_start(self, trainer, module):
+            if trainer.current_epoch == 1:
+                raise KeyboardInterrupt
+
+    before = signal.getsignal(signal.SIGINT)
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.tile([0, 1], 20)
+    with pytest.raises(KeyboardInterrupt, match=r"interrupted \(Ctrl-C\) in epoch 1"):
+        NeuralClassifier(max_epochs=3, callbacks=[PressCtrlC()]).fit(X, y)
+    assert signal.getsignal(signal.SIGINT) is before  # Lightning had set SIG_IGN
