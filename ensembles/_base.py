@@ -22,6 +22,7 @@ from ensembles.distillation import distill
 from ensembles.training import plan_tasks, run_tasks
 from members.data import to_numpy
 from members.persistence import SaveLoadMixin
+from members.training import forget_fit
 
 logger = logging.getLogger(__name__)
 
@@ -161,6 +162,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self._validate_params()
         active = self._check_members()
         combiner = self._check_combiner()
+        forget_fit(self)  # nothing of an earlier fit (oof_predictions_, say) survives a refit
         X, y, targets = self._validate_targets(X, y, active)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]

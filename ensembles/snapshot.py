@@ -22,7 +22,7 @@ from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
 from members.data import to_numpy
 from members.persistence import SaveLoadMixin
-from members.training import while_training
+from members.training import forget_fit, while_training
 
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None. Checked on validation splits of the training
@@ -86,6 +86,7 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         held out from the training run.
         """
         template, warmup, peak = self._check_params()
+        forget_fit(self)
         combiner = SnapshotCombiner() if self.combiner is None else clone(self.combiner)
         is_classifier = isinstance(self, ClassifierMixin)
         X, y = validate_data(
@@ -128,7 +129,10 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
                 network.fit(X_fit, y_fit)
             # the members keep the schedule they were trained with, not the snapshot store
             network.set_params(callbacks=extra or None)
-            snapshots = [_with_weights(network, state) for state in collector.snapshots]
+            # the run used a fresh copy of the collector, the last of the network's callbacks_;
+            # taken out, so that the members do not each carry every snapshot
+            used = network.callbacks_.pop()
+            snapshots = [_with_weights(network, state) for state in used.snapshots]
         self.ensemble_ = self._ensemble_type(
             [(f"snapshot{i}", member) for i, member in enumerate(snapshots)],
             combiner=combiner,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import io
 import os
@@ -32,7 +33,7 @@ from members.persistence import (
     loading,
 )
 from members.registry import BACKBONES, BackboneFactory, build_backbone
-from members.training import TrainingPlan, train_network
+from members.training import TrainingPlan, forget_fit, train_network
 
 PREDICT_CHUNK = 8192
 
@@ -147,6 +148,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         """
         check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()
+        forget_fit(self)
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), ensure_min_samples=2)
         teacher = np.asarray(to_numpy(teacher), dtype=np.float64)
         if len(teacher) != len(X) or not np.isfinite(teacher).all():
@@ -167,6 +169,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         """Check the parameters, validate ``(X, y)``, fit the input scaling and the target
         encoding, and return the plan that trains this estimator's network on them."""
         self._validate_params()
+        forget_fit(self)
         X, y = self._validate_fit_data(X, y)
         self._fit_scaling(X)
         self._fit_target_encoding(y)
@@ -202,6 +205,8 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             max_epochs=max_epochs,
             settings=self.module_settings(),
             distillation=distillation,
+            # each run gets fresh copies: a callback's state never leaks into the next fit
+            callbacks=[copy.deepcopy(callback) for callback in self.callbacks or []],
         )
 
     def _fit_scaling(self, X: np.ndarray) -> None:
@@ -255,10 +260,12 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             "scheduler": self.scheduler,
         }
 
-    def set_network(self, network: nn.Module) -> None:
-        """Store a trained network as ``model_``: on the CPU, in float64, in eval mode."""
+    def set_network(self, network: nn.Module, callbacks: Sequence[Callback] = ()) -> None:
+        """Store a trained network as ``model_`` (on the CPU, in float64, in eval mode) and
+        the callbacks its run used as ``callbacks_``."""
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
+        self.callbacks_ = list(callbacks)
 
     @classmethod
     def from_checkpoint(
@@ -442,8 +449,8 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         A callable ``f(optimizer, total_steps) -> LRScheduler`` is stepped every batch.
     callbacks : list of lightning Callback, optional
         Extra callbacks for the :class:`lightning.Trainer` (e.g. ``SnapshotCollector``,
-        ``StochasticWeightAveraging``). They are used as given, so their state after ``fit``
-        can be inspected.
+        ``StochasticWeightAveraging``). Each fit uses fresh copies, so no state leaks from one
+        fit into the next; the copies a fit used are kept as ``callbacks_`` for inspection.
     standardize : bool, default=True
         Centre and scale each feature with the training mean and standard deviation.
     bootstrap : bool, default=False

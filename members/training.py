@@ -116,6 +116,13 @@ def build_trainer(
     )
 
 
+def forget_fit(estimator: Any) -> None:
+    """Remove the fitted attributes of an earlier fit (scikit-learn's trailing underscore), so
+    that nothing from it survives a refit that would not set it again."""
+    for name in [name for name in vars(estimator) if name.endswith("_") and name[0] != "_"]:
+        delattr(estimator, name)
+
+
 @contextmanager
 def keyboard_interrupts(trainer: L.Trainer) -> Iterator[None]:
     """Ctrl-C during ``trainer.fit`` reaches the caller as ``KeyboardInterrupt``.
@@ -185,6 +192,9 @@ class TrainingPlan:
         Arguments of :class:`MemberModule` besides the network.
     distillation : dict, optional
         ``temperature`` and ``alpha`` of a :class:`DistillationModule`.
+    callbacks : list of Callback
+        Fresh copies of the estimator's ``callbacks`` for this run, so that no state leaks
+        from one fit into the next; the estimator keeps them as ``callbacks_``.
     """
 
     estimator: Any
@@ -195,6 +205,7 @@ class TrainingPlan:
     max_epochs: int
     settings: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, float] | None = None
+    callbacks: list[Callback] = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -225,7 +236,7 @@ class TrainingPlan:
                 max_epochs=self.max_epochs,
                 n_batches=len(loader),
                 accelerator=estimator.accelerator,
-                callbacks=estimator.callbacks,
+                callbacks=self.callbacks,
                 log_dir=estimator.log_dir,
                 verbose=estimator.verbose,
             )
@@ -234,7 +245,7 @@ class TrainingPlan:
 
     def finish(self, network: nn.Module) -> Any:
         """Store the trained ``network`` in the estimator; return the estimator."""
-        self.estimator.set_network(network)
+        self.estimator.set_network(network, self.callbacks)
         return self.estimator
 
 

@@ -197,3 +197,11 @@ def test_diabetes_learned_fusion_matches_mean():
     print({name: round(value, 2) for name, value in rmse.items()})
     assert rmse["weighted"] <= 1.02 * rmse["mean"]
     assert rmse["stacking"] <= 1.02 * rmse["mean"]
+
+
+def test_a_refit_with_a_fixed_rule_drops_the_earlier_held_out_outputs(classification_data):
+    X, y = classification_data
+    ens = EnsembleClassifier(_pool(), combiner=WeightedCombiner(), cv=3, random_state=0)
+    assert ens.fit(X, y).oof_predictions_.shape[0] == len(_pool())
+    ens.set_params(combiner=MeanCombiner(), cv=None).fit(X, y)
+    assert not hasattr(ens, "oof_predictions_") and not hasattr(ens, "oof_index_")

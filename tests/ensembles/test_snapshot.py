@@ -21,15 +21,16 @@ def test_one_training_run_gives_distinct_members(classification_data):
     counter = CountFits()
     template = NeuralClassifier(max_epochs=10, callbacks=[counter], random_state=0)
     snap = SnapshotEnsembleClassifier(template, n_snapshots=4).fit(X, y)
-    fitted_counter = snap.members_[0].callbacks[0]
+    fitted_counter = snap.members_[0].callbacks_[0]
     assert fitted_counter.fits == 1  # the template was trained once, for all four members
+    assert counter.fits == 0  # a fit uses a copy: the user's callback is never changed
     assert len(snap.members_) == 4
     predictions = snap.member_predictions(X)
     assert predictions.shape == (4, len(X), 3)
     assert not np.allclose(predictions[0], predictions[-1])
     np.testing.assert_allclose(snap.predict_proba(X), predictions.mean(axis=0))
     assert isinstance(snap.members_[0].scheduler, CyclicCosineSchedule)
-    assert snap.members_[0].callbacks == [fitted_counter]  # the snapshot store is not kept
+    assert [type(c) for c in snap.members_[0].callbacks_] == [CountFits]  # no snapshot store
     assert list(snap.evaluate(X, y).index) == [f"snapshot{i}" for i in range(4)] + ["ensemble"]
 
 

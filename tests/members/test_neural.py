@@ -185,3 +185,30 @@ def test_a_finetune_plan_encodes_with_the_fitted_encoding(regression_data):
     np.testing.assert_allclose(plan.targets[0].ravel(), expected, rtol=1e-6)
     with pytest.raises(ValueError, match="X has 3 features"):
         reg.plan_finetune(X[:, :3], y, max_epochs=1)
+
+
+def test_each_fit_starts_clean(classification_data, regression_data):
+    """A reused callback starts each fit fresh, and no fitted attribute of an earlier fit
+    survives a refit."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    from members import CyclicCosineSchedule, SnapshotCollector
+
+    X, y = classification_data
+    stop = EarlyStopping(monitor="train_loss", patience=1, min_delta=10.0)  # stops at epoch 1
+    clf = NeuralClassifier(max_epochs=6, callbacks=[stop], random_state=0)
+    first = clf.fit(X, y).callbacks_[0].stopped_epoch
+    second = clf.fit(X, y).callbacks_[0].stopped_epoch
+    assert first == second == 1 and stop.stopped_epoch == 0 and stop.wait_count == 0
+    collector = SnapshotCollector(3)
+    snap = NeuralClassifier(
+        max_epochs=6, scheduler=CyclicCosineSchedule(3), callbacks=[collector], random_state=0
+    )
+    for _ in range(2):
+        assert len(snap.fit(X, y).callbacks_[0].snapshots) == 3
+    assert collector.snapshots == []
+    Xr, yr = regression_data
+    reg = NeuralRegressor(max_epochs=1, random_state=0).fit(Xr, yr)
+    assert hasattr(reg, "x_mean_")
+    reg.set_params(standardize=False).fit(Xr, yr)
+    assert not hasattr(reg, "x_mean_")  # an earlier fit's scaling is gone
