@@ -72,19 +72,13 @@ def test_a_smuggled_torchscript_network_is_refused(tmp_path):
 
 def lightning_checkpoint(tmp_path):
     """A plain Lightning checkpoint laid out as LightningCLI does: <run>/checkpoints/x.ckpt."""
-    import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
+
+    from members.training import build_trainer
 
     module = MemberModule(MLP(4, 2, hidden=(8,)))
     data = DataLoader(TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y)))
-    trainer = L.Trainer(
-        max_epochs=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        accelerator="cpu",
-    )
+    trainer = build_trainer(max_epochs=1, n_batches=len(data), accelerator="cpu")
     trainer.fit(module, data)
     run = tmp_path / "lightning_logs" / "version_0"
     (run / "checkpoints").mkdir(parents=True)
