@@ -31,6 +31,23 @@ PREFIT = "prefit"
 DEFAULT_FOLDS = 5
 DTYPES = (np.float64, np.float32)
 
+# The parameters every ensemble takes, in _parameter_constraints form; subclasses add theirs.
+ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
+    "members": [list, tuple],  # each entry is checked by _check_members
+    "combiner": [BaseCombiner, None],
+    "cv": [
+        Interval(Integral, 2, None, closed="left"),
+        Interval(RealNotInt, 0, 1, closed="neither"),
+        HasMethods(["split", "get_n_splits"]),
+        StrOptions({PREFIT}),
+        None,
+    ],
+    "batched": [StrOptions({"auto"}), "boolean"],
+    "checkpoint_dir": [str, os.PathLike, None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
 
 class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     """Members as ``(name, estimator)`` pairs, trained with their own seeds, fused by a combiner.
@@ -41,21 +58,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
     _required_parameters = ["members"]
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "members": [list, tuple],  # each entry is checked by _check_members
-        "combiner": [BaseCombiner, None],
-        "cv": [
-            Interval(Integral, 2, None, closed="left"),
-            Interval(RealNotInt, 0, 1, closed="neither"),
-            HasMethods(["split", "get_n_splits"]),
-            StrOptions({PREFIT}),
-            None,
-        ],
-        "batched": [StrOptions({"auto"}), "boolean"],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = ENSEMBLE_CONSTRAINTS
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, TemperatureScaling
 from ensembles import metrics
-from ensembles._base import DEFAULT_FOLDS, PREFIT, BaseEnsemble
+from ensembles._base import DEFAULT_FOLDS, ENSEMBLE_CONSTRAINTS, PREFIT, BaseEnsemble
 from members.data import encode_classes
 
 
@@ -93,7 +93,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **BaseEnsemble._parameter_constraints,
+        **ENSEMBLE_CONSTRAINTS,
         "calibration": [StrOptions({"temperature"}), None],
     }
 

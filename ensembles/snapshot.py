@@ -33,6 +33,19 @@ METHODS = ("snapshot", "fge", "swa")
 DEFAULTS = {"snapshot": (0.0, 2.0), "fge": (0.5, 3.0), "swa": (0.75, 0.25)}
 
 
+# The snapshot ensembles' parameters, in _parameter_constraints form.
+SNAPSHOT_CONSTRAINTS: dict[str, list[Any]] = {
+    "estimator": [None],  # plus the network class, set by each subclass
+    "n_snapshots": [Interval(Integral, 1, None, closed="left")],
+    "method": [StrOptions(set(METHODS))],
+    "warmup_fraction": [Interval(Real, 0, 1, closed="left"), None],
+    "cycle_peak": [Interval(Real, 0, None, closed="neither"), None],
+    "combiner": [BaseCombiner, None],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+    "random_state": ["random_state"],
+}
+
+
 class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
     """Train one network once with a cyclic schedule; its snapshots are the members."""
 
@@ -60,16 +73,7 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
-    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        "estimator": [None],  # plus the network class, set by each subclass
-        "n_snapshots": [Interval(Integral, 1, None, closed="left")],
-        "method": [StrOptions(set(METHODS))],
-        "warmup_fraction": [Interval(Real, 0, 1, closed="left"), None],
-        "cycle_peak": [Interval(Real, 0, None, closed="neither"), None],
-        "combiner": [BaseCombiner, None],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "random_state": ["random_state"],
-    }
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = SNAPSHOT_CONSTRAINTS
 
     def _check_params(self) -> tuple[Any, float, float]:
         self._validate_params()
@@ -117,16 +121,17 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
                 swa_epoch_start=warmup,
                 annealing_epochs=max(1, network.max_epochs // 20),
             )
-            with while_training(f"the network of {type(self).__name__}(method='swa')"):
-                network.set_params(callbacks=[*extra, averaging]).fit(X_fit, y_fit)
-            network.set_params(callbacks=extra or None)
-            snapshots = [network]
+            network.set_params(callbacks=[*extra, averaging])
         else:
             collector = SnapshotCollector(self.n_snapshots, warmup_fraction=warmup)
             schedule = CyclicCosineSchedule(self.n_snapshots, warmup, peak)
-            with while_training(f"the network of {type(self).__name__}(method={self.method!r})"):
-                network.set_params(scheduler=schedule, callbacks=[*extra, collector])
-                network.fit(X_fit, y_fit)
+            network.set_params(scheduler=schedule, callbacks=[*extra, collector])
+        with while_training(f"the network of {type(self).__name__}(method={self.method!r})"):
+            network.fit(X_fit, y_fit)
+        if self.method == "swa":
+            network.set_params(callbacks=extra or None)
+            snapshots = [network]
+        else:
             # the members keep the schedule they were trained with, not the snapshot store
             network.set_params(callbacks=extra or None)
             # the run used a fresh copy of the collector, the last of the network's callbacks_;
@@ -237,7 +242,7 @@ class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
     _estimator_type_ = NeuralClassifier
     _ensemble_type = EnsembleClassifier
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **_BaseSnapshotEnsemble._parameter_constraints,
+        **SNAPSHOT_CONSTRAINTS,
         "estimator": [NeuralClassifier, None],
     }
 
@@ -264,7 +269,7 @@ class SnapshotEnsembleRegressor(RegressorMixin, _BaseSnapshotEnsemble):
     _estimator_type_ = NeuralRegressor
     _ensemble_type = EnsembleRegressor
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
-        **_BaseSnapshotEnsemble._parameter_constraints,
+        **SNAPSHOT_CONSTRAINTS,
         "estimator": [NeuralRegressor, None],
     }
 

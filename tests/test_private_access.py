@@ -5,6 +5,8 @@ An AST scan of the library's packages (tests excluded) flags:
 - ``obj._name`` where ``obj`` is not ``self``, ``cls`` or ``super()`` and no function, class or
   attribute called ``_name`` is defined in the same module (an object of the module's own
   classes may use their private parts; any other object may not);
+- ``SomeClass._name`` read through a class's name from anywhere but that class's own body
+  (a subclass extending ``Base._parameter_constraints``, say): add a public name instead;
 - ``from pkg.module import _name`` of this project's packages, from another module;
 - an import of a private module (``pkg._module``) of another of this project's packages.
 """
@@ -46,15 +48,40 @@ def _is_own(node: ast.expr) -> bool:
     )
 
 
+def _enclosing_classes(tree: ast.AST) -> dict[ast.AST, set[str]]:
+    """For every node, the names of the classes whose body it is in."""
+    inside: dict[ast.AST, set[str]] = {}
+
+    def visit(node: ast.AST, classes: set[str]) -> None:
+        inside[node] = classes
+        if isinstance(node, ast.ClassDef):
+            classes = classes | {node.name}
+        for child in ast.iter_child_nodes(node):
+            visit(child, classes)
+
+    visit(tree, set())
+    return inside
+
+
+def _class_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name) and node.id.lstrip("_")[:1].isupper():
+        return node.id
+    return None
+
+
 def reach_ins(source: str, module: str) -> list[str]:
     """The private accesses of ``source`` (the module ``module``, e.g. ``ensembles.study``)."""
     tree = ast.parse(source)
     own = _defined_here(tree)
+    inside = _enclosing_classes(tree)
     package = module.split(".")[0]
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _private(node.attr):
-            if not _is_own(node.value) and node.attr not in own:
+            owner = _class_name(node.value)
+            if owner is not None and owner not in inside[node]:
+                found.append(f"line {node.lineno}: {ast.unparse(node)}")
+            elif owner is None and not _is_own(node.value) and node.attr not in own:
                 found.append(f"line {node.lineno}: {ast.unparse(node)}")
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             parts = node.module.split(".")
@@ -101,6 +128,13 @@ CASES = [
         0,
     ),
     ("def f(est):\n    return est.__class__, est.__dict__", "members.neural", 0),
+    # a subclass reading its base's private name through the base's class name
+    (
+        "class B:\n    _c = {}\nclass C(B):\n    _c = {**B._c, 'x': 1}",
+        "ensembles.classifier",
+        1,
+    ),
+    ("class B:\n    _c = {}\n    def f(self):\n        return B._c", "ensembles._base", 0),
 ]
 
 
