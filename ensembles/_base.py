@@ -351,18 +351,19 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         With ``return_seconds=True``, also the seconds each member took to predict.
         """
         check_is_fitted(self, "members_")
-        X = self._validate_X(X)
-        if not return_seconds:
-            return self._predict_members(X)
+        predictions, seconds = self._timed_member_outputs(self._validate_X(X))
+        return (predictions, seconds) if return_seconds else predictions
+
+    def _predict_members(self, X: np.ndarray) -> np.ndarray:
+        return self._timed_member_outputs(X)[0]
+
+    def _timed_member_outputs(self, X: np.ndarray) -> tuple[np.ndarray, list[float]]:
         outputs, seconds = [], []
         for member in self.members_:
             start = time.perf_counter()
             outputs.append(self._member_output(member, X))
             seconds.append(time.perf_counter() - start)
         return np.stack(outputs), seconds
-
-    def _predict_members(self, X: np.ndarray) -> np.ndarray:
-        return np.stack([self._member_output(member, X) for member in self.members_])
 
     def _fuse(self, predictions: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Member outputs to the ensemble's output (the classifier adds calibration)."""

@@ -87,11 +87,12 @@ def distill(
     check_distillation(temperature, alpha, "distill")
     check_params(
         "distill",
-        {"augment": [StrOptions(set(AUGMENTATIONS) - {None}), None]},
+        {
+            "augment": [StrOptions(set(AUGMENTATIONS) - {None}), None],
+            "n_augment": [Interval(Integral, 1, None, closed="left")],
+        },
         augment=augment,
-    )
-    check_params(
-        "distill", {"n_augment": [Interval(Integral, 1, None, closed="left")]}, n_augment=n_augment
+        n_augment=n_augment,
     )
     classifier = is_classifier(ensemble)
     kind = NeuralClassifier if classifier else NeuralRegressor

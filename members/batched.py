@@ -377,7 +377,7 @@ def fit_batched(
     )
     sampler = MemberBatches(
         [plan.rows for plan in plans],
-        len(first.inputs),
+        len(first.X),
         first.estimator.batch_size,
         [plan.seed for plan in plans],
     )

@@ -91,7 +91,10 @@ def compress(
     finetune = (
         compressed.plan_finetune(X, y, max_epochs=finetune_epochs) if finetune_epochs else None
     )
-    inputs = None if X is None else compressed.network_inputs(X)
+    if X is None:
+        inputs = None
+    else:  # validated and scaled once, by the fine-tune plan when there is one
+        inputs = finetune.inputs if finetune is not None else compressed.network_inputs(X)
     network = compressed.model_.float()
     if prune is not None:
         _prune(network, prune, finetune)

@@ -198,7 +198,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
         return TrainingPlan(
             estimator=self,
-            inputs=self._scale(X),
+            X=X,
             targets=targets,
             seed=seed,
             rows=rows,
@@ -349,9 +349,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         features seen in fit), standardised when ``standardize``, float32."""
         check_is_fitted(self, "n_features_in_")
         X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
-        return self._scale(X)
+        return self.scale_inputs(X)
 
-    def _scale(self, X: np.ndarray) -> np.ndarray:
+    def scale_inputs(self, X: np.ndarray) -> np.ndarray:
+        """Validated ``X`` as the network takes it: standardised with the fitted mean and scale
+        (when ``standardize``), float32."""
         if self.standardize:
             X = (X - self.x_mean_) / self.x_scale_
         return np.asarray(X, dtype=np.float32)

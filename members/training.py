@@ -27,6 +27,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import lightning as L
@@ -178,8 +179,9 @@ class TrainingPlan:
     estimator : NeuralClassifier or NeuralRegressor
         The estimator whose settings (``batch_size``, ``accelerator``, ``callbacks``,
         ``log_dir``, ``verbose``) the run uses and which receives the trained network.
-    inputs : ndarray of shape (n_samples, n_features)
-        Validated, scaled float32 inputs: every row, also those a bootstrap leaves out.
+    X : ndarray of shape (n_samples, n_features)
+        The validated inputs: every row, also those a bootstrap leaves out. :attr:`inputs`
+        scales them when first asked (the batched engine asks only its first member's plan).
     targets : tuple of ndarray
         The encoded targets the module's batches carry after ``x`` (labels; and the teacher's
         outputs when distilling).
@@ -198,7 +200,7 @@ class TrainingPlan:
     """
 
     estimator: Any
-    inputs: np.ndarray
+    X: np.ndarray
     targets: tuple[np.ndarray, ...]
     seed: int
     rows: np.ndarray | None
@@ -209,7 +211,12 @@ class TrainingPlan:
 
     @property
     def n_features(self) -> int:
-        return int(self.inputs.shape[1])
+        return int(self.X.shape[1])
+
+    @cached_property
+    def inputs(self) -> np.ndarray:
+        """``X`` as the network takes it (the estimator's scaling, float32)."""
+        return self.estimator.scale_inputs(self.X)  # type: ignore[no-any-return]
 
     def build_network(self) -> nn.Module:
         """A fresh, randomly initialised network (seed it with :func:`seeded`)."""
