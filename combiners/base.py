@@ -40,6 +40,10 @@ class BaseCombiner(BaseEstimator, ABC):
         """
         return False
 
+    def check_task(self, classification: bool) -> None:
+        """Raise ``TypeError`` if this rule's settings cannot serve the task (an ensemble asks
+        before training its members); every rule fits both tasks unless it says otherwise."""
+
     def fit(self, predictions: Any, y: Any = None, X: Any = None) -> BaseCombiner:
         """Learn what the rule needs from member outputs ``predictions`` and targets ``y``."""
         self._validate_params()

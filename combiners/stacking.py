@@ -71,6 +71,10 @@ class StackingCombiner(BaseCombiner):
     def learns(self) -> bool:
         return True
 
+    def check_task(self, classification: bool) -> None:
+        if self.final_estimator is not None:
+            _check_meta_learner(self.final_estimator, classification)
+
     def _stack(self, predictions: np.ndarray, X: Any) -> np.ndarray:
         n_members, n_samples, n_outputs = predictions.shape
         values = predictions
@@ -99,13 +103,7 @@ class StackingCombiner(BaseCombiner):
             estimator = clone(self.final_estimator)
         else:
             estimator = LogisticRegression() if self.is_classification_ else RidgeCV()
-        if self.is_classification_ and not (
-            is_classifier(estimator) and hasattr(estimator, "predict_proba")
-        ):
-            raise TypeError(
-                "for classification, final_estimator must be a classifier with predict_proba; "
-                f"got {type(estimator).__name__}"
-            )
+        _check_meta_learner(estimator, self.is_classification_)
         if self.is_classification_ and len(np.unique(target)) < 2:
             raise ValueError(
                 "StackingCombiner learns a classifier on held-out member outputs, which needs "
@@ -128,3 +126,18 @@ class StackingCombiner(BaseCombiner):
         columns = np.asarray(self.final_estimator_.classes_, dtype=int)
         proba[:, columns] = self.final_estimator_.predict_proba(stacked)
         return proba
+
+
+def _check_meta_learner(estimator: Any, classification: bool) -> None:
+    """A classifier with ``predict_proba`` for classification; anything but a classifier for
+    regression."""
+    name = type(estimator).__name__
+    if classification and not (is_classifier(estimator) and hasattr(estimator, "predict_proba")):
+        raise TypeError(
+            "for classification, final_estimator must be a classifier with predict_proba; "
+            f"got {name}"
+        )
+    if not classification and is_classifier(estimator):
+        raise TypeError(
+            f"for regression, final_estimator must be a regressor; got the classifier {name}"
+        )

@@ -9,18 +9,18 @@ from numbers import Integral, Real
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill
 from ensembles.training import plan_tasks, run_tasks
-from members.data import to_numpy
+from members.data import validate_inputs
 from members.persistence import SaveLoadMixin
 from members.training import forget_fit
 
@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 DROP = "drop"
 PREFIT = "prefit"
 DEFAULT_FOLDS = 5
-DTYPES = (np.float64, np.float32)
 
 # The parameters every ensemble takes, in _parameter_constraints form; subclasses add theirs.
 ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
@@ -96,7 +95,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     def _n_outputs(self) -> int:
         raise NotImplementedError
 
-    def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
+    def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
+        """Member ``name``'s output on ``X``, ``(n_samples, n_outputs)``, checked with
+        :func:`check_member_output`."""
         raise NotImplementedError
 
     def _needs_held_out(self, combiner: BaseCombiner) -> bool:
@@ -134,26 +135,36 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         if not active:
             raise ValueError("all members are 'drop'; at least one member must be an estimator")
         predict_method = "predict_proba" if is_classifier(self) else "predict"
+        # a member of the other kind is refused (a classifier is not a regressor, and back)
+        wrong_kind, kind = (
+            (is_regressor, "regressor") if is_classifier(self) else (is_classifier, "classifier")
+        )
         for name, estimator in active:
             if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
                 raise TypeError(
                     f"member {name!r} must be a scikit-learn estimator (with fit and get_params); "
                     f"got {type(estimator).__name__}"
                 )
+            if wrong_kind(estimator):
+                raise TypeError(
+                    f"member {name!r} of {type(self).__name__} is a {kind} "
+                    f"({type(estimator).__name__}); use EnsembleClassifier for classifiers and "
+                    "EnsembleRegressor for regressors"
+                )
             if not hasattr(estimator, predict_method) and not hasattr(estimator, "predict"):
                 raise TypeError(f"member {name!r} has no {predict_method} or predict method")
         return active
 
     def _check_combiner(self) -> BaseCombiner:
-        return MeanCombiner() if self.combiner is None else clone(self.combiner)
+        combiner = MeanCombiner() if self.combiner is None else clone(self.combiner)
+        combiner.check_task(is_classifier(self))
+        return combiner
 
     def _validate_fit_data(self, X: Any, y: Any, **kwargs: Any) -> Any:
-        return validate_data(
-            self, to_numpy(X), to_numpy(y), dtype=DTYPES, ensure_min_samples=2, **kwargs
-        )
+        return validate_inputs(self, X, y, ensure_min_samples=2, **kwargs)
 
     def _validate_X(self, X: Any) -> Any:
-        return validate_data(self, to_numpy(X), dtype=DTYPES, reset=False)
+        return validate_inputs(self, X, reset=False)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> BaseEnsemble:
@@ -306,8 +317,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         fitted = self._fit_members(active, seeds, X, y, jobs)
         oof = np.zeros((len(active), len(X), self._n_outputs()))
         for members, (_, test) in zip(fitted, splits, strict=False):
-            for index, member in enumerate(members):
-                oof[index, test] = self._member_output(member, X[test])
+            for index, ((name, _), member) in enumerate(zip(active, members, strict=True)):
+                oof[index, test] = self._output_of(name, member, X[test])
         self._set_members(active, fitted[0] if holdout else fitted[-1])
         held_out = np.sort(held_out)
         return held_out, oof[:, held_out]
@@ -359,11 +370,20 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
     def _timed_member_outputs(self, X: np.ndarray) -> tuple[np.ndarray, list[float]]:
         outputs, seconds = [], []
-        for member in self.members_:
+        for name, member in self.named_members_.items():
             start = time.perf_counter()
-            outputs.append(self._member_output(member, X))
+            outputs.append(self._output_of(name, member, X))
             seconds.append(time.perf_counter() - start)
         return np.stack(outputs), seconds
+
+    def _output_of(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
+        """:meth:`_member_output`, with any error from inside the member marked with its name."""
+        try:
+            return self._member_output(name, member, X)
+        except Exception as error:
+            if f"member {name!r}" not in str(error):
+                error.add_note(f"raised while member {name!r} predicted")
+            raise
 
     def _fuse(self, predictions: np.ndarray, X: np.ndarray) -> np.ndarray:
         """Member outputs to the ensemble's output (the classifier adds calibration)."""
@@ -402,6 +422,52 @@ def held_out_split(
         np.arange(len(y)), test_size=n_held, stratify=stratify, random_state=seed
     )
     return np.sort(train), np.sort(held)
+
+
+def check_member_output(
+    output: Any,
+    name: str,
+    method: str,
+    shape: tuple[int, ...],
+    *,
+    probabilities: bool = False,
+) -> np.ndarray:
+    """Member ``name``'s ``method`` output as a float64 array of ``shape``, or an error naming
+    the member: wrong shape, NaN or infinity, or (``probabilities``) rows that are not
+    probability distributions (entries in [0, 1], each row summing to 1 within 1e-3).
+
+    Examples
+    --------
+    >>> check_member_output([[0.2, 0.8]], "mlp", "predict_proba", (1, 2), probabilities=True)
+    array([[0.2, 0.8]])
+    """
+    try:
+        array = np.asarray(output, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"member {name!r}: {method} must return numbers; got {type(output).__name__} ({error})"
+        ) from None
+    if array.shape != shape:
+        raise ValueError(
+            f"member {name!r}: {method} returned shape {array.shape}; expected {shape} "
+            "(one row per sample, one column per output)"
+        )
+    if not np.isfinite(array).all():
+        rows = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        raise ValueError(
+            f"member {name!r}: {method} returned NaN or infinite values in {len(rows)} of "
+            f"{len(array)} rows (first: {rows[:5].tolist()})"
+        )
+    if probabilities and array.size:
+        sums = array.sum(axis=1)
+        worst = int(np.abs(sums - 1.0).argmax())
+        if array.min() < -1e-6 or array.max() > 1 + 1e-6 or abs(sums[worst] - 1.0) > 1e-3:
+            raise ValueError(
+                f"member {name!r}: {method} must return class probabilities (entries in [0, 1], "
+                f"rows summing to 1); got values in [{array.min():.3g}, {array.max():.3g}] and "
+                f"a row summing to {sums[worst]:.6g} (row {worst})"
+            )
+    return array
 
 
 def _is_drop(estimator: Any) -> bool:

@@ -15,7 +15,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, TemperatureScaling
 from ensembles import metrics
-from ensembles._base import DEFAULT_FOLDS, ENSEMBLE_CONSTRAINTS, PREFIT, BaseEnsemble
+from ensembles._base import (
+    DEFAULT_FOLDS,
+    ENSEMBLE_CONSTRAINTS,
+    PREFIT,
+    BaseEnsemble,
+    check_member_output,
+)
 from members.data import encode_classes
 
 
@@ -149,25 +155,38 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             fused = cross_fitted_fusion(self.combiner_, predictions, targets, X)
             self.calibrator_ = TemperatureScaling().fit(fused, targets)
 
-    def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
+    def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         """Member probabilities laid out on the ensemble's classes (a member may lack some)."""
         proba = np.zeros((len(X), len(self.classes_)))
         if hasattr(member, "predict_proba"):
-            proba[:, self._class_columns(member.classes_)] = member.predict_proba(X)
+            columns = self._class_columns(member.classes_, name)
+            proba[:, columns] = check_member_output(
+                member.predict_proba(X),
+                name,
+                "predict_proba",
+                (len(X), len(columns)),
+                probabilities=True,
+            )
         else:
             # A member with hard predictions only counts as a one-hot vote.
-            proba[np.arange(len(X)), self._class_columns(member.predict(X))] = 1.0
+            labels = np.asarray(member.predict(X))
+            if labels.shape != (len(X),):
+                raise ValueError(
+                    f"member {name!r}: predict returned shape {labels.shape}; expected "
+                    f"({len(X)},), one label per sample"
+                )
+            proba[np.arange(len(X)), self._class_columns(labels, name)] = 1.0
         return proba
 
-    def _class_columns(self, labels: Any) -> np.ndarray:
+    def _class_columns(self, labels: Any, name: str) -> np.ndarray:
         labels = np.asarray(labels)
         columns = np.searchsorted(self.classes_, labels)
         known = columns < len(self.classes_)
         known[known] = self.classes_[columns[known]] == labels[known]
         if not known.all():
             raise ValueError(
-                f"a member predicts classes {np.unique(labels[~known])[:5].tolist()} that are not "
-                f"among the ensemble's classes {self.classes_.tolist()}"
+                f"member {name!r} predicts classes {np.unique(labels[~known])[:5].tolist()} that "
+                f"are not among the ensemble's classes {self.classes_.tolist()}"
             )
         return columns  # type: ignore[no-any-return]
 

@@ -12,11 +12,11 @@ import pandas as pd
 from sklearn.base import clone, is_classifier
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
-from members.data import to_numpy
+from members.data import to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
 from members.training import while_training
@@ -179,9 +179,7 @@ class DistillationReport:
 
 def _validate_X(ensemble: Any, X: Any) -> np.ndarray:
     """``X`` checked against the fitted ensemble: numeric, finite, its number of features."""
-    return np.asarray(
-        validate_data(ensemble, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
-    )
+    return np.asarray(validate_inputs(ensemble, X, reset=False))
 
 
 def kl_divergence(reference: np.ndarray, proba: np.ndarray) -> float:

@@ -10,7 +10,7 @@ from sklearn.base import RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
 from ensembles import metrics
-from ensembles._base import BaseEnsemble
+from ensembles._base import BaseEnsemble, check_member_output
 from members.data import to_numpy
 
 
@@ -47,8 +47,15 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def _n_outputs(self) -> int:
         return self.n_outputs_
 
-    def _member_output(self, member: Any, X: np.ndarray) -> np.ndarray:
-        return np.asarray(member.predict(X), dtype=np.float64).reshape(len(X), self.n_outputs_)
+    def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
+        output = member.predict(X)
+        # one output may come as (n_samples,) or (n_samples, 1)
+        shape = (
+            (len(X),)
+            if self.n_outputs_ == 1 and np.ndim(output) == 1
+            else (len(X), self.n_outputs_)
+        )
+        return check_member_output(output, name, "predict", shape).reshape(len(X), self.n_outputs_)
 
     def predict(self, X: Any) -> np.ndarray:
         """Fused predictions, 1-D when the training targets were 1-D."""

@@ -13,14 +13,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, SnapshotCombiner
-from ensembles._base import DTYPES, BaseEnsemble, held_out_split
+from ensembles._base import BaseEnsemble, held_out_split
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
-from members.data import to_numpy
+from members.data import validate_inputs
 from members.persistence import SaveLoadMixin
 from members.training import forget_fit, while_training
 
@@ -93,11 +93,11 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         forget_fit(self)
         combiner = SnapshotCombiner() if self.combiner is None else clone(self.combiner)
         is_classifier = isinstance(self, ClassifierMixin)
-        X, y = validate_data(
+        X, y = validate_inputs(
             self,
-            to_numpy(X),
-            to_numpy(y),
-            dtype=DTYPES,
+            X,
+            y,
+            float32=True,
             ensure_min_samples=2,
             y_numeric=not is_classifier,
             multi_output=not is_classifier,

@@ -96,6 +96,8 @@ def load_dataset(
         with np.load(path, allow_pickle=False) as arrays:
             if {"X_train", "y_train", "X_test", "y_test"} <= set(arrays.files):
                 parts = [arrays[name] for name in ("X_train", "y_train", "X_test", "y_test")]
+                _check_finite(source, "the training data", *parts[:2])
+                _check_finite(source, "the test data", *parts[2:])
                 return Dataset(path.stem, task or _task_of(parts[1]), *parts)
             key = target or "y"
             if "X" not in arrays.files or key not in arrays.files:
@@ -118,7 +120,34 @@ def load_dataset(
         if non_numeric:
             raise ValueError(f"data.source={source!r}: non-numeric feature columns {non_numeric}")
         X = frame.to_numpy(dtype=np.float64)
+    _check_finite(source, "the data", X, y)
     return _split(path.stem, task or _task_of(y), X, y, test_size, seed)
+
+
+def _check_finite(source: str, part: str, X: np.ndarray, y: np.ndarray) -> None:
+    """Refuse missing or infinite values before anything trains (the ensembles need finite
+    features, and a member that tolerates NaN would otherwise train first)."""
+    try:
+        features = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"data.source={source!r}: the features of {part} are not numeric"
+        ) from None
+    bad_rows = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1))
+    if bad_rows.size:
+        raise ValueError(
+            f"data.source={source!r}: {part} has NaN or infinite features in {bad_rows.size} "
+            f"rows (first: {bad_rows[:5].tolist()}); impute or drop them first"
+        )
+    if np.issubdtype(np.asarray(y).dtype, np.number):
+        bad_targets = np.flatnonzero(
+            ~np.isfinite(np.asarray(y, dtype=np.float64)).reshape(len(y), -1).all(axis=1)
+        )
+        if bad_targets.size:
+            raise ValueError(
+                f"data.source={source!r}: {part} has NaN or infinite targets in "
+                f"{bad_targets.size} rows (first: {bad_targets[:5].tolist()})"
+            )
 
 
 def _task_of(y: np.ndarray) -> str:

@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.validation import validate_data
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+# The input dtypes the estimators accept (float32 stays float32, anything else becomes float64).
+FLOAT_DTYPES = (np.float64, np.float32)
+# Networks compute in float32: a finite input beyond this magnitude becomes inf there.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def to_numpy(data: Any) -> Any:
@@ -15,6 +21,37 @@ def to_numpy(data: Any) -> Any:
     if isinstance(data, torch.Tensor):
         return data.detach().cpu().numpy()
     return data
+
+
+def validate_inputs(
+    estimator: Any, X: Any, y: Any = "no_validation", *, float32: bool = False, **checks: Any
+) -> Any:
+    """scikit-learn's ``validate_data`` for numeric inputs (float dtypes), with errors that say
+    what to fix: text features get a hint to encode them, and with ``float32=True`` (inputs of
+    a network) values beyond float32's range are refused instead of turning into inf.
+
+    Returns what ``validate_data`` returns: ``X``, or ``(X, y)`` when ``y`` is given.
+    """
+    try:
+        validated = validate_data(estimator, to_numpy(X), to_numpy(y), dtype=FLOAT_DTYPES, **checks)
+    except ValueError as error:
+        if "could not convert string to float" not in str(error):
+            raise
+        raise ValueError(
+            f"{type(estimator).__name__} takes numeric features; X holds text ({error}). "
+            "Encode text or categorical columns first, e.g. with OneHotEncoder or "
+            "OrdinalEncoder in a Pipeline"
+        ) from None
+    inputs = validated[0] if isinstance(validated, tuple) else validated
+    if float32 and inputs.size:
+        largest = float(np.abs(inputs).max())
+        if largest > FLOAT32_MAX:
+            raise ValueError(
+                f"X holds values up to {largest:.3g} in magnitude, beyond float32's range "
+                f"({FLOAT32_MAX:.3g}) in which {type(estimator).__name__}'s network computes; "
+                "rescale X first (a log transform, or StandardScaler in a Pipeline)"
+            )
+    return validated
 
 
 def encode_classes(y: np.ndarray, owner: str) -> tuple[np.ndarray, np.ndarray]:

@@ -18,10 +18,10 @@ from lightning.pytorch.callbacks import Callback
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from members.data import encode_classes, encode_labels, to_numpy
+from members.data import encode_classes, encode_labels, to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.module import OPTIMIZERS, SCHEDULERS, SchedulerFactory
 from members.params import Interval, ListOf, Names, StrOptions
@@ -33,7 +33,13 @@ from members.persistence import (
     loading,
 )
 from members.registry import BACKBONES, BackboneFactory, build_backbone
-from members.training import TrainingPlan, forget_fit, train_network
+from members.training import (
+    ACCELERATORS,
+    TrainingPlan,
+    check_accelerator,
+    forget_fit,
+    train_network,
+)
 
 PREDICT_CHUNK = 8192
 
@@ -69,7 +75,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         "scheduler": [StrOptions(set(SCHEDULERS)), callable],
         "callbacks": [ListOf(Callback, "lightning.pytorch.callbacks.Callback instances"), None],
         "standardize": ["boolean"],
-        "accelerator": [str],
+        "accelerator": [StrOptions(set(ACCELERATORS))],
         "bootstrap": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -149,7 +155,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()
         forget_fit(self)
-        X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), ensure_min_samples=2)
+        X = validate_inputs(self, X, float32=True, ensure_min_samples=2)
         teacher = np.asarray(to_numpy(teacher), dtype=np.float64)
         if len(teacher) != len(X) or not np.isfinite(teacher).all():
             raise ValueError(
@@ -194,6 +200,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         distillation: dict[str, float] | None = None,
     ) -> TrainingPlan:
         """The seed, the bootstrap rows and the scaled inputs of a run on validated ``X``."""
+        check_accelerator(self.accelerator, type(self).__name__)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
         return TrainingPlan(
@@ -229,11 +236,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     def _validate_fit_data(
         self, X: Any, y: Any, *, reset: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        return validate_data(  # type: ignore[no-any-return]
+        return validate_inputs(  # type: ignore[no-any-return]
             self,
-            to_numpy(X),
-            to_numpy(y),
-            dtype=(np.float64, np.float32),
+            X,
+            y,
+            float32=True,
             ensure_min_samples=2,
             reset=reset,
             **self._target_checks,
@@ -249,6 +256,33 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         targets'. Seed it with :func:`members.training.seeded`."""
         n_outputs = self._n_outputs() if n_outputs is None else n_outputs
         return build_backbone(self.module, n_features, n_outputs, self.module_kwargs)
+
+    def check_network(self, network: nn.Module, n_features: int) -> None:
+        """Run ``network`` on two rows of zeros and check that it returns ``(2, n_outputs)``,
+        so that a custom ``module`` of the wrong width fails before training, by name, not
+        deep inside the loss. Eval mode and no gradients: nothing in the network changes."""
+        expected = (2, self._n_outputs())
+        was_training = network.training
+        network.eval()
+        try:
+            with torch.no_grad():
+                output = network(torch.zeros(2, n_features))
+        except Exception as error:
+            error.add_note(
+                f"raised by the network of {type(self).__name__}(module={self.module!r}) on a "
+                f"batch of shape (2, {n_features})"
+            )
+            raise
+        finally:
+            network.train(was_training)
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+        if shape != expected:
+            got = f"shape {shape}" if shape is not None else type(output).__name__
+            raise ValueError(
+                f"the network of {type(self).__name__}(module={self.module!r}) must map a batch "
+                f"(2, {n_features}) to a tensor {expected} (a column per output of this "
+                f"data); it returned {got}"
+            )
 
     def module_settings(self) -> dict[str, Any]:
         """Arguments of :class:`~members.MemberModule` besides the network."""
@@ -348,7 +382,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         """``X`` as the network takes it: validated against the fit (numeric, finite, the
         features seen in fit), standardised when ``standardize``, float32."""
         check_is_fitted(self, "n_features_in_")
-        X = validate_data(self, to_numpy(X), dtype=(np.float64, np.float32), reset=False)
+        X = validate_inputs(self, X, float32=True, reset=False)
         return self.scale_inputs(X)
 
     def scale_inputs(self, X: np.ndarray) -> np.ndarray:
@@ -458,8 +492,9 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     bootstrap : bool, default=False
         Train on a bootstrap sample (``n`` rows drawn with replacement, from ``random_state``)
         instead of on every row, as in bagging; the scaling still comes from all rows.
-    accelerator : str, default="auto"
-        Passed to :class:`lightning.Trainer` (``"cpu"``, ``"gpu"``, ``"auto"``...).
+    accelerator : {"auto", "cpu", "gpu", "cuda", "mps", "tpu"}, default="auto"
+        Passed to :class:`lightning.Trainer`. A device this machine lacks is refused when
+        ``fit`` starts; ``"auto"`` takes a GPU when there is one.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, data order and dropout; the global RNGs are left untouched.
     verbose : bool, default=False

@@ -33,6 +33,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
+from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator, XLAAccelerator
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.seed import isolate_rng
@@ -115,6 +116,34 @@ def build_trainer(
         num_sanity_val_steps=0,
         callbacks=list(callbacks or []),
     )
+
+
+# accelerator names a member accepts; "gpu" is CUDA or Apple's MPS, whichever is present
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+
+def check_accelerator(accelerator: str, owner: str) -> None:
+    """Refuse, before any training, an ``accelerator`` this machine does not have (Lightning
+    would fail inside ``Trainer`` with an import hint for a TPU library, say).
+
+    Examples
+    --------
+    >>> check_accelerator("cpu", "NeuralClassifier")
+    """
+    if accelerator in ("auto", "cpu"):
+        return
+    available = {
+        "cuda": CUDAAccelerator.is_available(),
+        "mps": MPSAccelerator.is_available(),
+        "tpu": XLAAccelerator.is_available(),
+    }
+    available["gpu"] = available["cuda"] or available["mps"]
+    if not available.get(accelerator, False):
+        present = ["cpu", *sorted(name for name, ok in available.items() if ok)]
+        raise ValueError(
+            f"{owner}(accelerator={accelerator!r}): this machine has no {accelerator} device; "
+            f"available here: {present} (or 'auto', which picks the best of them)"
+        )
 
 
 def forget_fit(estimator: Any) -> None:
@@ -219,8 +248,11 @@ class TrainingPlan:
         return self.estimator.scale_inputs(self.X)  # type: ignore[no-any-return]
 
     def build_network(self) -> nn.Module:
-        """A fresh, randomly initialised network (seed it with :func:`seeded`)."""
-        return self.estimator.build_network(self.n_features)  # type: ignore[no-any-return]
+        """A fresh, randomly initialised network (seed it with :func:`seeded`), checked to give
+        one output per target column."""
+        network = self.estimator.build_network(self.n_features)
+        self.estimator.check_network(network, self.n_features)
+        return network  # type: ignore[no-any-return]
 
     def module(self, network: nn.Module) -> MemberModule:
         """The LightningModule that trains ``network`` under this plan."""

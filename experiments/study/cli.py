@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
+from typing import Any
 
 from experiments.study.config import ConfigError, packaged_configs, read_config
 from experiments.study.runner import Study
@@ -26,6 +28,19 @@ def main(argv: list[str] | None = None) -> int:
         "--verbose", action="store_true", help="also Lightning's per-member progress bars"
     )
     args = parser.parse_args(argv)
+    with warnings.catch_warnings():
+        # one line per warning, naming the tool, not a source line of the library
+        warnings.showwarning = _one_line_warning
+        return _run(args)
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any
+) -> None:
+    print(f"ensembles-study: {category.__name__}: {message}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         config = read_config(args.config)
         study = Study(config, args.output, quiet=args.quiet, verbose=args.verbose)

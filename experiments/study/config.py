@@ -133,6 +133,17 @@ def read_config(path: str | Path) -> StudyConfig:
     from jsonargparse import ArgumentError
 
     path = find_config(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(
+            f"config {str(path)!r} is not a text (UTF-8) YAML file; is it the right file?"
+        ) from None
+    if not text.strip():
+        raise ConfigError(
+            f"config {str(path)!r} is empty; a study config is a YAML mapping with at least "
+            "data and members (see the packaged ones: ensembles-study --help)"
+        )
     parser = _parser()
     try:
         namespace = parser.parse_path(str(path))

@@ -7,7 +7,9 @@ ensemble is built from the public API of :mod:`ensembles` and :mod:`combiners`.
 
 from __future__ import annotations
 
+import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ from ensembles.training import MemberTask, load_or_train, run_tasks
 from experiments.data import Dataset, load_dataset
 from experiments.study import report
 from experiments.study.config import ConfigError, StudyConfig, study_combiners
+
+# Fewer held-out rows than this (or per class) make a learned combiner's fit mostly noise.
+MIN_VALIDATION_ROWS = 50
+MIN_PER_CLASS = 5
 
 
 @dataclass
@@ -82,6 +88,7 @@ class Study:
         except (ValueError, FileNotFoundError, ImportError) as error:
             raise ConfigError(str(error)) from None
         self._check_task(data.task)
+        self._prepare_output()
         classification = data.task == "classification"
         X_fit, y_fit, X_val, y_val = self._validation_split(data, classification)
         pool = self._train_pool(X_fit, y_fit)
@@ -135,6 +142,19 @@ class Study:
         return table
 
     # -- steps -------------------------------------------------------------------------------
+    def _prepare_output(self) -> None:
+        """Make the output folder and prove it writable before anything trains."""
+        try:
+            (self.output / "cache").mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.output):
+                pass
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ConfigError(
+                f"output folder {str(self.output)!r} cannot be written: {reason}"
+                + (f" ({error.filename})" if error.filename else "")
+            ) from None
+
     def _check_task(self, task: str) -> None:
         check = is_classifier if task == "classification" else is_regressor
         for member in self.config.members:
@@ -154,7 +174,27 @@ class Study:
         if fraction == 0:
             return data.X_train, data.y_train, data.X_train[:0], data.y_train[:0]
         train, held = held_out_split(data.y_train, fraction, classification, self.config.seed)
+        self._warn_small_validation(data.y_train[held], classification)
         return data.X_train[train], data.y_train[train], data.X_train[held], data.y_train[held]
+
+    def _warn_small_validation(self, y_val: np.ndarray, classification: bool) -> None:
+        """Warn when the rows held out for the learned combiners are too few to learn from."""
+        learners = [name for name, c in study_combiners(self.config).items() if c.learns]
+        if self.config.calibration:
+            learners.append(f"calibration={self.config.calibration!r}")
+        if not learners:
+            return
+        smallest = int(np.unique(y_val, return_counts=True)[1].min()) if classification else 0
+        if len(y_val) < MIN_VALIDATION_ROWS or (classification and smallest < MIN_PER_CLASS):
+            per_class = f", {smallest} in its smallest class" if classification else ""
+            warnings.warn(
+                f"data.validation_size={self.config.data.validation_size:g} holds out only "
+                f"{len(y_val)} rows{per_class} for {', '.join(learners)}: too few to learn "
+                f"from (aim for at least {MIN_VALIDATION_ROWS} rows and {MIN_PER_CLASS} per "
+                "class); their results will be noisy",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def _train_pool(self, X_fit: np.ndarray, y_fit: np.ndarray) -> _Pool:
         """Every member of every seed, trained by the member-training service (one task
