@@ -268,11 +268,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             with torch.no_grad():
                 output = network(torch.zeros(2, n_features))
         except Exception as error:
-            error.add_note(
-                f"raised by the network of {type(self).__name__}(module={self.module!r}) on a "
-                f"batch of shape (2, {n_features})"
-            )
-            raise
+            raise ValueError(
+                f"the network of {type(self).__name__}(module={self.module!r}) fails on a batch "
+                f"of shape (2, {n_features}) ({n_features} features): "
+                f"{type(error).__name__}: {error}"
+            ) from error
         finally:
             network.train(was_training)
         shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
