@@ -85,6 +85,28 @@ def flip_a_byte(name):
     return damage
 
 
+def as_version_1(damage):
+    """A save written before checksums (format version 1), then damaged: the error must still
+    name the file."""
+
+    def both(folder):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        del manifest["files"], manifest["metadata"]
+        manifest["format_version"] = 1
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        damage(folder)
+
+    return both
+
+
+def truncate(name):
+    def damage(folder):
+        data = (folder / name).read_bytes()
+        (folder / name).write_bytes(data[: len(data) // 2])
+
+    return damage
+
+
 def ensemble(*members, kind=EnsembleClassifier, **kwargs):
     return kind(list(members) or [("a", LogisticRegression()), ("b", net())], **kwargs)
 
@@ -288,6 +310,8 @@ CASES = [
     ("load-missing-weights", load_damaged(lambda f: (f / "weights.safetensors").unlink()), ValueError, r"weights\.safetensors"),  # noqa: E501
     ("load-broken-manifest", load_damaged(lambda f: (f / "manifest.json").write_text("{not json")), ValueError, r"manifest\.json"),  # noqa: E501
     ("load-future-format", load_damaged(lambda f: (f / "manifest.json").write_text(json.dumps({**json.loads((f / "manifest.json").read_text()), "format_version": 99}))), ValueError, r"format"),  # noqa: E501
+    ("load-v1-truncated-weights", load_damaged(as_version_1(truncate("weights.safetensors"))), ValueError, r"save/weights\.safetensors cannot be read"),  # noqa: E501
+    ("load-v1-truncated-estimator", load_damaged(as_version_1(truncate("estimator.skops"))), ValueError, r"save/estimator\.skops cannot be read"),  # noqa: E501
     ("from-checkpoint-os-system", lambda tmp: malicious_checkpoint(tmp)(), ValueError, r"os\.system"),  # noqa: E501
 ]
 # fmt: on
