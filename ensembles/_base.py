@@ -43,6 +43,7 @@ ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
     ],
     "batched": [StrOptions({"auto"}), "boolean"],
     "checkpoint_dir": [str, os.PathLike, None],
+    "n_jobs": [Integral, None],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
@@ -67,6 +68,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         cv: int | float | str | Any | None = None,
         batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        n_jobs: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
@@ -75,6 +77,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.cv = cv
         self.batched = batched
         self.checkpoint_dir = checkpoint_dir
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -249,6 +252,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             y,
             checkpoint_dir=self.checkpoint_dir,
             log=(lambda line: print(prefix + line, flush=True)) if self.verbose else None,
+            n_jobs=self.n_jobs,
         )
         fitted: list[list[Any]] = [[None] * len(active) for _ in jobs]
         for task, done in zip(tasks, results, strict=True):

@@ -61,6 +61,17 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         Members are kept in the safe format of :mod:`members.persistence` (no pickle); reading
         one trusts only the types of the member being trained, so a replaced entry runs no
         code, and an entry that cannot be read is trained again, with a warning.
+    n_jobs : int, optional
+        How many member trainings run at once, scikit-learn's meaning: ``None`` is 1 unless a
+        ``joblib.parallel_config`` says otherwise, ``-1`` uses every core. Every training is a
+        task (each member, each member on each cross-fitting fold, each refit; a batched group
+        is one task), run by joblib: loky processes by default, a Ray or Dask cluster under
+        ``joblib.parallel_config(backend="ray" | "dask")``. Each worker gets
+        ``cpu_count // n_jobs`` torch threads, and on one machine with several GPUs a GPU of its
+        own. Results equal ``n_jobs=1``'s bit for bit wherever a member's training does not
+        depend on its thread count (fully connected networks, scikit-learn members); a
+        convolution's CPU kernels (oneDNN) sum in a thread-dependent order, so conv networks
+        agree to about 1e-3 in probability.
     random_state : int, RandomState or None, default=None
         When set, every member whose own ``random_state`` is ``None`` gets a distinct seed drawn
         from it, and the folds are shuffled reproducibly.
@@ -112,6 +123,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         calibration: str | None = None,
         batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        n_jobs: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
     ) -> None:
@@ -121,6 +133,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             cv=cv,
             batched=batched,
             checkpoint_dir=checkpoint_dir,
+            n_jobs=n_jobs,
             random_state=random_state,
             verbose=verbose,
         )

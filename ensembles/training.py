@@ -25,6 +25,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,17 @@ from typing import Any
 import joblib
 import numpy as np
 
+from ensembles.parallel import (
+    DeviceLease,
+    active_backend,
+    device_lease,
+    threads_per_worker,
+    torch_threads,
+    worker_count,
+)
 from members import fit_batched, persistence
 from members.batched import plan_groups
+from members.training import on_cuda_device
 
 logger = logging.getLogger(__name__)
 
@@ -118,8 +128,17 @@ def run_tasks(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
     on_done: Callable[[MemberTask, list[FittedMember]], None] | None = None,
+    n_jobs: int | None = None,
 ) -> list[list[FittedMember]]:
     """Run every task on ``(X, y)``; for each task, its fitted members in order.
+
+    With one worker (``n_jobs=None`` or 1, and no ``joblib.parallel_config`` saying otherwise)
+    the tasks run here, one after another, and fit ``task.estimators`` in place. With more,
+    joblib runs them on its active backend (loky processes, or Ray or Dask under
+    ``joblib.parallel_config``): each worker gets ``max(1, cpu_count // workers)`` torch threads
+    and, on one machine with several GPUs, a GPU of its own (:mod:`ensembles.parallel`); the
+    fitted members come back as copies, in :class:`FittedMember`. Every member keeps its seed,
+    so the order in which the tasks finish changes nothing.
 
     Parameters
     ----------
@@ -132,14 +151,95 @@ def run_tasks(
         Called with one line per task (which members are trained or reused).
     on_done : callable, optional
         Called as ``on_done(task, fitted)`` after each task, e.g. to advance a progress bar.
+    n_jobs : int, optional
+        Tasks to run at once (scikit-learn's meaning: ``-1`` all cores, ``None`` 1 unless a
+        ``joblib.parallel_config`` sets it).
+
+    With ``checkpoint_dir``, a member is stored by the worker that trained it, as soon as it is
+    trained: when a task fails (or Ctrl-C stops the run), every member finished so far is on
+    disk and the next call reuses it.
     """
-    results = []
-    for task in tasks:
-        fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=log)
-        if on_done is not None:
-            on_done(task, fitted)
-        results.append(fitted)
-    return results
+    workers = worker_count(n_jobs, len(tasks))
+    if workers == 1:
+        results = []
+        for task in tasks:
+            fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=log)
+            if on_done is not None:
+                on_done(task, fitted)
+            results.append(fitted)
+        return results
+    return _run_parallel(tasks, X, y, workers, n_jobs, checkpoint_dir, log, on_done)
+
+
+def _run_parallel(
+    tasks: Sequence[MemberTask],
+    X: np.ndarray,
+    y: np.ndarray,
+    workers: int,
+    n_jobs: int | None,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    log: Callable[[str], None] | None,
+    on_done: Callable[[MemberTask, list[FittedMember]], None] | None,
+) -> list[list[FittedMember]]:
+    backend = active_backend()
+    lease = device_lease(backend, [e for task in tasks for e in task.estimators])
+    threads = threads_per_worker(workers)
+    if log is not None:
+        log(
+            f"{len(tasks)} tasks on {workers} {type(backend).__name__} workers, "
+            f"{threads} torch thread(s) each"
+        )
+    results: list[list[FittedMember] | None] = [None] * len(tasks)
+    # joblib shares X and y with the workers as memory maps (loky), instead of a copy per task
+    # results as they finish where the backend can hand them over one by one (loky, Dask);
+    # all at the end otherwise (Ray's backend)
+    streams = getattr(backend, "supports_return_generator", False)
+    parallel = joblib.Parallel(
+        n_jobs=n_jobs if n_jobs is not None else workers,
+        return_as="generator_unordered" if streams else "list",
+    )
+    jobs = (
+        joblib.delayed(_run_in_worker)(index, task, X, y, checkpoint_dir, threads, lease)
+        for index, task in enumerate(tasks)
+    )
+    try:
+        for index, fitted, lines in parallel(jobs):
+            results[index] = fitted
+            for line in lines if log is not None else []:
+                log(line)  # type: ignore[misc]
+            if on_done is not None:
+                on_done(tasks[index], fitted)
+    except KeyboardInterrupt as interrupt:
+        done = sum(result is not None for result in results)
+        kept = (
+            f"; they are kept in checkpoint_dir={str(checkpoint_dir)!r} and reused when fit "
+            "is called again"
+            if checkpoint_dir is not None
+            else "; pass checkpoint_dir= to keep them"
+        )
+        interrupt.add_note(
+            f"interrupted while {workers} workers trained members in parallel: {done} of "
+            f"{len(tasks)} tasks had finished{kept}"
+        )
+        raise
+    return [result for result in results if result is not None]
+
+
+def _run_in_worker(
+    index: int,
+    task: MemberTask,
+    X: np.ndarray,
+    y: np.ndarray,
+    checkpoint_dir: str | os.PathLike[str] | None,
+    threads: int,
+    lease: DeviceLease | None,
+) -> tuple[int, list[FittedMember], list[str]]:
+    """One task in a joblib worker: its threads, its device (when leased), its log lines."""
+    lines: list[str] = []
+    with torch_threads(threads), lease.lease() if lease is not None else nullcontext() as device:
+        with on_cuda_device(device):
+            fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=lines.append)
+    return index, fitted, lines
 
 
 def run_task(

@@ -26,6 +26,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -86,6 +87,30 @@ def training_loggers(log_dir: str | None) -> list[Logger] | bool:
     return loggers
 
 
+# The CUDA device a worker leased for the task it runs (ensembles.parallel.DeviceLease);
+# None: Lightning's default (the first visible device).
+_CUDA_DEVICE: ContextVar[int | None] = ContextVar("cuda_device", default=None)
+
+
+@contextmanager
+def on_cuda_device(index: int | None) -> Iterator[None]:
+    """Train on CUDA device ``index`` inside (the Trainer's ``devices=[index]`` and torch's
+    current device, which the batched engine uses); ``None`` changes nothing."""
+    if index is None:
+        yield
+        return
+    token = _CUDA_DEVICE.set(index)
+    previous = torch.cuda.current_device() if torch.cuda.is_available() else None
+    if previous is not None:
+        torch.cuda.set_device(index)
+    try:
+        yield
+    finally:
+        _CUDA_DEVICE.reset(token)
+        if previous is not None:
+            torch.cuda.set_device(previous)
+
+
 def build_trainer(
     *,
     max_epochs: int,
@@ -104,9 +129,10 @@ def build_trainer(
     >>> trainer.max_epochs
     2
     """
+    leased = _CUDA_DEVICE.get()
     return L.Trainer(
         accelerator=accelerator,
-        devices=1,
+        devices=1 if leased is None or accelerator in ("cpu", "mps") else [leased],
         max_epochs=max_epochs,
         logger=training_loggers(log_dir),
         enable_checkpointing=False,

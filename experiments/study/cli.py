@@ -23,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
         f"({', '.join(packaged_configs())})",
     )
     parser.add_argument("--output", help="output folder (default: the config's output key)")
+    parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="members trained at once (-1: every core; default: the config's n_jobs, else 1)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--verbose", action="store_true", help="also Lightning's per-member progress bars"
@@ -43,7 +49,9 @@ def _one_line_warning(
 def _run(args: argparse.Namespace) -> int:
     try:
         config = read_config(args.config)
-        study = Study(config, args.output, quiet=args.quiet, verbose=args.verbose)
+        study = Study(
+            config, args.output, quiet=args.quiet, verbose=args.verbose, n_jobs=args.n_jobs
+        )
         start = time.perf_counter()
         study.run()
     except (ConfigError, FileNotFoundError, ImportError) as error:

@@ -70,6 +70,7 @@ def summary(
     validation_size: float,
     draws: int,
     subsets: str,
+    training: str = "",
 ) -> str:
     """``summary.md``: the headline (best member, full ensembles, student), the metric by
     ensemble size, and the plots."""
@@ -98,7 +99,7 @@ def summary(
         f"{data.task}; {len(data.y_train)} training samples "
         f"({validation_size:g} held out for the combiners), "
         f"{len(data.y_test)} test samples; "
-        f"{n_members} members. Metrics on the test set.",
+        f"{n_members} members. Metrics on the test set. {training}".rstrip(),
         "",
         "## Headline",
         "",
@@ -131,6 +132,7 @@ def write_report(
     validation_size: float,
     draws: int,
     subsets: str,
+    training: str = "",
 ) -> None:
     """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``."""
     output.mkdir(parents=True, exist_ok=True)
@@ -149,6 +151,12 @@ def write_report(
         data.task == "classification",
     )
     text = summary(
-        table, data, figures, validation_size=validation_size, draws=draws, subsets=subsets
+        table,
+        data,
+        figures,
+        validation_size=validation_size,
+        draws=draws,
+        subsets=subsets,
+        training=training,
     )
     (output / "summary.md").write_text(text)

@@ -59,6 +59,9 @@ class Study:
         No progress bar (for CI and logs).
     verbose : bool, default=False
         Lightning's own per-member progress bars as well.
+    n_jobs : int, optional
+        Members trained at once (see :class:`ensembles.EnsembleClassifier`); the config's
+        ``n_jobs`` when ``None``.
     """
 
     def __init__(
@@ -68,11 +71,16 @@ class Study:
         *,
         quiet: bool = False,
         verbose: bool = False,
+        n_jobs: int | None = None,
     ) -> None:
         self.config = config
         self.output = Path(config.output if output is None else output)
         self.quiet = quiet
         self.verbose = verbose
+        self.n_jobs = config.n_jobs if n_jobs is None else n_jobs
+        if self.n_jobs == 0:
+            raise ConfigError("n_jobs must be a positive int, -1 (every core) or null; got 0")
+        self.training = ""
 
     def run(self) -> pd.DataFrame:
         """Train (or reuse) the pool, evaluate every combiner and size, write the report."""
@@ -138,6 +146,7 @@ class Study:
             validation_size=config.data.validation_size,
             draws=config.draws,
             subsets=config.subsets,
+            training=self.training,
         )
         return table
 
@@ -220,9 +229,20 @@ class Study:
                 bar.set_postfix_str(task.stems[0])
                 bar.update()
 
+            start = time.perf_counter()
             results = run_tasks(
-                tasks, X_fit, y_fit, checkpoint_dir=self.output / "cache", on_done=advance
+                tasks,
+                X_fit,
+                y_fit,
+                checkpoint_dir=self.output / "cache",
+                on_done=advance,
+                n_jobs=self.n_jobs,
             )
+        reused = sum(fitted.reused for [fitted] in results)
+        self.training = (
+            f"The pool trained in {time.perf_counter() - start:.1f} s wall-clock with "
+            f"n_jobs={self.n_jobs} ({reused} of {len(tasks)} members reused from the cache)."
+        )
         empty = np.empty((len(tasks), 0, 0))
         return _Pool(
             names=[task.stems[0] for task in tasks],

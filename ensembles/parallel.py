@@ -1,0 +1,136 @@
+"""Where member training runs: joblib workers, their threads, and their devices.
+
+:func:`ensembles.training.run_tasks` hands independent member tasks to joblib. joblib's
+backend decides where they run: loky processes by default, and a Ray or Dask cluster under
+``joblib.parallel_config(backend="ray" | "dask")`` (the user registers the backend; nothing
+here imports Ray or Dask). This module holds what every worker needs besides the task:
+
+- :func:`worker_count`: how many tasks run at once, as joblib counts it (``n_jobs=None`` is 1
+  unless a ``joblib.parallel_config`` says otherwise, scikit-learn's convention);
+- :func:`threads_per_worker`: ``max(1, cpu_count // workers)`` torch threads, so that two
+  workers on two cores do not fight over them;
+- :class:`DeviceLease`: on one machine with several GPUs, a task takes a free GPU from a
+  pool for as long as it trains (a lock file per device), never ``index % n_gpus``, which puts
+  two tasks on one device as soon as their durations differ. Ray
+  (``ray_remote_args={"num_gpus": 1}``) and Dask-CUDA set ``CUDA_VISIBLE_DEVICES`` per task
+  themselves, so no lease is taken there.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import torch
+
+# joblib backends whose workers share this machine's devices (a lease is needed there)
+LOCAL_BACKENDS = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend")
+
+
+def active_backend() -> Any:
+    """The joblib backend a ``Parallel()`` made here would use (``parallel_config`` applies)."""
+    backend, _ = joblib.parallel.get_active_backend()
+    return backend
+
+
+def worker_count(n_jobs: int | None, n_tasks: int) -> int:
+    """How many of ``n_tasks`` tasks run at once under ``n_jobs`` and the active backend.
+
+    Examples
+    --------
+    >>> worker_count(None, 8), worker_count(2, 8), worker_count(4, 2)
+    (1, 2, 2)
+    """
+    return max(1, min(int(joblib.effective_n_jobs(n_jobs)), n_tasks))
+
+
+def threads_per_worker(workers: int) -> int:
+    """Torch threads for each of ``workers`` workers on this machine's cores.
+
+    Examples
+    --------
+    >>> threads_per_worker(10 * joblib.cpu_count())
+    1
+    """
+    return max(1, joblib.cpu_count() // max(1, workers))
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the inside with ``threads`` torch threads (``None``: as they are), then restore."""
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass
+class DeviceLease:
+    """A pool of device indices shared by the workers of one machine, one task per device.
+
+    ``lease()`` blocks until a device is free, holds an exclusive lock on its lock file while
+    the task trains, and frees it afterwards, also when the task raises or its process dies
+    (the operating system drops the lock with the process). Any process that reaches the
+    same ``lock_dir`` takes part.
+
+    Parameters
+    ----------
+    devices : sequence of int
+        The device indices to share (``range(torch.cuda.device_count())``, or a fake list in
+        a test).
+    lock_dir : str
+        A folder for the lock files; a new temporary one by default.
+    """
+
+    devices: Sequence[int]
+    lock_dir: str = field(default_factory=lambda: tempfile.mkdtemp(prefix="device-lease-"))
+    poll_seconds: float = 0.05
+
+    @contextmanager
+    def lease(self) -> Iterator[int]:
+        """The index of a device no other task holds, until the block ends."""
+        while True:
+            for device in self.devices:
+                path = os.path.join(self.lock_dir, f"device-{device}.lock")
+                handle = open(path, "a")  # noqa: SIM115 (held open as the lock)
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.close()
+                    continue
+                try:
+                    yield device
+                    return
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    handle.close()
+            time.sleep(self.poll_seconds)
+
+
+def uses_cuda(estimator: Any) -> bool:
+    """Whether ``estimator`` (a neural member) would train on a CUDA device here."""
+    accelerator = str(getattr(estimator, "accelerator", "cpu")).lower()
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+
+
+def device_lease(backend: Any, estimators: Sequence[Any]) -> DeviceLease | None:
+    """A lease over this machine's CUDA devices when tasks under ``backend`` share them (loky,
+    multiprocessing, threads) and some estimator trains on CUDA; ``None`` otherwise (Ray and
+    Dask-CUDA give each task its own device)."""
+    if type(backend).__name__ not in LOCAL_BACKENDS or not torch.cuda.is_available():
+        return None
+    if not any(uses_cuda(estimator) for estimator in estimators):
+        return None
+    return DeviceLease(list(range(torch.cuda.device_count())))

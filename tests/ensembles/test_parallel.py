@@ -1,0 +1,293 @@
+"""Members in parallel (issue 16): loky processes, a local Ray cluster and a Dask LocalCluster
+give the predictions of ``n_jobs=1``; workers get their share of threads and a device each; a
+failing worker names its member, and what the others finished is stored and reused."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+
+from combiners import WeightedCombiner
+from ensembles import EnsembleClassifier, EnsembleRegressor
+from ensembles.parallel import DeviceLease, threads_per_worker, worker_count
+from members import NeuralClassifier, NeuralRegressor
+
+ROOT = str(Path(__file__).resolve().parents[2])
+X, y = load_digits(return_X_y=True)
+X, y = X[:400], y[:400]
+
+
+class Recorder(ClassifierMixin, BaseEstimator):
+    """Records where and how it was fitted: process, torch threads, CUDA_VISIBLE_DEVICES and
+    the time span. ``fail=True`` raises instead, after ``wait_for=(folder, n)``: once ``n``
+    members are stored in ``folder`` (so that a test knows what the other workers finished)."""
+
+    def __init__(self, seconds=0.0, fail=False, wait_for=None, random_state=None):
+        self.seconds = seconds
+        self.fail = fail
+        self.wait_for = wait_for
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        start = time.time()
+        time.sleep(self.seconds)
+        if self.wait_for is not None:
+            folder, count = self.wait_for
+            deadline = time.time() + 120
+            while len(list(Path(folder).glob("*/manifest.json"))) < count:
+                assert time.time() < deadline, "the other members never finished"
+                time.sleep(0.05)
+        if self.fail:
+            raise RuntimeError("this member always fails")
+        self.classes_ = np.unique(y)
+        self.pid_ = os.getpid()
+        self.threads_ = torch.get_num_threads()
+        self.device_ = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self.span_ = (start, time.time())
+        return self
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
+
+
+def mlps(n=4, epochs=2):
+    return [
+        (
+            f"mlp{i}",
+            NeuralClassifier(max_epochs=epochs, module_kwargs={"hidden": (32,)}, random_state=i),
+        )
+        for i in range(n)
+    ]
+
+
+def never_overlap(spans_by_device):
+    for spans in spans_by_device.values():
+        spans = sorted(spans)
+        for (_, end), (start, _) in zip(spans, spans[1:]):
+            assert start >= end, spans
+
+
+def test_worker_count_and_threads_follow_joblib():
+    assert worker_count(None, 5) == 1
+    assert worker_count(2, 5) == 2 and worker_count(8, 3) == 3
+    assert worker_count(-1, 100) == joblib.cpu_count()
+    with joblib.parallel_config(n_jobs=2):
+        assert worker_count(None, 5) == 2  # scikit-learn's convention for n_jobs=None
+    assert threads_per_worker(1) == joblib.cpu_count()
+    assert threads_per_worker(joblib.cpu_count() * 4) == 1
+
+
+def test_loky_gives_the_sequential_predictions_bit_for_bit():
+    members = [*mlps(), ("lr", LogisticRegression(max_iter=300))]
+    one = EnsembleClassifier(members, batched=False).fit(X, y)
+    two = EnsembleClassifier(members, batched=False, n_jobs=2).fit(X, y)
+    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
+    # cross-fitting: every fold member and refit is a task
+    three = EnsembleClassifier(
+        members[:2], combiner=WeightedCombiner(), cv=3, n_jobs=2, random_state=0
+    )
+    one_cv = EnsembleClassifier(members[:2], combiner=WeightedCombiner(), cv=3, random_state=0)
+    three.fit(X, y)
+    one_cv.fit(X, y)
+    np.testing.assert_array_equal(three.oof_predictions_, one_cv.oof_predictions_)
+    np.testing.assert_array_equal(three.predict_proba(X), one_cv.predict_proba(X))
+
+
+def test_a_batched_group_is_one_task_and_regressors_run_too():
+    Xr, yr = X[:, :20], X[:, 20]
+    members = [(f"r{i}", NeuralRegressor(max_epochs=2, random_state=i)) for i in range(3)]
+    one = EnsembleRegressor(members, batched=True).fit(Xr, yr)
+    two = EnsembleRegressor(members, batched=True, n_jobs=2).fit(Xr, yr)
+    np.testing.assert_array_equal(one.predict(Xr), two.predict(Xr))
+
+
+def test_workers_are_other_processes_with_their_share_of_threads():
+    members = [(f"r{i}", Recorder(seconds=0.5)) for i in range(4)]
+    ensemble = EnsembleClassifier(members, n_jobs=2).fit(X, y)
+    pids = {member.pid_ for member in ensemble.members_}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert {member.threads_ for member in ensemble.members_} == {threads_per_worker(2)}
+    assert torch.get_num_threads() == joblib.cpu_count() or torch.get_num_threads() >= 1
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_a_failing_worker_names_its_member_and_the_others_are_reused(tmp_path, n_jobs, capsys):
+    # in parallel, the failing member waits until the other worker has finished ok0 and ok1
+    wait = (str(tmp_path), 2) if n_jobs == 2 else None
+    members = [
+        ("ok0", Recorder()),
+        ("bad", Recorder(fail=True, wait_for=wait)),
+        ("ok1", Recorder()),
+    ]
+    ensemble = EnsembleClassifier(members, n_jobs=n_jobs, checkpoint_dir=tmp_path, verbose=True)
+    with pytest.raises(RuntimeError, match="always fails") as raised:
+        ensemble.fit(X, y)
+    assert "member 'bad'" in " ".join(raised.value.__notes__)
+    stored = sorted(p.parent.name.split("-")[0] for p in tmp_path.glob("*/manifest.json"))
+    # one after another, ok1 never starts; in parallel, the other worker finishes it
+    assert stored == (["ok0"] if n_jobs == 1 else ["ok0", "ok1"]), sorted(tmp_path.rglob("*"))
+    capsys.readouterr()
+    ensemble.set_params(bad=Recorder()).fit(X, y)  # only "bad" trains
+    reused = [line for line in capsys.readouterr().out.splitlines() if "reusing" in line]
+    assert len(reused) == len(stored), reused
+
+
+def hold_device(lease, seconds):
+    with lease.lease() as device:
+        start = time.time()
+        time.sleep(seconds)
+        return device, (start, time.time())
+
+
+def test_the_loky_device_lease_never_puts_two_tasks_on_one_device(tmp_path):
+    lease = DeviceLease([0, 1], lock_dir=str(tmp_path))
+    # durations differ, so index % n_devices would collide
+    durations = [0.6, 0.1, 0.1, 0.5, 0.1, 0.3, 0.1, 0.2]
+    results = joblib.Parallel(n_jobs=3, backend="loky")(
+        joblib.delayed(hold_device)(lease, seconds) for seconds in durations
+    )
+    by_device: dict[int, list] = {}
+    for device, span in results:
+        by_device.setdefault(device, []).append(span)
+    assert set(by_device) == {0, 1}
+    never_overlap(by_device)
+
+
+# -- Ray and Dask: local clusters, as a user's cluster would run it ----------------------------
+@pytest.fixture(scope="module")
+def ray_cluster():
+    ray = pytest.importorskip("ray")
+    from ray.util.joblib import register_ray
+
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    # two fake GPUs: Ray schedules them and sets CUDA_VISIBLE_DEVICES without any hardware
+    ray.init(
+        num_cpus=2,
+        num_gpus=2,
+        include_dashboard=False,
+        object_store_memory=200 * 2**20,
+        log_to_driver=False,
+    )
+    register_ray()
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_gives_the_sequential_predictions(ray_cluster):
+    members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
+    one = EnsembleClassifier(members, batched=False).fit(X, y)
+    with joblib.parallel_config(backend="ray", n_jobs=2):
+        on_ray = EnsembleClassifier(members, batched=False).fit(X, y)
+    np.testing.assert_array_equal(one.predict_proba(X), on_ray.predict_proba(X))
+
+
+def test_ray_gives_each_member_a_gpu_of_its_own(ray_cluster):
+    members = [(f"r{i}", Recorder(seconds=1.0)) for i in range(4)]
+    with joblib.parallel_config(backend="ray", n_jobs=2, ray_remote_args={"num_gpus": 1}):
+        ensemble = EnsembleClassifier(members).fit(X, y)
+    by_device: dict[str, list] = {}
+    for member in ensemble.members_:
+        by_device.setdefault(member.device_, []).append(member.span_)
+    assert len(by_device) == 2 and None not in by_device, by_device
+    never_overlap(by_device)
+
+
+def test_a_failing_member_on_ray_is_named_and_the_others_are_stored(ray_cluster, tmp_path):
+    bad = Recorder(fail=True, wait_for=(str(tmp_path), 2))
+    members = [("ok0", Recorder()), ("bad", bad), ("ok1", Recorder())]
+    with joblib.parallel_config(backend="ray", n_jobs=2):
+        with pytest.raises(Exception, match="always fails") as raised:
+            EnsembleClassifier(members, checkpoint_dir=tmp_path).fit(X, y)
+    text = str(raised.value) + " ".join(getattr(raised.value, "__notes__", []))
+    assert "member 'bad'" in text
+    stored = sorted(p.parent.name.split("-")[0] for p in tmp_path.glob("*/manifest.json"))
+    assert stored == ["ok0", "ok1"], (text, sorted(tmp_path.rglob("*")))
+
+
+def test_dask_gives_the_sequential_predictions():
+    distributed = pytest.importorskip("distributed")
+    members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
+    one = EnsembleClassifier(members, batched=False).fit(X, y)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster),
+        joblib.parallel_config(backend="dask"),
+    ):
+        on_dask = EnsembleClassifier(members, batched=False).fit(X, y)
+    np.testing.assert_array_equal(one.predict_proba(X), on_dask.predict_proba(X))
+
+
+# -- Ctrl-C stops the workers and loses nothing finished -----------------------------------------
+FIT = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from ensembles import EnsembleClassifier
+    from members import NeuralClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 6)), np.tile([0, 1], 100)
+    slow = 1 if sys.argv[2] == "rerun" else 100_000
+    members = [
+        ("quick", NeuralClassifier(max_epochs=1, random_state=0)),
+        ("slow", NeuralClassifier(max_epochs=slow, random_state=1)),
+        ("other", NeuralClassifier(max_epochs=slow, random_state=2)),
+    ]
+    ensemble = EnsembleClassifier(
+        members, batched=False, checkpoint_dir=sys.argv[1], n_jobs=2, verbose=True
+    )
+    try:
+        ensemble.fit(X, y)
+    except KeyboardInterrupt as interrupt:
+        print("CAUGHT", " ".join(getattr(interrupt, "__notes__", [])), flush=True)
+        sys.exit(3)
+    print("FITTED", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_sigint_stops_the_workers_and_keeps_what_they_finished(tmp_path):
+    script = tmp_path / "fit.py"
+    script.write_text(FIT)
+    checkpoints = tmp_path / "ckpt"
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(checkpoints), "first"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # Ctrl-C in a terminal reaches the whole process group
+    )
+    deadline = time.monotonic() + 120
+    while not any(checkpoints.glob("quick-*/manifest.json")):
+        assert time.monotonic() < deadline and child.poll() is None, child.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)
+    os.killpg(child.pid, signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 3, err[-2000:]
+    assert "interrupted while 2 workers trained members in parallel: 1 of 3 tasks" in out, out
+    rerun = subprocess.run(
+        [sys.executable, str(script), str(checkpoints), "rerun"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "reusing member 'quick'" in rerun.stdout and "FITTED" in rerun.stdout
