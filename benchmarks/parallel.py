@@ -5,7 +5,9 @@ For each pool (M members of one architecture, seeds 0 .. M-1, ``batched=False``)
 processes, twice: *cold* (the workers start and import torch and Lightning inside the timed
 fit) and *warm* (the same workers again, as a second fit in a session would find them); and,
 when Ray is installed, on a local Ray cluster (``ray.init(num_cpus=2)``, started outside the
-timing). Each row gives the seconds, the speed-up over ``n_jobs=1`` and whether
+timing). First, the machine's own ceiling: how much faster ``n_jobs`` processes of plain
+arithmetic finish than one after another (virtual cores often give less than ``n_jobs``).
+Each row gives the seconds, the speed-up over ``n_jobs=1`` and whether
 ``predict_proba`` equals the sequential one bit for bit (else the largest difference)::
 
     python benchmarks/parallel.py                       # acceptance pools on the 2-core CPU
@@ -28,6 +30,7 @@ import joblib
 import numpy as np
 import pandas as pd
 import torch
+from joblib.externals.loky import get_reusable_executor
 
 from ensembles import EnsembleClassifier
 from experiments.data import load_mnist1d
@@ -55,6 +58,27 @@ def timed_fit(members: list, data: tuple, n_jobs: int | None) -> tuple[float, np
     return seconds, ensemble.predict_proba(X_test), ensemble.members_
 
 
+def spin(n: int = 20_000_000) -> int:
+    """Pure-Python arithmetic: what n_jobs processes can gain on this machine at best."""
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def ceiling(n_jobs: int) -> float:
+    """How much faster ``n_jobs`` spinning processes (already started) finish than the same
+    spins one after another in this process: the machine's own limit for any pool."""
+    joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(spin)(10) for _ in range(n_jobs))  # start
+    start = time.perf_counter()
+    for _ in range(n_jobs):
+        spin()
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(spin)() for _ in range(n_jobs))
+    return alone / (time.perf_counter() - start)
+
+
 def makespan(seconds: list[float], devices: int) -> float:
     """Longest-processing-time-first list scheduling of ``seconds`` on ``devices`` devices."""
     loads = [0.0] * devices
@@ -63,16 +87,32 @@ def makespan(seconds: list[float], devices: int) -> float:
     return max(loads)
 
 
-def compare(label: str, base: tuple[float, np.ndarray], other: tuple[float, np.ndarray]) -> dict:
+def compare(
+    label: str, base: tuple[float, np.ndarray], other: tuple[float, np.ndarray], y_test: np.ndarray
+) -> dict:
     same = np.array_equal(base[1], other[1])
     return {
         "run": label,
         "seconds": round(other[0], 2),
         "speed-up": round(base[0] / other[0], 2),
+        "test accuracy": round(float((other[1].argmax(axis=1) == y_test).mean()), 4),
         "predict_proba": "identical"
         if same
         else f"max diff {np.abs(base[1] - other[1]).max():.1e}",
     }
+
+
+def _start_ray(n_jobs: int) -> Any:
+    """A local Ray cluster of ``n_jobs`` CPUs registered as joblib's ``"ray"`` backend; ``None``
+    when Ray is not installed."""
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError:
+        return None
+    ray.init(num_cpus=n_jobs, include_dashboard=False, log_to_driver=False)
+    register_ray()
+    return ray
 
 
 def main() -> None:
@@ -88,32 +128,26 @@ def main() -> None:
         f"# {platform.processor() or platform.machine()}, {joblib.cpu_count()} cores, torch "
         f"{torch.__version__}, accelerator={args.accelerator}, n_jobs={args.n_jobs}\n"
     )
-    ray = None
-    if not args.no_ray:
-        try:
-            import ray
-            from ray.util.joblib import register_ray
-
-            ray.init(num_cpus=args.n_jobs, include_dashboard=False, log_to_driver=False)
-            register_ray()
-        except ImportError:
-            ray = None
-    rows, estimates = [], []
+    print(
+        f"The machine's ceiling: {args.n_jobs} processes of pure-Python arithmetic finish "
+        f"{ceiling(args.n_jobs):.2f}x as fast as one after another.\n",
+        flush=True,
+    )
+    pools = {}
     for spec in args.pools:
         module, n, epochs = spec.split(":")
-        members = pool(module, int(n), int(epochs), args.accelerator)
-        name = f"{n} {module} x {epochs} epochs"
-        base = timed_fit(members, data, 1)
-        rows.append({"pool": name} | compare("n_jobs=1", base, base))
+        pools[f"{n} {module} x {epochs} epochs"] = pool(
+            module, int(n), int(epochs), args.accelerator
+        )
+    rows, estimates, bases = [], [], {}
+    for name, members in pools.items():
+        base = bases[name] = timed_fit(members, data, 1)
+        rows.append({"pool": name} | compare("n_jobs=1", base, base, data[3]))
+        # fresh loky workers for each pool: the first fit pays their start, the second not
+        get_reusable_executor().shutdown(wait=True)
         for label in ("loky cold", "loky warm"):
-            rows.append(
-                {"pool": name} | compare(label, base, timed_fit(members, data, args.n_jobs))
-            )
-        if ray is not None:
-            with joblib.parallel_config(backend="ray"):
-                rows.append(
-                    {"pool": name} | compare("ray", base, timed_fit(members, data, args.n_jobs))
-                )
+            other = timed_fit(members, data, args.n_jobs)
+            rows.append({"pool": name} | compare(label, base, other, data[3]))
         print(pd.DataFrame(rows).to_markdown(index=False), "\n", flush=True)
         # the members of a pool share an architecture: each takes about the mean time
         times = [base[0] / len(members)] * len(members)
@@ -121,12 +155,20 @@ def main() -> None:
             {"pool": name, "member s (mean)": round(times[0], 2)}
             | {f"{g} device(s) s": round(makespan(times, g), 1) for g in args.gpus}
         )
-    print("## Fit time\n")
-    print(pd.DataFrame(rows).to_markdown(index=False))
-    print("\n## Makespan estimate from measured member times (one member per device)\n")
-    print(pd.DataFrame(estimates).to_markdown(index=False))
+    # Ray last: its own processes, idle or not, would slow the other runs down
+    ray = None if args.no_ray else _start_ray(args.n_jobs)
     if ray is not None:
+        for name, members in pools.items():
+            with joblib.parallel_config(backend="ray"):
+                other = timed_fit(members, data, args.n_jobs)
+            rows.append(
+                {"pool": name} | compare("ray (started outside)", bases[name], other, data[3])
+            )
         ray.shutdown()
+    print("## Fit time\n")
+    print(pd.DataFrame(rows).sort_values("pool", kind="stable").to_markdown(index=False))
+    print("\n## Makespan estimate from the mean member time (one member per device)\n")
+    print(pd.DataFrame(estimates).to_markdown(index=False))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ from members.persistence import (
 from members.registry import BACKBONES, BackboneFactory, build_backbone
 from members.training import (
     ACCELERATORS,
+    PRECISIONS,
+    TRAINER_DEFAULTS,
     TrainingPlan,
     check_accelerator,
     forget_fit,
@@ -76,6 +78,13 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         "callbacks": [ListOf(Callback, "lightning.pytorch.callbacks.Callback instances"), None],
         "standardize": ["boolean"],
         "accelerator": [StrOptions(set(ACCELERATORS))],
+        "devices": [
+            Interval(Integral, 1, None, closed="left"),
+            ListOf(Integral, "device indices"),
+            StrOptions({"auto"}),
+        ],
+        "strategy": [str],
+        "precision": [StrOptions(set(PRECISIONS))],
         "bootstrap": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -96,6 +105,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         callbacks: list[Callback] | None = None,
         standardize: bool = True,
         accelerator: str = "auto",
+        devices: int | list[int] | str = 1,
+        strategy: str = "auto",
+        precision: str = "32-true",
         bootstrap: bool = False,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
@@ -112,6 +124,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.callbacks = callbacks
         self.standardize = standardize
         self.accelerator = accelerator
+        self.devices = devices
+        self.strategy = strategy
+        self.precision = precision
         self.bootstrap = bootstrap
         self.random_state = random_state
         self.verbose = verbose
@@ -433,6 +448,8 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
                 warnings.simplefilter("ignore", DeprecationWarning)
                 network = torch.jit.load(io.BytesIO(state["model_"].data))
             state = {**state, "model_": network}
+        # saves from before devices, strategy and precision existed trained with their defaults
+        state = {**TRAINER_DEFAULTS, **state}
         super().__setstate__(state)
         if isinstance(state.get("model_"), NetworkRef):
             self._check_loaded_architecture()
@@ -495,6 +512,16 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     accelerator : {"auto", "cpu", "gpu", "cuda", "mps", "tpu"}, default="auto"
         Passed to :class:`lightning.Trainer`. A device this machine lacks is refused when
         ``fit`` starts; ``"auto"`` takes a GPU when there is one.
+    devices : int, list of int or "auto", default=1
+        Devices for one member's training, passed to :class:`lightning.Trainer`: more than one
+        trains this member data-parallel, with ``strategy``.
+    strategy : str, default="auto"
+        Lightning's strategy for ``devices`` > 1: ``"ddp_spawn"`` (or ``"ddp_notebook"``)
+        from a session or notebook, ``"ddp"`` from a script (it runs the script again per
+        device), ``"fsdp"``... The trained network comes back to this process.
+    precision : str, default="32-true"
+        Lightning's training precision: ``"bf16-mixed"``, ``"16-mixed"`` (GPU), ``"64-true"``,
+        ``"bf16-true"``... The network is stored and predicts in float64 either way.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, data order and dropout; the global RNGs are left untouched.
     verbose : bool, default=False

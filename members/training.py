@@ -116,12 +116,16 @@ def build_trainer(
     max_epochs: int,
     n_batches: int,
     accelerator: str = "auto",
+    devices: int | list[int] | str = 1,
+    strategy: str = "auto",
+    precision: str = "32-true",
     callbacks: list[Callback] | None = None,
     log_dir: str | None = None,
     verbose: bool = False,
 ) -> L.Trainer:
-    """The single-device :class:`lightning.Trainer` that trains a member (quiet unless
-    ``verbose``; no checkpoints; logs under ``log_dir`` when given).
+    """The :class:`lightning.Trainer` that trains a member (quiet unless ``verbose``; no
+    checkpoints; logs under ``log_dir`` when given): one device unless ``devices`` says more,
+    then ``strategy``; a worker's leased GPU (:func:`on_cuda_device`) when it has one.
 
     Examples
     --------
@@ -130,9 +134,13 @@ def build_trainer(
     2
     """
     leased = _CUDA_DEVICE.get()
+    if leased is not None and devices == 1 and accelerator not in ("cpu", "mps"):
+        devices = [leased]
     return L.Trainer(
         accelerator=accelerator,
-        devices=1 if leased is None or accelerator in ("cpu", "mps") else [leased],
+        devices=devices,
+        strategy=strategy,
+        precision=precision,  # type: ignore[arg-type]
         max_epochs=max_epochs,
         logger=training_loggers(log_dir),
         enable_checkpointing=False,
@@ -146,6 +154,10 @@ def build_trainer(
 
 # accelerator names a member accepts; "gpu" is CUDA or Apple's MPS, whichever is present
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# Lightning's training precisions
+PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed")
+# what a member trained with before devices, strategy and precision were parameters
+TRAINER_DEFAULTS = {"devices": 1, "strategy": "auto", "precision": "32-true"}
 
 
 def check_accelerator(accelerator: str, owner: str) -> None:
@@ -301,6 +313,9 @@ class TrainingPlan:
                 max_epochs=self.max_epochs,
                 n_batches=len(loader),
                 accelerator=estimator.accelerator,
+                devices=estimator.devices,
+                strategy=estimator.strategy,
+                precision=estimator.precision,
                 callbacks=self.callbacks,
                 log_dir=estimator.log_dir,
                 verbose=estimator.verbose,

@@ -56,6 +56,7 @@ class Recorder(ClassifierMixin, BaseEstimator):
         self.pid_ = os.getpid()
         self.threads_ = torch.get_num_threads()
         self.device_ = os.environ.get("CUDA_VISIBLE_DEVICES")
+        self.shared_ = isinstance(X, np.memmap) and not X.flags.writeable
         self.span_ = (start, time.time())
         return self
 
@@ -121,6 +122,14 @@ def test_workers_are_other_processes_with_their_share_of_threads():
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
     assert {member.threads_ for member in ensemble.members_} == {threads_per_worker(2)}
     assert torch.get_num_threads() == joblib.cpu_count() or torch.get_num_threads() >= 1
+
+
+def test_large_inputs_reach_the_workers_as_shared_read_only_maps():
+    big_X, big_y = np.tile(X, (8, 1)), np.tile(y, 8)  # 1.6 MB: above joblib's 1 MB threshold
+    members = [("r0", Recorder()), ("r1", Recorder()), ("mlp", NeuralClassifier(max_epochs=1))]
+    ensemble = EnsembleClassifier(members, n_jobs=2).fit(big_X, big_y)
+    assert all(member.shared_ for member in ensemble.members_[:2])  # one copy, not one per task
+    assert ensemble.score(big_X, big_y) > 0.5  # a network trains on a read-only map too
 
 
 @pytest.mark.parametrize("n_jobs", [1, 2])
@@ -291,3 +300,22 @@ def test_sigint_stops_the_workers_and_keeps_what_they_finished(tmp_path):
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "reusing member 'quick'" in rerun.stdout and "FITTED" in rerun.stdout
+
+
+# -- on a GPU machine --------------------------------------------------------------------------
+@pytest.mark.gpu
+def test_gpu_members_in_loky_workers_take_turns_on_each_device():
+    members = [
+        (f"mlp{i}", NeuralClassifier(max_epochs=2, accelerator="gpu", random_state=i))
+        for i in range(4)
+    ]
+    one = EnsembleClassifier(members, batched=False).fit(X, y)
+    two = EnsembleClassifier(members, batched=False, n_jobs=2).fit(X, y)
+    np.testing.assert_allclose(one.predict_proba(X), two.predict_proba(X), atol=1e-5)
+    # one member per device at a time: the lease serialises tasks on a device
+    lease = DeviceLease(list(range(torch.cuda.device_count())))
+    results = joblib.Parallel(n_jobs=4)(joblib.delayed(hold_device)(lease, 0.3) for _ in range(6))
+    by_device: dict[int, list] = {}
+    for device, span in results:
+        by_device.setdefault(device, []).append(span)
+    never_overlap(by_device)

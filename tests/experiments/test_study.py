@@ -221,3 +221,27 @@ def test_a_config_name_that_is_neither_file_nor_packaged(tmp_path, capsys):
     assert "'mnist2d' does not exist" in error and "mnist1d" in error  # lists the packaged ones
     assert main([str(tmp_path), "--output", str(tmp_path / "out")]) == 2
     assert "is a directory; expected a YAML file" in capsys.readouterr().err
+
+
+def test_a_study_with_n_jobs_gives_the_same_metrics(tmp_path, capsys):
+    """Issue 16: members trained by two workers; every metric as with one, the pool's
+    wall-clock time in the summary. (MLP and scikit-learn members: their training does not
+    depend on the number of torch threads.)"""
+    config = write(
+        tmp_path,
+        TINY.replace(
+            "tests.experiments.test_study.Recorded", "sklearn.linear_model.LogisticRegression"
+        ),
+    )
+    assert main([str(config), "--output", str(tmp_path / "one"), "--quiet"]) == 0
+    assert main([str(config), "--output", str(tmp_path / "two"), "--quiet", "--n-jobs", "2"]) == 0
+    one = pd.read_csv(tmp_path / "one" / "results.csv")
+    two = pd.read_csv(tmp_path / "two" / "results.csv")
+    timing = ["fit_s", "predict_s"]
+    pd.testing.assert_frame_equal(one.drop(columns=timing), two.drop(columns=timing))
+    summary = (tmp_path / "two" / "summary.md").read_text()
+    assert "wall-clock with n_jobs=2 (0 of 3 members reused from the cache)" in summary
+    assert main([str(config), "--output", str(tmp_path / "bad"), "--n-jobs", "0"]) == 2
+    assert (
+        "n_jobs must be a positive int, -1 (every core) or null; got 0" in capsys.readouterr().err
+    )

@@ -212,3 +212,35 @@ def test_each_fit_starts_clean(classification_data, regression_data):
     assert hasattr(reg, "x_mean_")
     reg.set_params(standardize=False).fit(Xr, yr)
     assert not hasattr(reg, "x_mean_")  # an earlier fit's scaling is gone
+
+
+def test_precision_and_devices_reach_lightning(classification_data):
+    """Issue 16: mixed precision, and one member data-parallel on two (CPU) devices."""
+    X, y = classification_data
+    bf16 = NeuralClassifier(max_epochs=5, precision="bf16-mixed", accelerator="cpu", random_state=0)
+    assert bf16.fit(X, y).score(X, y) > 0.6
+    assert next(bf16.model_.parameters()).dtype == torch.float64  # predicts in float64
+    with pytest.raises(ValueError, match=r"'precision' parameter .* Got 'half'"):
+        NeuralClassifier(precision="half").fit(X, y)
+    with pytest.raises(ValueError, match=r"'devices' parameter .* Got 0"):
+        NeuralClassifier(devices=0).fit(X, y)
+
+
+def test_one_member_trains_data_parallel_and_comes_back(classification_data):
+    """``devices=2, strategy="ddp_spawn"`` on the CPU (gloo): two processes train one network,
+    whose weights return to this process. (This container's shared memory refuses torch's
+    default file-descriptor sharing between processes; the file-system strategy works.)"""
+    import torch.multiprocessing as mp
+
+    X, y = classification_data
+    before = mp.get_sharing_strategy()
+    mp.set_sharing_strategy("file_system")
+    try:
+        clf = NeuralClassifier(
+            max_epochs=5, accelerator="cpu", devices=2, strategy="ddp_spawn", random_state=0
+        ).fit(X, y)
+    finally:
+        mp.set_sharing_strategy(before)
+    untrained = NeuralClassifier(max_epochs=1, lr=1e-9, accelerator="cpu", random_state=0)
+    assert clf.score(X, y) > untrained.fit(X, y).score(X, y) + 0.2
+    assert next(clf.model_.parameters()).device.type == "cpu"
