@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import joblib
@@ -176,23 +177,37 @@ def test_the_loky_device_lease_never_puts_two_tasks_on_one_device(tmp_path):
 
 
 # -- Ray and Dask: local clusters, as a user's cluster would run it ----------------------------
+@contextmanager
+def cluster_environment():
+    """The test package importable by cluster workers (``PYTHONPATH``), and the environment
+    restored afterwards: a Dask ``LocalCluster`` leaves ``OMP_NUM_THREADS=1`` (and MKL's,
+    OpenBLAS's) in this process's environment, which would reach later subprocesses."""
+    saved = dict(os.environ)
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray")
     from ray.util.joblib import register_ray
 
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
-    # two fake GPUs: Ray schedules them and sets CUDA_VISIBLE_DEVICES without any hardware
-    ray.init(
-        num_cpus=2,
-        num_gpus=2,
-        include_dashboard=False,
-        object_store_memory=200 * 2**20,
-        log_to_driver=False,
-    )
-    register_ray()
-    yield ray
-    ray.shutdown()
+    with cluster_environment():
+        # two fake GPUs: Ray schedules them and sets CUDA_VISIBLE_DEVICES without any hardware
+        ray.init(
+            num_cpus=2,
+            num_gpus=2,
+            include_dashboard=False,
+            object_store_memory=200 * 2**20,
+            log_to_driver=False,
+        )
+        register_ray()
+        yield ray
+        ray.shutdown()
 
 
 def test_ray_gives_the_sequential_predictions(ray_cluster):
@@ -230,8 +245,8 @@ def test_dask_gives_the_sequential_predictions():
     distributed = pytest.importorskip("distributed")
     members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
     one = EnsembleClassifier(members, batched=False).fit(X, y)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))
     with (
+        cluster_environment(),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,
