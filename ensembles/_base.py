@@ -43,7 +43,12 @@ ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
     ],
     "batched": [StrOptions({"auto"}), "boolean"],
     "checkpoint_dir": [str, os.PathLike, None],
-    "n_jobs": [Integral, None],
+    # scikit-learn's n_jobs: -1 every core, -2 all but one...; 0 means nothing
+    "n_jobs": [
+        Interval(Integral, None, -1, closed="right"),
+        Interval(Integral, 1, None, closed="left"),
+        None,
+    ],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }

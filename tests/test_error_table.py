@@ -233,6 +233,9 @@ CASES = [
     ("bootstrap-str", fit_net(bootstrap="no"), TypeError, r"'bootstrap' parameter .* Got 'no'"),
     ("accelerator-tpu", fit_net(accelerator="tpu"), ValueError, r"NeuralClassifier\(accelerator='tpu'\): this machine has no tpu device; available here: \['cpu'"),  # noqa: E501
     ("accelerator-typo", fit_net(accelerator="cpux"), ValueError, r"'accelerator' parameter .* Got 'cpux'"),  # noqa: E501
+    ("precision-half", fit_net(precision="half"), ValueError, r"'precision' parameter of NeuralClassifier must be a str among .*'bf16-mixed'.* Got 'half'"),  # noqa: E501
+    ("devices-0", fit_net(devices=0), ValueError, r"'devices' parameter of NeuralClassifier .* Got 0"),  # noqa: E501
+    ("strategy-int", fit_net(strategy=2), TypeError, r"'strategy' parameter of NeuralClassifier must be an instance of 'str'\. Got 2"),  # noqa: E501
     ("random-state-str", fit_net(random_state="seed"), ValueError, r"'random_state' parameter .* Got 'seed'"),  # noqa: E501
     ("log-dir-int", fit_net(log_dir=3), TypeError, r"'log_dir' parameter .* Got 3"),
     ("verbose-str", fit_net(verbose="loud"), ValueError, r"'verbose' parameter .* Got 'loud'"),
@@ -258,6 +261,8 @@ CASES = [
     ("cv-1.5", fit(ensemble(combiner=WeightedCombiner(), cv=1.5)), ValueError, r"'cv' parameter .* Got 1\.5"),  # noqa: E501
     ("cv-str", fit(ensemble(combiner=WeightedCombiner(), cv="auto")), ValueError, r"'cv' parameter .* Got 'auto'"),  # noqa: E501
     ("batched-str", fit(ensemble(batched="yes")), ValueError, r"'batched' parameter .* Got 'yes'"),  # noqa: E501
+    ("n-jobs-0", fit(ensemble(n_jobs=0)), ValueError, r"'n_jobs' parameter of EnsembleClassifier must be an int in the range \(-inf, -1\], an int in the range \[1, inf\) or None\. Got 0"),  # noqa: E501
+    ("n-jobs-str", fit(ensemble(n_jobs="2")), TypeError, r"'n_jobs' parameter .* Got '2'"),
     ("checkpoint-dir-int", fit(ensemble(checkpoint_dir=3)), TypeError, r"'checkpoint_dir' parameter .* Got 3"),  # noqa: E501
     ("prefit-unfitted", fit(ensemble(("a", LogisticRegression()), cv="prefit")), NotFittedError, r"cv='prefit' uses the members as they are, but member 'a' is not fitted"),  # noqa: E501
     ("snapshots-0", fit(SnapshotEnsembleClassifier(n_snapshots=0)), ValueError, r"'n_snapshots' parameter of SnapshotEnsembleClassifier .* Got 0"),  # noqa: E501
