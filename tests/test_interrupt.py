@@ -1,6 +1,7 @@
 """Ctrl-C (a real SIGINT, in a subprocess) reaches the caller as KeyboardInterrupt naming the
 member, keeps the members already trained, and the study CLI exits 130 with one line."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -20,13 +21,15 @@ FIT = textwrap.dedent(
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(200, 6)), np.tile([0, 1], 100)
+    slow = 1 if sys.argv[2] == "rerun" else 100_000
     members = [
         ("quick", NeuralClassifier(max_epochs=1, random_state=0)),
-        ("slow", NeuralClassifier(max_epochs=100_000, random_state=1)),
+        ("slow", NeuralClassifier(max_epochs=slow, random_state=1)),
+        ("other", NeuralClassifier(max_epochs=slow, random_state=2)),
     ]
-    if sys.argv[2] == "rerun":
-        members[1] = ("slow", NeuralClassifier(max_epochs=1, random_state=1))
-    ensemble = EnsembleClassifier(members, batched=False, checkpoint_dir=sys.argv[1], verbose=True)
+    ensemble = EnsembleClassifier(
+        members, batched=False, checkpoint_dir=sys.argv[1], n_jobs=int(sys.argv[3]), verbose=True
+    )
     try:
         ensemble.fit(X, y)
     except KeyboardInterrupt as interrupt:
@@ -44,32 +47,46 @@ def wait_for(predicate, timeout=120.0):
         time.sleep(0.05)
 
 
-def test_sigint_during_fit_names_the_member_and_keeps_the_trained_ones(tmp_path):
+def interrupt_then_rerun(tmp_path, n_jobs):
+    """Run the fit script, press Ctrl-C (SIGINT to its process group, as a terminal does) once
+    the quick member is stored, and run it again; return the interrupted run's stdout and the
+    rerun's."""
     script = tmp_path / "fit.py"
     script.write_text(FIT)
     checkpoints = tmp_path / "ckpt"
+    command = [sys.executable, str(script), str(checkpoints)]
     child = subprocess.Popen(
-        [sys.executable, str(script), str(checkpoints), "first"],
+        [*command, "first", str(n_jobs)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
-    wait_for(lambda: any(checkpoints.glob("quick-*/manifest.json")))
+    wait_for(lambda: any(checkpoints.glob("quick-*/manifest.json")) or child.poll() is not None)
     time.sleep(1.0)  # inside the slow member's training
-    child.send_signal(signal.SIGINT)
+    os.killpg(child.pid, signal.SIGINT)
     out, err = child.communicate(timeout=120)
     assert child.returncode == 3, err[-2000:]
-    assert "CAUGHT KeyboardInterrupt('training interrupted (Ctrl-C) in epoch" in out
-    assert "interrupted while fitting ensemble member 'slow'" in out
-    assert "kept in checkpoint_dir=" in out
     rerun = subprocess.run(
-        [sys.executable, str(script), str(checkpoints), "rerun"],
-        capture_output=True,
-        text=True,
-        timeout=300,
+        [*command, "rerun", str(n_jobs)], capture_output=True, text=True, timeout=300
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "reusing member 'quick'" in rerun.stdout and "FITTED" in rerun.stdout
+    return out
+
+
+def test_sigint_during_fit_names_the_member_and_keeps_the_trained_ones(tmp_path):
+    out = interrupt_then_rerun(tmp_path, n_jobs=1)
+    assert "CAUGHT KeyboardInterrupt('training interrupted (Ctrl-C) in epoch" in out
+    assert "interrupted while fitting ensemble member 'slow'" in out
+    assert "kept in checkpoint_dir=" in out
+
+
+def test_sigint_stops_parallel_workers_and_keeps_what_they_finished(tmp_path):
+    """Issue 16: with n_jobs=2 the workers stop too; what they finished is reused."""
+    out = interrupt_then_rerun(tmp_path, n_jobs=2)
+    assert "interrupted while 2 workers trained members in parallel: 1 of 3 tasks" in out, out
+    assert "kept in checkpoint_dir=" in out
 
 
 def test_the_study_cli_exits_130_with_one_line(tmp_path):

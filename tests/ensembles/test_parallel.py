@@ -5,10 +5,6 @@ failing worker names its member, and what the others finished is stored and reus
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -255,66 +251,6 @@ def test_dask_gives_the_sequential_predictions():
     ):
         on_dask = EnsembleClassifier(members, batched=False).fit(X, y)
     np.testing.assert_array_equal(one.predict_proba(X), on_dask.predict_proba(X))
-
-
-# -- Ctrl-C stops the workers and loses nothing finished -----------------------------------------
-FIT = textwrap.dedent(
-    """
-    import sys
-    import numpy as np
-    from ensembles import EnsembleClassifier
-    from members import NeuralClassifier
-
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(200, 6)), np.tile([0, 1], 100)
-    slow = 1 if sys.argv[2] == "rerun" else 100_000
-    members = [
-        ("quick", NeuralClassifier(max_epochs=1, random_state=0)),
-        ("slow", NeuralClassifier(max_epochs=slow, random_state=1)),
-        ("other", NeuralClassifier(max_epochs=slow, random_state=2)),
-    ]
-    ensemble = EnsembleClassifier(
-        members, batched=False, checkpoint_dir=sys.argv[1], n_jobs=2, verbose=True
-    )
-    try:
-        ensemble.fit(X, y)
-    except KeyboardInterrupt as interrupt:
-        print("CAUGHT", " ".join(getattr(interrupt, "__notes__", [])), flush=True)
-        sys.exit(3)
-    print("FITTED", flush=True)
-    """
-)
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_sigint_stops_the_workers_and_keeps_what_they_finished(tmp_path):
-    script = tmp_path / "fit.py"
-    script.write_text(FIT)
-    checkpoints = tmp_path / "ckpt"
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(checkpoints), "first"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # Ctrl-C in a terminal reaches the whole process group
-    )
-    deadline = time.monotonic() + 120
-    while not any(checkpoints.glob("quick-*/manifest.json")):
-        assert time.monotonic() < deadline and child.poll() is None, child.communicate()
-        time.sleep(0.05)
-    time.sleep(1.0)
-    os.killpg(child.pid, signal.SIGINT)
-    out, err = child.communicate(timeout=120)
-    assert child.returncode == 3, err[-2000:]
-    assert "interrupted while 2 workers trained members in parallel: 1 of 3 tasks" in out, out
-    rerun = subprocess.run(
-        [sys.executable, str(script), str(checkpoints), "rerun"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "reusing member 'quick'" in rerun.stdout and "FITTED" in rerun.stdout
 
 
 # -- on a GPU machine --------------------------------------------------------------------------
