@@ -13,13 +13,15 @@ here imports Ray or Dask). This module holds what every worker needs besides the
   pool for as long as it trains (a lock file per device), never ``index % n_gpus``, which puts
   two tasks on one device as soon as their durations differ. Ray
   (``ray_remote_args={"num_gpus": 1}``) and Dask-CUDA set ``CUDA_VISIBLE_DEVICES`` per task
-  themselves, so no lease is taken there.
+  themselves, so no lease is taken there;
+- :func:`share_arrays`: under Ray, the training data goes into Ray's object store once.
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import joblib
+import numpy as np
 import torch
 
 # joblib backends whose workers share this machine's devices (a lease is needed there)
@@ -117,6 +120,26 @@ class DeviceLease:
                     fcntl.flock(handle, fcntl.LOCK_UN)
                     handle.close()
             time.sleep(self.poll_seconds)
+
+
+def share_arrays(backend: Any, *arrays: np.ndarray) -> tuple[Any, ...]:
+    """``arrays`` as the workers of ``backend`` should receive them: under Ray, put in its
+    object store once (each task then reads the same copy; Ray's joblib backend would otherwise
+    serialise them with every task); elsewhere as they are (loky memory-maps large arrays
+    itself). Ray is used only when the user has registered and imported it."""
+    if not type(backend).__module__.startswith("ray."):
+        return arrays
+    ray = sys.modules["ray"]
+    return tuple(ray.put(array) for array in arrays)
+
+
+def fetch_arrays(*shared: Any) -> tuple[Any, ...]:
+    """In a worker: the arrays :func:`share_arrays` handed over (a Ray reference is read from
+    the object store; anything else is returned as it is)."""
+    ray = sys.modules.get("ray")
+    if ray is None:
+        return shared
+    return tuple(ray.get(item) if isinstance(item, ray.ObjectRef) else item for item in shared)
 
 
 def uses_cuda(estimator: Any) -> bool:

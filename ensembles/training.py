@@ -37,6 +37,8 @@ from ensembles.parallel import (
     DeviceLease,
     active_backend,
     device_lease,
+    fetch_arrays,
+    share_arrays,
     threads_per_worker,
     torch_threads,
     worker_count,
@@ -190,7 +192,9 @@ def _run_parallel(
             f"{threads} torch thread(s) each"
         )
     results: list[list[FittedMember] | None] = [None] * len(tasks)
-    # joblib shares X and y with the workers as memory maps (loky), instead of a copy per task
+    # one copy of X and y for all tasks: memory maps under loky (joblib's own), Ray's object
+    # store under Ray
+    X_shared, y_shared = share_arrays(backend, X, y)
     # results as they finish where the backend can hand them over one by one (loky, Dask);
     # all at the end otherwise (Ray's backend)
     streams = getattr(backend, "supports_return_generator", False)
@@ -199,7 +203,9 @@ def _run_parallel(
         return_as="generator_unordered" if streams else "list",
     )
     jobs = (
-        joblib.delayed(_run_in_worker)(index, task, X, y, checkpoint_dir, threads, lease)
+        joblib.delayed(_run_in_worker)(
+            index, task, X_shared, y_shared, checkpoint_dir, threads, lease
+        )
         for index, task in enumerate(tasks)
     )
     try:
@@ -228,13 +234,14 @@ def _run_parallel(
 def _run_in_worker(
     index: int,
     task: MemberTask,
-    X: np.ndarray,
-    y: np.ndarray,
+    X: Any,
+    y: Any,
     checkpoint_dir: str | os.PathLike[str] | None,
     threads: int,
     lease: DeviceLease | None,
 ) -> tuple[int, list[FittedMember], list[str]]:
     """One task in a joblib worker: its threads, its device (when leased), its log lines."""
+    X, y = fetch_arrays(X, y)
     lines: list[str] = []
     with torch_threads(threads), lease.lease() if lease is not None else nullcontext() as device:
         with on_cuda_device(device):

@@ -19,7 +19,14 @@ from sklearn.linear_model import LogisticRegression
 
 from combiners import WeightedCombiner
 from ensembles import EnsembleClassifier, EnsembleRegressor
-from ensembles.parallel import DeviceLease, threads_per_worker, worker_count
+from ensembles.parallel import (
+    DeviceLease,
+    active_backend,
+    fetch_arrays,
+    share_arrays,
+    threads_per_worker,
+    worker_count,
+)
 from members import NeuralClassifier, NeuralRegressor
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -211,7 +218,12 @@ def test_ray_gives_the_sequential_predictions(ray_cluster):
     one = EnsembleClassifier(members, batched=False).fit(X, y)
     with joblib.parallel_config(backend="ray", n_jobs=2):
         on_ray = EnsembleClassifier(members, batched=False).fit(X, y)
+        # the data travels through Ray's object store, once for all tasks
+        [shared] = share_arrays(active_backend(), X)
     np.testing.assert_array_equal(one.predict_proba(X), on_ray.predict_proba(X))
+    assert isinstance(shared, ray_cluster.ObjectRef)
+    np.testing.assert_array_equal(fetch_arrays(shared)[0], X)
+    assert share_arrays(active_backend(), X)[0] is X  # loky: as it is (joblib memory-maps)
 
 
 def test_ray_gives_each_member_a_gpu_of_its_own(ray_cluster):
