@@ -37,6 +37,7 @@ from ensembles import EnsembleClassifier
 from experiments.data import load_mnist1d
 from members import MLP, NeuralClassifier, StackedNetworks, fit_batched, replicate
 from members.batched import prefer_batched
+from members.training import uses_cuda
 
 
 def _fit(
@@ -161,9 +162,7 @@ def main() -> None:
     parser.add_argument("--accelerator", default="auto")
     parser.add_argument("--output", default=None, help="also write the training table here (CSV)")
     args = parser.parse_args()
-    gpu = args.accelerator in ("gpu", "cuda") or (
-        args.accelerator == "auto" and torch.cuda.is_available()
-    )
+    gpu = uses_cuda(args.accelerator)
     device = torch.cuda.get_device_name() if gpu else f"CPU ({platform.processor() or 'cpu'})"
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     data = load_mnist1d()

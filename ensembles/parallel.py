@@ -33,6 +33,8 @@ import joblib
 import numpy as np
 import torch
 
+from members.training import uses_cuda
+
 # joblib backends whose workers share this machine's devices (a lease is needed there)
 LOCAL_BACKENDS = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend")
 
@@ -142,18 +144,13 @@ def fetch_arrays(*shared: Any) -> tuple[Any, ...]:
     return tuple(ray.get(item) if isinstance(item, ray.ObjectRef) else item for item in shared)
 
 
-def uses_cuda(estimator: Any) -> bool:
-    """Whether ``estimator`` (a neural member) would train on a CUDA device here."""
-    accelerator = str(getattr(estimator, "accelerator", "cpu")).lower()
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
-
-
 def device_lease(backend: Any, estimators: Sequence[Any]) -> DeviceLease | None:
     """A lease over this machine's CUDA devices when tasks under ``backend`` share them (loky,
     multiprocessing, threads) and some estimator trains on CUDA; ``None`` otherwise (Ray and
     Dask-CUDA give each task its own device)."""
     if type(backend).__name__ not in LOCAL_BACKENDS or not torch.cuda.is_available():
         return None
-    if not any(uses_cuda(estimator) for estimator in estimators):
+    # scikit-learn members have no accelerator: they never need a GPU
+    if not any(uses_cuda(getattr(estimator, "accelerator", "cpu")) for estimator in estimators):
         return None
     return DeviceLease(list(range(torch.cuda.device_count())))

@@ -128,12 +128,11 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
             network.set_params(scheduler=schedule, callbacks=[*extra, collector])
         with while_training(f"the network of {type(self).__name__}(method={self.method!r})"):
             network.fit(X_fit, y_fit)
+        # the members keep the user's callbacks, not the averaging or the snapshot store
+        network.set_params(callbacks=extra or None)
         if self.method == "swa":
-            network.set_params(callbacks=extra or None)
             snapshots = [network]
         else:
-            # the members keep the schedule they were trained with, not the snapshot store
-            network.set_params(callbacks=extra or None)
             # the run used a fresh copy of the collector, the last of the network's callbacks_;
             # taken out, so that the members do not each carry every snapshot
             used = network.callbacks_.pop()

@@ -228,7 +228,9 @@ def _run_parallel(
             f"{len(tasks)} tasks had finished{kept}"
         )
         raise
-    return [result for result in results if result is not None]
+    finished = [result for result in results if result is not None]
+    assert len(finished) == len(tasks)  # every task returned; an error or Ctrl-C raised above
+    return finished
 
 
 def _run_in_worker(

@@ -133,21 +133,24 @@ def _check_finite(source: str, part: str, X: np.ndarray, y: np.ndarray) -> None:
         raise ValueError(
             f"data.source={source!r}: the features of {part} are not numeric"
         ) from None
-    bad_rows = np.flatnonzero(~np.isfinite(features.reshape(len(features), -1)).all(axis=1))
+    bad_rows = _non_finite_rows(features)
     if bad_rows.size:
         raise ValueError(
             f"data.source={source!r}: {part} has NaN or infinite features in {bad_rows.size} "
             f"rows (first: {bad_rows[:5].tolist()}); impute or drop them first"
         )
     if np.issubdtype(np.asarray(y).dtype, np.number):
-        bad_targets = np.flatnonzero(
-            ~np.isfinite(np.asarray(y, dtype=np.float64)).reshape(len(y), -1).all(axis=1)
-        )
+        bad_targets = _non_finite_rows(np.asarray(y, dtype=np.float64))
         if bad_targets.size:
             raise ValueError(
                 f"data.source={source!r}: {part} has NaN or infinite targets in "
                 f"{bad_targets.size} rows (first: {bad_targets[:5].tolist()})"
             )
+
+
+def _non_finite_rows(values: np.ndarray) -> np.ndarray:
+    """Indices of the rows holding NaN or infinity."""
+    return np.flatnonzero(~np.isfinite(values.reshape(len(values), -1)).all(axis=1))
 
 
 def _task_of(y: np.ndarray) -> str:

@@ -41,7 +41,7 @@ from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
-from members.training import seeded
+from members.training import seeded, uses_cuda
 
 # parameters that may differ between members trained together: each has its own seed
 MEMBER_PARAMS = ("random_state",)
@@ -301,7 +301,7 @@ def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: i
     if n_members < 2 or not can_batch(estimator):
         return False
     accelerator = str(estimator.accelerator).lower()
-    if accelerator == "mps" or _uses_cuda(accelerator):
+    if accelerator == "mps" or uses_cuda(accelerator):
         return True
     try:
         with torch.device("meta"):
@@ -371,7 +371,7 @@ def fit_batched(
     first = plans[0]
     module = BatchedMemberModule(stacked, names=names, **first.settings)
     # on a GPU the data moves there once, not as M batches every step
-    device = "cuda" if _uses_cuda(str(first.estimator.accelerator).lower()) else "cpu"
+    device = "cuda" if uses_cuda(first.estimator.accelerator) else "cpu"
     data = TensorTuple(
         torch.as_tensor(first.inputs).to(device), as_tensor(first.targets[0]).to(device)
     )
@@ -475,10 +475,6 @@ def replicate(
     if bootstrap:
         members = [member.set_params(bootstrap=True) for member in members]
     return [(f"{name}_{i}", member) for i, member in enumerate(members)]
-
-
-def _uses_cuda(accelerator: str) -> bool:
-    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -134,7 +134,7 @@ def build_trainer(
     2
     """
     leased = _CUDA_DEVICE.get()
-    if leased is not None and devices == 1 and accelerator not in ("cpu", "mps"):
+    if leased is not None and devices == 1 and uses_cuda(accelerator):
         devices = [leased]
     return L.Trainer(
         accelerator=accelerator,
@@ -158,6 +158,18 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed")
 # what a member trained with before devices, strategy and precision were parameters
 TRAINER_DEFAULTS = {"devices": 1, "strategy": "auto", "precision": "32-true"}
+
+
+def uses_cuda(accelerator: str) -> bool:
+    """Whether a member with this ``accelerator`` trains on a CUDA device here.
+
+    Examples
+    --------
+    >>> uses_cuda("cpu"), uses_cuda("cuda")
+    (False, True)
+    """
+    accelerator = str(accelerator).lower()
+    return accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
 
 
 def check_accelerator(accelerator: str, owner: str) -> None:

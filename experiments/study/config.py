@@ -86,7 +86,8 @@ class StudyConfig:
     distill: DistillConfig | None = None
     seed: int = 0
     output: str = "study"
-    # member trainings at once (EnsembleClassifier's n_jobs); ensembles-study --n-jobs overrides
+    # member trainings at once (EnsembleClassifier's n_jobs); ensembles-study --n-jobs overrides;
+    # checked by Study, where the two meet
     n_jobs: int | None = None
 
 
@@ -179,8 +180,6 @@ def _check(config: StudyConfig) -> None:
         raise ConfigError(f"subsets={config.subsets!r} is not one of {list(SUBSETS)}")
     if config.calibration not in CALIBRATIONS:
         raise ConfigError(f"calibration={config.calibration!r} is not one of {CALIBRATIONS}")
-    if config.n_jobs == 0:
-        raise ConfigError("n_jobs must be a positive int, -1 (every core) or null; got 0")
     if config.draws < 1:
         raise ConfigError(f"draws must be >= 1; got {config.draws}")
     if not 0.0 <= config.data.validation_size < 1.0:
