@@ -66,13 +66,16 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         ``joblib.parallel_config`` says otherwise, ``-1`` uses every core. Every training is a
         task (each member, each member on each cross-fitting fold, each refit; a batched group
         is one task), run by joblib: loky processes by default, a Ray or Dask cluster under
-        ``joblib.parallel_config(backend="ray" | "dask")``. Each worker gets
-        ``cpu_count // n_jobs`` torch threads, and on one machine with several GPUs a GPU of its
-        own. Results equal ``n_jobs=1``'s bit for bit wherever a member's training does not
-        depend on its thread count (fully connected networks, scikit-learn members). A
-        convolution's CPU kernels (oneDNN) sum in a thread-dependent order, so conv networks
-        trained by workers drift apart from sequential ones (measured: probabilities up to 0.23
-        apart after 20 epochs of ``cnn1d``, the same ensemble accuracy).
+        ``joblib.parallel_config(backend="ray" | "dask")``. The workers share the caller's torch
+        threads (``n_threads // n_jobs`` each, at least one) and train under its torch switches
+        (oneDNN, deterministic algorithms, matmul precision); on one machine with several GPUs
+        each gets a GPU of its own. Results equal ``n_jobs=1``'s bit for bit wherever a
+        member's training does not depend on its thread count (fully connected networks,
+        scikit-learn members). A convolution's CPU weight gradients (oneDNN) are summed in a
+        thread-dependent order, so conv networks trained by 1-thread workers drift from ones
+        trained sequentially on 2 threads (measured: probabilities up to 0.23 apart after 20
+        epochs of ``cnn1d``, the same ensemble accuracy); with ``torch.set_num_threads(1)``
+        before ``fit`` every task trains on one thread either way, and they match bit for bit.
     random_state : int, RandomState or None, default=None
         When set, every member whose own ``random_state`` is ``None`` gets a distinct seed drawn
         from it, and the folds are shuffled reproducibly.

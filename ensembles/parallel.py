@@ -7,8 +7,11 @@ here imports Ray or Dask). This module holds what every worker needs besides the
 
 - :func:`worker_count`: how many tasks run at once, as joblib counts it (``n_jobs=None`` is 1
   unless a ``joblib.parallel_config`` says otherwise, scikit-learn's convention);
-- :func:`threads_per_worker`: ``max(1, cpu_count // workers)`` torch threads, so that two
-  workers on two cores do not fight over them;
+- :class:`WorkerTorch`: the torch settings a worker trains under. Its share of the caller's
+  torch threads (``max(1, threads // workers)``, the threads being ``min(torch threads,
+  cpu_count)``), so that two workers on two cores do not fight over them; and the caller's
+  numeric switches (oneDNN on or off, deterministic algorithms, float32 matmul precision),
+  which a fresh worker process would otherwise not have;
 - :class:`DeviceLease`: on one machine with several GPUs, a task takes a free GPU from a
   pool for as long as it trains (a lock file per device), never ``index % n_gpus``, which puts
   two tasks on one device as soon as their durations differ. Ray
@@ -57,28 +60,64 @@ def worker_count(n_jobs: int | None, n_tasks: int) -> int:
 
 
 def threads_per_worker(workers: int) -> int:
-    """Torch threads for each of ``workers`` workers on this machine's cores.
+    """Torch threads for each of ``workers`` workers: the caller's threads (``min(torch threads,
+    cpu_count)``) shared out, at least one each.
 
     Examples
     --------
     >>> threads_per_worker(10 * joblib.cpu_count())
     1
     """
-    return max(1, joblib.cpu_count() // max(1, workers))
+    budget = min(torch.get_num_threads(), joblib.cpu_count())
+    return max(1, budget // max(1, workers))
 
 
-@contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
-    """Run the inside with ``threads`` torch threads (``None``: as they are), then restore."""
-    if threads is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+@dataclass(frozen=True)
+class WorkerTorch:
+    """The torch settings a worker trains under, taken from the caller by :meth:`for_workers`.
+
+    A loky, Ray or Dask worker is a fresh process: without this, a caller who turned oneDNN off
+    or asked for deterministic algorithms would get neither in the workers.
+    """
+
+    threads: int
+    mkldnn: bool
+    deterministic: bool
+    warn_only: bool
+    matmul_precision: str
+
+    @classmethod
+    def for_workers(cls, workers: int) -> WorkerTorch:
+        """The caller's settings, with its threads shared among ``workers`` workers."""
+        return cls.current(threads=threads_per_worker(workers))
+
+    @classmethod
+    def current(cls, threads: int | None = None) -> WorkerTorch:
+        """This process's settings (with ``threads`` instead of its thread count, if given)."""
+        return cls(
+            threads=torch.get_num_threads() if threads is None else threads,
+            mkldnn=torch.backends.mkldnn.enabled,
+            deterministic=torch.are_deterministic_algorithms_enabled(),
+            warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
+            matmul_precision=torch.get_float32_matmul_precision(),
+        )
+
+    def _set(self) -> None:
+        torch.set_num_threads(self.threads)
+        torch.backends.mkldnn.enabled = self.mkldnn
+        torch.use_deterministic_algorithms(self.deterministic, warn_only=self.warn_only)
+        torch.set_float32_matmul_precision(self.matmul_precision)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """Run the inside under these settings, then restore the worker's own (a reused worker
+        runs the next task, maybe of another caller, from where it started)."""
+        before = WorkerTorch.current()
+        self._set()
+        try:
+            yield
+        finally:
+            before._set()
 
 
 @dataclass

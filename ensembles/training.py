@@ -35,12 +35,11 @@ import numpy as np
 
 from ensembles.parallel import (
     DeviceLease,
+    WorkerTorch,
     active_backend,
     device_lease,
     fetch_arrays,
     share_arrays,
-    threads_per_worker,
-    torch_threads,
     worker_count,
 )
 from members import fit_batched, persistence
@@ -185,11 +184,11 @@ def _run_parallel(
 ) -> list[list[FittedMember]]:
     backend = active_backend()
     lease = device_lease(backend, [e for task in tasks for e in task.estimators])
-    threads = threads_per_worker(workers)
+    settings = WorkerTorch.for_workers(workers)
     if log is not None:
         log(
             f"{len(tasks)} tasks on {workers} {type(backend).__name__} workers, "
-            f"{threads} torch thread(s) each"
+            f"{settings.threads} torch thread(s) each"
         )
     results: list[list[FittedMember] | None] = [None] * len(tasks)
     # one copy of X and y for all tasks: memory maps under loky (joblib's own), Ray's object
@@ -204,7 +203,7 @@ def _run_parallel(
     )
     jobs = (
         joblib.delayed(_run_in_worker)(
-            index, task, X_shared, y_shared, checkpoint_dir, threads, lease
+            index, task, X_shared, y_shared, checkpoint_dir, settings, lease
         )
         for index, task in enumerate(tasks)
     )
@@ -239,13 +238,14 @@ def _run_in_worker(
     X: Any,
     y: Any,
     checkpoint_dir: str | os.PathLike[str] | None,
-    threads: int,
+    settings: WorkerTorch,
     lease: DeviceLease | None,
 ) -> tuple[int, list[FittedMember], list[str]]:
-    """One task in a joblib worker: its threads, its device (when leased), its log lines."""
+    """One task in a joblib worker: the caller's torch settings with the worker's share of
+    the threads, its device (when leased), its log lines."""
     X, y = fetch_arrays(X, y)
     lines: list[str] = []
-    with torch_threads(threads), lease.lease() if lease is not None else nullcontext() as device:
+    with settings.applied(), lease.lease() if lease is not None else nullcontext() as device:
         with on_cuda_device(device):
             fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=lines.append)
     return index, fitted, lines

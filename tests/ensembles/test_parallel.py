@@ -59,6 +59,7 @@ class Recorder(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         self.pid_ = os.getpid()
         self.threads_ = torch.get_num_threads()
+        self.switches_ = (torch.backends.mkldnn.enabled, torch.are_deterministic_algorithms_enabled())
         self.device_ = os.environ.get("CUDA_VISIBLE_DEVICES")
         self.shared_ = isinstance(X, np.memmap) and not X.flags.writeable
         self.span_ = (start, time.time())
@@ -126,6 +127,54 @@ def test_workers_are_other_processes_with_their_share_of_threads():
     assert os.getpid() not in pids and 1 <= len(pids) <= 2
     assert {member.threads_ for member in ensemble.members_} == {threads_per_worker(2)}
     assert torch.get_num_threads() == joblib.cpu_count() or torch.get_num_threads() >= 1
+
+
+@contextmanager
+def caller_torch(threads=None, mkldnn=None, deterministic=None):
+    """The caller's torch settings changed for a block, then put back."""
+    before = (
+        torch.get_num_threads(),
+        torch.backends.mkldnn.enabled,
+        torch.are_deterministic_algorithms_enabled(),
+    )
+    try:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        if mkldnn is not None:
+            torch.backends.mkldnn.enabled = mkldnn
+        if deterministic is not None:
+            torch.use_deterministic_algorithms(deterministic)
+        yield
+    finally:
+        torch.set_num_threads(before[0])
+        torch.backends.mkldnn.enabled = before[1]
+        torch.use_deterministic_algorithms(before[2])
+
+
+def test_workers_train_under_the_callers_torch_switches():
+    members = [(f"r{i}", Recorder()) for i in range(2)]
+    with caller_torch(threads=1, mkldnn=False, deterministic=True):
+        ensemble = EnsembleClassifier(members, n_jobs=2).fit(X, y)
+    assert all(os.getpid() != member.pid_ for member in ensemble.members_)
+    assert {member.switches_ for member in ensemble.members_} == {(False, True)}
+    # the caller's one thread is the budget: each worker gets one, not cpu_count // 2
+    assert {member.threads_ for member in ensemble.members_} == {1}
+    # a reused worker starts the next fit from its own settings again
+    again = EnsembleClassifier(members, n_jobs=2).fit(X, y)
+    assert {member.switches_ for member in again.members_} == {(True, False)}
+
+
+def test_conv_networks_match_bit_for_bit_when_every_task_gets_one_thread():
+    """oneDNN's convolution weight gradients depend on the thread count; with the caller's
+    torch pinned to one thread, sequential tasks and workers both train on one."""
+    Xc = X.astype(np.float32)  # cnn1d reads each row as a one-channel signal
+    members = [
+        (f"cnn{i}", NeuralClassifier("cnn1d", max_epochs=2, random_state=i)) for i in range(2)
+    ]
+    with caller_torch(threads=1):
+        one = EnsembleClassifier(members, batched=False).fit(Xc, y)
+        two = EnsembleClassifier(members, batched=False, n_jobs=2).fit(Xc, y)
+    np.testing.assert_array_equal(one.predict_proba(Xc), two.predict_proba(Xc))
 
 
 def test_large_inputs_reach_the_workers_as_shared_read_only_maps():
