@@ -96,7 +96,7 @@ class WorkerTorch:
         """This process's settings (with ``threads`` instead of its thread count, if given)."""
         return cls(
             threads=torch.get_num_threads() if threads is None else threads,
-            mkldnn=torch.backends.mkldnn.enabled,
+            mkldnn=bool(torch.backends.mkldnn.enabled),
             deterministic=torch.are_deterministic_algorithms_enabled(),
             warn_only=torch.is_deterministic_algorithms_warn_only_enabled(),
             matmul_precision=torch.get_float32_matmul_precision(),
@@ -104,7 +104,7 @@ class WorkerTorch:
 
     def _set(self) -> None:
         torch.set_num_threads(self.threads)
-        torch.backends.mkldnn.enabled = self.mkldnn
+        torch.backends.mkldnn.enabled = self.mkldnn  # type: ignore[assignment]
         torch.use_deterministic_algorithms(self.deterministic, warn_only=self.warn_only)
         torch.set_float32_matmul_precision(self.matmul_precision)
 
