@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone, is_classifier
+from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
+from members.augment import augmentation_for
 from members.data import to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
 from members.training import while_training
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
+FUNCTION_MATCHING_AUGMENTATIONS = (None, "auto", "mixup", "signal", "image")
 LATENCY_ROWS = 10_000
 
 
@@ -69,31 +72,77 @@ def n_parameters(estimator: Any) -> int:
     return sum(p.numel() for p in estimator.model_.parameters())
 
 
+METHODS = ("function_matching", "cached")
+# function matching's defaults, chosen on validation splits of the training data
+# (python experiments/mnist1d_distill.py --select; the numbers are in its docstring)
+TEMPERATURE = 1.0
+BUDGET = 3  # the student trains for up to BUDGET x its own max_epochs ...
+PATIENCE_FRACTION = 0.25  # ... and stops once a quarter of that passes without improvement
+VALIDATION_FRACTION = 0.1
+WARM_START = False
+
+
 def distill(
     ensemble: Any,
     X: Any,
     y: Any = None,
     *,
     student: Any = None,
-    temperature: float = 2.0,
-    alpha: float = 0.9,
-    augment: str | None = None,
+    method: str = "function_matching",
+    temperature: float | None = None,
+    alpha: float | None = None,
+    augment: str | None = "auto",
     n_augment: int = 1,
     X_unlabeled: Any = None,
+    budget: float | None = None,
+    validation_fraction: float | None = None,
+    warm_start: bool | None = None,
     random_state: int | np.random.RandomState | None = None,
 ) -> Any:
     """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``)."""
     check_is_fitted(ensemble)
-    check_distillation(temperature, alpha, "distill")
     check_params(
         "distill",
         {
-            "augment": [StrOptions(set(AUGMENTATIONS) - {None}), None],
+            "method": [StrOptions(set(METHODS))],
             "n_augment": [Interval(Integral, 1, None, closed="left")],
+            "budget": [Interval(Real, 0, None, closed="neither"), None],
+            "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+            "warm_start": ["boolean", None],
         },
-        augment=augment,
+        method=method,
         n_augment=n_augment,
+        budget=budget,
+        validation_fraction=validation_fraction,
+        warm_start=warm_start,
     )
+    matching = method == "function_matching"
+    if not matching and augment == "auto":
+        augment = None  # cached targets: the transfer set is the rows as given
+    temperature = (TEMPERATURE if matching else 2.0) if temperature is None else temperature
+    alpha = (1.0 if matching else 0.9) if alpha is None else alpha
+    check_distillation(temperature, alpha, "distill")
+    options = set(FUNCTION_MATCHING_AUGMENTATIONS if matching else AUGMENTATIONS)
+    check_params("distill", {"augment": [StrOptions(options - {None}), None]}, augment=augment)
+    if not matching:
+        extra = {
+            name: value
+            for name, value in [
+                ("budget", budget),
+                ("validation_fraction", validation_fraction),
+                ("warm_start", warm_start),
+            ]
+            if value is not None
+        }
+        if extra:
+            raise ValueError(
+                f"{', '.join(extra)} apply to method='function_matching' only; got method='cached'"
+            )
+    elif X_unlabeled is None and n_augment != 1:
+        raise ValueError(
+            "n_augment applies to method='cached' only: function matching draws a new view "
+            "of every batch"
+        )
     classifier = is_classifier(ensemble)
     kind = NeuralClassifier if classifier else NeuralRegressor
     student = default_student(ensemble) if student is None else clone(student)
@@ -107,31 +156,118 @@ def distill(
     labels = None if y is None else np.asarray(to_numpy(y))
     if labels is not None and len(labels) != len(X):
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
-    parts = [X]
-    if X_unlabeled is not None:
-        parts.append(_validate_X(ensemble, X_unlabeled))
-    if augment is not None:
-        parts.append(augment_rows(np.concatenate(parts), augment, n_augment, rng))
-    transfer = np.concatenate(parts)
-    # the ensemble labels the transfer set once; the student then trains on cached targets
-    teacher = ensemble.predict_proba(transfer) if classifier else ensemble.predict(transfer)
+    unlabeled = None if X_unlabeled is None else _validate_X(ensemble, X_unlabeled)
     if student.random_state is None and random_state is not None:
         student.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
     kwargs = {"classes": ensemble.classes_} if classifier else {}
-    with while_training(f"the distillation student ({type(student).__name__})"):
+    teach = ensemble.predict_proba if classifier else ensemble.predict
+    what = f"the distillation student ({type(student).__name__})"
+    if not matching:
+        parts = [X] if unlabeled is None else [X, unlabeled]
+        if augment is not None:
+            parts.append(augment_rows(np.concatenate(parts), augment, n_augment, rng))
+        transfer = np.concatenate(parts)
+        # the ensemble labels the transfer set once; the student then trains on cached targets
+        with while_training(what):
+            return student.fit_distill(
+                transfer, teach(transfer), labels, temperature=temperature, alpha=alpha, **kwargs
+            )
+    fit_rows, held_out = _validation_split(
+        len(X), labels if classifier else None, validation_fraction or VALIDATION_FRACTION, rng
+    )
+    transfer = X[fit_rows] if unlabeled is None else np.concatenate([X[fit_rows], unlabeled])
+    initial = None
+    if WARM_START if warm_start is None else warm_start:
+        initial = best_member(ensemble, student, X[held_out], labels, held_out)
+        if initial is None and warm_start:
+            raise ValueError(
+                "warm_start=True needs a member of the student's architecture (the same class, "
+                f"module and module_kwargs) to start from; the student is {student.module!r} "
+                f"with module_kwargs={student.module_kwargs!r}"
+            )
+    epochs = max(1, round((BUDGET if budget is None else budget) * student.max_epochs))
+    student.set_params(max_epochs=epochs)
+    n_outputs = len(ensemble.classes_) if classifier else ensemble.n_outputs_
+    network = student.build_network(X.shape[1], n_outputs) if augment else None
+    views = None if network is None else augmentation_for(network, X, augment)
+    with while_training(what):
         return student.fit_distill(
-            transfer, teacher, labels, temperature=temperature, alpha=alpha, **kwargs
+            transfer,
+            teach,
+            None if labels is None else labels[fit_rows],
+            temperature=temperature,
+            alpha=alpha,
+            augment=views,
+            validation_data=(X[held_out], teach(X[held_out])),
+            patience=max(1, round(PATIENCE_FRACTION * epochs)),
+            init_from=initial,
+            **kwargs,
         )
+
+
+def _validation_split(
+    n_rows: int, labels: np.ndarray | None, fraction: float, rng: np.random.RandomState
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows the student trains on and rows that decide when it stops (stratified by class
+    when labels are given and every class has two rows)."""
+    rows = np.arange(n_rows)
+    stratify = labels
+    if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
+        stratify = None
+    fit_rows, held_out = train_test_split(
+        rows, test_size=fraction, stratify=stratify, random_state=rng
+    )
+    if len(fit_rows) < 2 or len(held_out) < 1:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves {len(fit_rows)} rows to train the student "
+            f"and {len(held_out)} to validate it; pass more rows"
+        )
+    return np.sort(fit_rows), np.sort(held_out)
+
+
+def best_member(
+    ensemble: Any, student: Any, X_val: np.ndarray, labels: Any, held_out: np.ndarray
+) -> Any:
+    """The member of the student's architecture that fits the held-out rows best (log-loss
+    or squared error against the labels; against the ensemble without them); ``None`` when no
+    member shares the student's architecture."""
+    same = [
+        member
+        for member in ensemble.members_
+        if type(member) is type(student)
+        and member.module == student.module
+        and member.module_kwargs == student.module_kwargs
+    ]
+    if not same:
+        return None
+    if is_classifier(ensemble):
+        classes = ensemble.classes_
+        reference = (
+            np.eye(len(classes))[metrics.encode_labels(labels[held_out], classes)]
+            if labels is not None
+            else ensemble.predict_proba(X_val)
+        )
+        scores = [
+            -np.mean(np.sum(reference * np.log(np.clip(m.predict_proba(X_val), 1e-12, 1)), axis=1))
+            for m in same
+        ]
+    else:
+        target = labels[held_out] if labels is not None else ensemble.predict(X_val)
+        scores = [np.mean((m.predict(X_val) - target) ** 2) for m in same]
+    return same[int(np.argmin(scores))]
 
 
 @dataclass
 class DistillationReport:
-    """Student against the ensemble and a baseline of the same architecture trained alone.
+    """Student against the ensemble and networks of the same architecture trained alone.
 
     ``table`` has one row per model: accuracy, NLL, ECE, top-1 agreement with the ensemble and
     KL(ensemble || model) (classification; RMSE, MAE, R² for regression), parameter count,
-    prediction latency per 10k samples (seconds), and ``gain_kept``: the share of the
-    ensemble's accuracy gain over the baseline that the student keeps (RMSE for regression).
+    prediction latency per 10k samples (seconds); ``gain_kept``, the share of the ensemble's
+    gain over the best network trained alone that the student keeps: ``(student - alone) /
+    (ensemble - alone)`` on accuracy (RMSE for regression), "alone" being the baseline that
+    scores best; and, when training times are given, ``train_s`` and ``cost``, each time as a
+    multiple of the ensemble's (the members' total training time).
     """
 
     table: pd.DataFrame
@@ -141,12 +277,35 @@ class DistillationReport:
 
     @classmethod
     def compare(
-        cls, ensemble: Any, student: Any, X: Any, y: Any, *, baseline: Any = None
+        cls,
+        ensemble: Any,
+        student: Any,
+        X: Any,
+        y: Any,
+        *,
+        baseline: Any = None,
+        baselines: dict[str, Any] | None = None,
+        train_seconds: dict[str, float] | None = None,
     ) -> DistillationReport:
-        """Evaluate ``ensemble``, ``student`` and an optional fitted ``baseline`` on ``(X, y)``."""
-        models = {"ensemble": ensemble, "student": student}
+        """Evaluate ``ensemble``, ``student`` and fitted networks trained alone on ``(X, y)``.
+
+        Parameters
+        ----------
+        ensemble, student : fitted estimators
+        X, y : array-like
+            Data none of them was trained on.
+        baseline : fitted estimator, optional
+            One network trained alone (the row ``"alone"``).
+        baselines : dict of str to fitted estimator, optional
+            Several, by row name (e.g. with the members' budget and with the student's).
+        train_seconds : dict of str to float, optional
+            Training time by row name; ``"ensemble"`` (the members' total) is the unit of
+            ``cost``.
+        """
+        alone = dict(baselines or {})
         if baseline is not None:
-            models["alone"] = baseline
+            alone = {"alone": baseline, **alone}
+        models = {"ensemble": ensemble, "student": student, **alone}
         X = _validate_X(ensemble, X)
         rows: dict[str, dict[str, float]] = {}
         if is_classifier(ensemble):
@@ -159,21 +318,26 @@ class DistillationReport:
                 row["agreement"] = float(np.mean(proba.argmax(1) == reference.argmax(1)))
                 row["kl_to_ensemble"] = kl_divergence(reference, proba)
                 rows[name] = row
-            score = "accuracy"
+            score, better = "accuracy", max
         else:
             target = np.asarray(to_numpy(y), dtype=np.float64)
             for name, model in models.items():
                 rows[name] = metrics.regression_report(target, model.predict(X))
-            score = "rmse"
+            score, better = "rmse", min
         for name, model in models.items():
             rows[name]["n_parameters"] = float(_total_parameters(model))
             rows[name]["latency_10k_s"] = latency(model, X)
         table = pd.DataFrame.from_dict(rows, orient="index")
-        if baseline is not None:
-            gain = table.loc["ensemble", score] - table.loc["alone", score]
-            kept = table.loc["student", score] - table.loc["alone", score]
+        if alone:
+            reference_score = better(table.loc[name, score] for name in alone)
+            gain = table.loc["ensemble", score] - reference_score
+            kept = table.loc["student", score] - reference_score
             table["gain_kept"] = np.nan
             table.loc["student", "gain_kept"] = kept / gain if gain != 0 else np.nan
+        if train_seconds:
+            table["train_s"] = pd.Series(train_seconds, dtype=float)
+            if "ensemble" in train_seconds:
+                table["cost"] = table["train_s"] / train_seconds["ensemble"]
         return cls(table)
 
 

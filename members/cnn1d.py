@@ -49,6 +49,9 @@ class CNN1d(nn.Module):
     torch.Size([2, 10])
     """
 
+    # rows are 1-D signals: distillation shifts and scales them (members.augment)
+    input_kind = "signal"
+
     def __init__(
         self,
         n_features: int,

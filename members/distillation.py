@@ -1,11 +1,17 @@
-"""``DistillationModule``: train a student on a teacher's soft targets (Hinton et al., 2015)."""
+"""Train a student on a teacher: on cached soft targets (:class:`DistillationModule`, Hinton et
+al., 2015), or by function matching (:class:`FunctionMatchingModule`, Beyer et al., 2022): the
+teacher labels each fresh augmented view the student sees."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from numbers import Real
 from typing import Any
 
+import numpy as np
 import torch
+from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 from typing_extensions import override
@@ -81,6 +87,172 @@ class DistillationModule(MemberModule):
         loss = self.distillation_loss(self(x), y, teacher)
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
+
+
+class FunctionMatchingModule(DistillationModule):
+    """Distillation by function matching: each step, the teacher labels the view the student sees.
+
+    Batches are ``(x, y)``: the student's (scaled) inputs and labels (``-1`` / NaN where there
+    are none). Each step undoes the scaling, draws a fresh view of the rows with ``augment``,
+    asks ``teacher`` for its outputs on that view (in the student's target encoding:
+    probabilities, or scaled predictions), and trains the student on the same view with the
+    teacher term of :class:`DistillationModule`. With ``alpha < 1`` the labels add
+    ``(1 - alpha)`` times the usual loss on the rows as they are (one more forward pass).
+
+    Validation batches are ``(x, teacher)``, the teacher's outputs on held-out rows, computed
+    once: ``val_teacher_loss`` is KL(teacher || student) at temperature 1 (MSE for regression),
+    and ``val_agreement`` the share of rows where both pick the same class.
+
+    Parameters
+    ----------
+    backbone : nn.Module
+    teacher : callable
+        ``teacher(rows)``: numpy float32 raw rows ``(batch, n_features)`` to the teacher's
+        outputs ``(batch, n_outputs)``. Called without gradients; never saved.
+    augment : callable, optional
+        ``augment(rows, generator)``: views of a tensor of raw rows
+        (:class:`~members.augment.Augmentation`); ``None``: the rows as they are.
+    x_mean, x_scale : ndarray of shape (n_features,), optional
+        The student's input scaling; ``None``: inputs are not scaled.
+    temperature : float, default=1.0
+    alpha : float, default=1.0
+        Weight of the teacher term.
+    **kwargs
+        Passed to :class:`MemberModule`.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> teacher = lambda rows: np.full((len(rows), 2), 0.5, dtype=np.float32)
+    >>> module = FunctionMatchingModule(torch.nn.Linear(3, 2), teacher=teacher)
+    >>> module.teacher_targets(torch.zeros(4, 3)).shape
+    torch.Size([4, 2])
+    """
+
+    not_hyperparameters = (
+        *MemberModule.not_hyperparameters,
+        "teacher",
+        "augment",
+        "x_mean",
+        "x_scale",
+    )
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        *,
+        teacher: Callable[[np.ndarray], np.ndarray],
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        x_mean: np.ndarray | None = None,
+        x_scale: np.ndarray | None = None,
+        temperature: float = 1.0,
+        alpha: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(backbone, temperature=temperature, alpha=alpha, **kwargs)
+        self.teacher = teacher
+        self.augment = augment
+        self.x_mean = None if x_mean is None else torch.as_tensor(x_mean, dtype=torch.float32)
+        self.x_scale = None if x_scale is None else torch.as_tensor(x_scale, dtype=torch.float32)
+        self.views: torch.Generator | None = None
+
+    def _raw(self, x: torch.Tensor) -> torch.Tensor:
+        if self.x_mean is None or self.x_scale is None:
+            return x
+        return x * self.x_scale.to(x) + self.x_mean.to(x)
+
+    def _scaled(self, raw: torch.Tensor) -> torch.Tensor:
+        if self.x_mean is None or self.x_scale is None:
+            return raw
+        return (raw - self.x_mean.to(raw)) / self.x_scale.to(raw)
+
+    def teacher_targets(self, raw: torch.Tensor) -> torch.Tensor:
+        """The teacher's outputs on raw rows, as a float32 tensor beside ``raw``."""
+        rows = raw.detach().cpu().numpy().astype(np.float32, copy=False)
+        return torch.as_tensor(np.asarray(self.teacher(rows)), dtype=torch.float32).to(raw.device)
+
+    @override
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        # the views follow the run's seed (train_network seeds torch before training)
+        self.views = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, ())))
+
+    @override
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        raw = self._raw(x)
+        if self.augment is not None:
+            assert self.views is not None  # made in on_train_start
+            raw = self.augment(raw.cpu(), self.views).to(x.device)
+        view = self._scaled(raw)
+        teacher = self.teacher_targets(raw)
+        unlabelled = (
+            torch.full_like(y, -1)
+            if self.hparams["task"] == "classification"
+            else torch.full_like(y, float("nan"))
+        )
+        loss = self.distillation_loss(self(view), unlabelled, teacher)
+        if self.alpha < 1:
+            labelled = (y >= 0) if y.dtype == torch.long else torch.isfinite(y).all(dim=-1)
+            if labelled.any():
+                hard = self.loss(self(x[labelled]), y[labelled])
+                loss = self.alpha * loss + (1 - self.alpha) * hard
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    @override
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        x, teacher = batch
+        output = self(x)
+        if self.hparams["task"] == "classification":
+            log_student = F.log_softmax(output, dim=1)
+            log_teacher = teacher.clamp_min(EPS).log()
+            gap = F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True)
+            agreement = (output.argmax(dim=1) == teacher.argmax(dim=1)).float().mean()
+            self.log("val_agreement", agreement, prog_bar=True, batch_size=len(x))
+        else:
+            gap = F.mse_loss(output, teacher.reshape(output.shape))
+        self.log("val_teacher_loss", gap, prog_bar=True, batch_size=len(x))
+
+
+class BestWeights(Callback):
+    """Keep the weights of the epoch with the lowest ``monitor`` in memory, and put them back
+    when training ends (early stopping then returns the best student, not the last).
+
+    Parameters
+    ----------
+    monitor : str, default="val_teacher_loss"
+
+    Examples
+    --------
+    >>> BestWeights().best_epoch is None
+    True
+    """
+
+    def __init__(self, monitor: str = "val_teacher_loss") -> None:
+        self.monitor = monitor
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._state: dict[str, torch.Tensor] | None = None
+
+    @override
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or trainer.sanity_checking:
+            return
+        value = float(value)
+        if self.best is None or value < self.best:
+            self.best, self.best_epoch = value, trainer.current_epoch
+            self._state = copy.deepcopy(pl_module.state_dict())
+
+    @override
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._state is not None:
+            pl_module.load_state_dict(self._state)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
 
 
 DISTILLATION_CONSTRAINTS: dict[str, list[Any]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from numbers import Real
-from typing import Any
+from typing import Any, ClassVar
 
 import lightning as L
 import torch
@@ -70,6 +70,9 @@ class MemberModule(L.LightningModule):
     torch.Size([3, 2])
     """
 
+    # constructor arguments that are objects, not settings: never written to a checkpoint
+    not_hyperparameters: ClassVar[tuple[str, ...]] = ("backbone", "scheduler")
+
     def __init__(
         self,
         backbone: nn.Module,
@@ -90,7 +93,7 @@ class MemberModule(L.LightningModule):
             weight_decay=weight_decay,
             scheduler=scheduler,
         )
-        self.save_hyperparameters(ignore=["backbone", "scheduler"])
+        self.save_hyperparameters(ignore=list(self.not_hyperparameters))
         self.scheduler = scheduler
         self.backbone = backbone
 

@@ -7,7 +7,7 @@ import importlib
 import io
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,7 +24,7 @@ from torch import nn
 from members.data import encode_classes, encode_labels, to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.module import OPTIMIZERS, SCHEDULERS, SchedulerFactory
-from members.params import Interval, ListOf, Names, StrOptions
+from members.params import Interval, ListOf, Names, StrOptions, check_params
 from members.persistence import (
     NetworkRef,
     SaveLoadMixin,
@@ -146,16 +146,26 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         classes: Any = None,
         temperature: float = 2.0,
         alpha: float = 0.9,
+        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+        validation_data: tuple[Any, Any] | None = None,
+        patience: int | None = None,
+        init_from: BaseNeuralEstimator | None = None,
     ) -> BaseNeuralEstimator:
         """Train on a teacher's outputs (knowledge distillation) instead of labels alone.
+
+        Two ways: with ``teacher`` an array, the student learns the outputs the teacher
+        computed once on ``X`` (cached targets, Hinton et al., 2015). With ``teacher`` a
+        callable, the teacher labels every view the student trains on, freshly drawn by
+        ``augment`` each step (function matching, Beyer et al., 2022).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             The transfer set.
-        teacher : array-like
+        teacher : array-like or callable
             Classifier: teacher probabilities ``(n_samples, n_classes)``. Regressor: teacher
-            predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``.
+            predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``. A callable maps raw
+            rows (a float32 array) to such outputs.
         y : array-like, optional
             True targets for the first ``len(y)`` rows of ``X``; the rows after them (augmented
             or unlabelled samples) learn from the teacher alone. ``None``: teacher only.
@@ -166,24 +176,88 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             Softens both distributions (classification).
         alpha : float, default=0.9
             Weight of the teacher term; ``1 - alpha`` weighs the true targets.
+        augment : callable, optional
+            A callable teacher only: ``augment(rows, generator)`` draws views of a tensor of
+            raw rows (:class:`members.augment.Augmentation`).
+        validation_data : tuple, optional
+            ``(X_val, teacher_val)``: held-out rows and the teacher's outputs on them. Each
+            epoch is validated (KL or MSE to the teacher), training stops after ``patience``
+            epochs without improvement, and the best epoch's weights are kept.
+        patience : int, optional
+            Epochs without improvement before stopping (default: never stop early).
+        init_from : NeuralClassifier or NeuralRegressor, optional
+            A fitted estimator of the same architecture whose network the student starts from
+            (a warm start); its input scaling is used too.
         """
         check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()
+        check_params(
+            "fit_distill",
+            {"patience": [Interval(Integral, 1, None, closed="left"), None]},
+            patience=patience,
+        )
         forget_fit(self)
         X = validate_inputs(self, X, float32=True, ensure_min_samples=2)
-        teacher = np.asarray(to_numpy(teacher), dtype=np.float64)
-        if len(teacher) != len(X) or not np.isfinite(teacher).all():
+        online = callable(teacher)
+        if augment is not None and not online:
             raise ValueError(
-                f"teacher must hold finite outputs for every row of X ({len(X)}); got shape "
-                f"{teacher.shape}"
+                "augment needs a callable teacher that labels each view; with cached teacher "
+                "outputs, augment the transfer set before computing them"
             )
+        outputs = self._teacher_outputs(teacher(X) if online else teacher, len(X), "teacher")
         labels = None if y is None else np.asarray(to_numpy(y))
         if labels is not None and len(labels) > len(X):
             raise ValueError(f"y labels the first rows of X: got {len(labels)} > {len(X)} rows")
-        self._fit_scaling(X)
-        targets = self._distillation_targets(teacher, labels, classes)
-        distillation = {"temperature": temperature, "alpha": alpha}
-        return train_network(self._plan(X, targets, self.max_epochs, distillation))  # type: ignore[no-any-return]
+        if init_from is not None:
+            self._copy_scaling(init_from)
+        else:
+            self._fit_scaling(X)
+        targets = self._distillation_targets(outputs, labels, classes)
+        distillation: dict[str, Any] = {"temperature": temperature, "alpha": alpha}
+        if online:
+            # the network learns the teacher's outputs in its own encoding
+            distillation.update(
+                teacher=lambda rows: self._distillation_targets(
+                    self._teacher_outputs(teacher(rows), len(rows), "teacher(rows)"),
+                    None,
+                    None,
+                    refit=False,
+                )[1],
+                augment=augment,
+                x_mean=getattr(self, "x_mean_", None),
+                x_scale=getattr(self, "x_scale_", None),
+            )
+            targets = (targets[0],)  # type: ignore[assignment]
+        plan = self._plan(X, targets, self.max_epochs, distillation)
+        if validation_data is not None:
+            X_val = validate_inputs(self, validation_data[0], float32=True, reset=False)
+            val_outputs = self._teacher_outputs(validation_data[1], len(X_val), "teacher_val")
+            val_targets = self._distillation_targets(val_outputs, None, None, refit=False)[1]
+            plan.validation = (self.scale_inputs(X_val), val_targets)
+            plan.patience = patience
+        plan.initial = None if init_from is None else init_from.model_
+        return train_network(plan)  # type: ignore[no-any-return]
+
+    @staticmethod
+    def _teacher_outputs(teacher: Any, n_rows: int, name: str) -> np.ndarray:
+        outputs = np.asarray(to_numpy(teacher), dtype=np.float64)
+        if len(outputs) != n_rows or not np.isfinite(outputs).all():
+            raise ValueError(
+                f"{name} must hold finite outputs for every row of X ({n_rows}); got shape "
+                f"{outputs.shape}"
+            )
+        return outputs
+
+    def _copy_scaling(self, other: BaseNeuralEstimator) -> None:
+        check_is_fitted(other, "model_")
+        if type(other) is not type(self) or other.standardize != self.standardize:
+            raise ValueError(
+                f"init_from must be a fitted {type(self).__name__} with standardize="
+                f"{self.standardize}; got {type(other).__name__}"
+            )
+        if self.standardize:
+            self.x_mean_: np.ndarray = np.asarray(other.x_mean_)
+            self.x_scale_: np.ndarray = np.asarray(other.x_scale_)
 
     # -- the training seam (members.training) -------------------------------------------------
     def plan_fit(self, X: Any, y: Any) -> TrainingPlan:
@@ -262,8 +336,10 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         )
 
     def _distillation_targets(
-        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
+        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, soft targets)`` as the network learns them; ``refit=False`` keeps the
+        target encoding fitted before (for later batches of an online teacher)."""
         raise NotImplementedError
 
     def build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
@@ -577,13 +653,20 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
             )
 
     def _distillation_targets(
-        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
+        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         if teacher.ndim != 2 or teacher.shape[1] < 2 or teacher.min() < 0 or teacher.max() > 1:
             raise ValueError(
                 "teacher must hold class probabilities of shape (n_samples, n_classes >= 2); "
                 f"got shape {teacher.shape}"
             )
+        if not refit:
+            if teacher.shape[1] != len(self.classes_):
+                raise ValueError(
+                    f"the teacher gave {teacher.shape[1]} columns on a batch; it gave "
+                    f"{len(self.classes_)} on the training rows"
+                )
+            return np.full(len(teacher), -1, dtype=np.int64), teacher.astype(np.float32)
         if classes is None:
             classes = np.arange(teacher.shape[1]) if y is None else np.unique(y)
         self.classes_ = np.asarray(classes)
@@ -662,10 +745,11 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         self.y_mean_, self.y_scale_ = np.zeros(n_outputs), np.ones(n_outputs)
 
     def _distillation_targets(
-        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any
+        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         # the teacher's scale defines the standardisation; true targets share it
-        self._fit_target_encoding(teacher)
+        if refit:
+            self._fit_target_encoding(teacher)
         soft = self.encode_targets(teacher)
         labels = np.full(soft.shape, np.nan, dtype=np.float32)
         if y is not None:

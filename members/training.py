@@ -35,14 +35,14 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator, XLAAccelerator
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.seed import isolate_rng
 from torch import nn
 from torch.utils.data import DataLoader
 
 from members.data import make_loader
-from members.distillation import DistillationModule
+from members.distillation import BestWeights, DistillationModule, FunctionMatchingModule
 from members.module import MemberModule
 
 # Lightning's hints that say nothing to a user of the estimators
@@ -272,7 +272,15 @@ class TrainingPlan:
     settings : dict
         Arguments of :class:`MemberModule` besides the network.
     distillation : dict, optional
-        ``temperature`` and ``alpha`` of a :class:`DistillationModule`.
+        ``temperature`` and ``alpha`` of a :class:`DistillationModule`; with a ``teacher``
+        (and ``augment``, ``x_mean``, ``x_scale``), of a :class:`FunctionMatchingModule`.
+    validation : tuple of ndarray, optional
+        ``(inputs, teacher)``: scaled held-out rows and the teacher's outputs on them. Each
+        epoch is then validated, training stops once ``val_teacher_loss`` has not improved for
+        ``patience`` epochs, and the best epoch's weights are kept (:class:`BestWeights`).
+    patience : int, optional
+    initial : nn.Module, optional
+        A trained network of the same architecture to start from (a warm start).
     callbacks : list of Callback
         Fresh copies of the estimator's ``callbacks`` for this run, so that no state leaks
         from one fit into the next; the estimator keeps them as ``callbacks_``.
@@ -285,8 +293,11 @@ class TrainingPlan:
     rows: np.ndarray | None
     max_epochs: int
     settings: dict[str, Any] = field(default_factory=dict)
-    distillation: dict[str, float] | None = None
+    distillation: dict[str, Any] | None = None
     callbacks: list[Callback] = field(default_factory=list)
+    validation: tuple[np.ndarray, np.ndarray] | None = None
+    patience: int | None = None
+    initial: nn.Module | None = None
 
     @property
     def n_features(self) -> int:
@@ -302,12 +313,23 @@ class TrainingPlan:
         one output per target column."""
         network = self.estimator.build_network(self.n_features)
         self.estimator.check_network(network, self.n_features)
+        if self.initial is not None:
+            try:
+                # copies the values, in the new network's dtype
+                network.load_state_dict(self.initial.state_dict())
+            except RuntimeError as error:
+                raise ValueError(
+                    "the network to start from (init_from) does not have the student's "
+                    f"architecture: {error}"
+                ) from None
         return network  # type: ignore[no-any-return]
 
     def module(self, network: nn.Module) -> MemberModule:
         """The LightningModule that trains ``network`` under this plan."""
         if self.distillation is None:
             return MemberModule(network, **self.settings)
+        if "teacher" in self.distillation:
+            return FunctionMatchingModule(network, **self.distillation, **self.settings)
         return DistillationModule(network, **self.distillation, **self.settings)
 
     def loader(self) -> DataLoader:
@@ -318,8 +340,16 @@ class TrainingPlan:
         return make_loader(*arrays, batch_size=self.estimator.batch_size, seed=self.seed)
 
     def run(self, module: L.LightningModule, loader: Any) -> None:
-        """Train ``module`` on ``loader`` for ``max_epochs`` with :func:`build_trainer`."""
+        """Train ``module`` on ``loader`` for ``max_epochs`` with :func:`build_trainer` (and,
+        with ``validation``, early stopping back to the best epoch)."""
         estimator = self.estimator
+        callbacks, held_out = list(self.callbacks), None
+        if self.validation is not None:
+            held_out = make_loader(
+                *self.validation, batch_size=max(estimator.batch_size, 512), seed=self.seed
+            )
+            stop = EarlyStopping("val_teacher_loss", patience=self.patience or self.max_epochs)
+            callbacks += [stop, BestWeights("val_teacher_loss")]
         with quiet_lightning(estimator.verbose):
             trainer = build_trainer(
                 max_epochs=self.max_epochs,
@@ -328,12 +358,12 @@ class TrainingPlan:
                 devices=estimator.devices,
                 strategy=estimator.strategy,
                 precision=estimator.precision,
-                callbacks=self.callbacks,
+                callbacks=callbacks,
                 log_dir=estimator.log_dir,
                 verbose=estimator.verbose,
             )
             with keyboard_interrupts(trainer):
-                trainer.fit(module, train_dataloaders=loader)
+                trainer.fit(module, train_dataloaders=loader, val_dataloaders=held_out)
 
     def finish(self, network: nn.Module) -> Any:
         """Store the trained ``network`` in the estimator; return the estimator."""

@@ -12,7 +12,7 @@ from ensembles import (
     EnsembleRegressor,
     SnapshotEnsembleClassifier,
 )
-from ensembles.distillation import augment_rows
+from ensembles.distillation import augment_rows, best_member
 from members import NeuralClassifier, NeuralRegressor
 
 
@@ -62,6 +62,7 @@ def test_augmentations(teacher, method):
         labels,
         augment=method,
         X_unlabeled=X[:50] + 0.01,
+        method="cached",
         random_state=0,
         student=NeuralClassifier(max_epochs=5),
     )
@@ -106,7 +107,8 @@ def test_distilling_a_snapshot_ensemble(classification_data):
         NeuralClassifier(max_epochs=20), n_snapshots=3, random_state=0
     )
     student = snap.fit(X, y).distill(X, y, random_state=0)
-    assert student.get_params()["max_epochs"] == 20
+    # function matching trains the student for up to 3 times a member's epochs
+    assert student.get_params()["max_epochs"] == 3 * 20
     assert np.mean(student.predict(X) == snap.predict(X)) > 0.85
 
 
@@ -124,6 +126,30 @@ def test_distilling_a_snapshot_ensemble(classification_data):
         ({"student": NeuralRegressor()}, TypeError, r"got NeuralRegressor"),
         ({"augment": "rotate"}, ValueError, r"'augment' parameter of distill .* Got 'rotate'"),
         ({"n_augment": 0}, ValueError, r"'n_augment' parameter of distill .* Got 0 instead"),
+        ({"method": "online"}, ValueError, r"'method' parameter of distill .* Got 'online'"),
+        ({"budget": 0}, ValueError, r"'budget' parameter of distill .* Got 0 instead"),
+        (
+            {"validation_fraction": 1.0},
+            ValueError,
+            r"'validation_fraction' parameter of distill .* Got 1.0 instead",
+        ),
+        (
+            {"method": "cached", "budget": 2, "warm_start": True},
+            ValueError,
+            r"budget, warm_start apply to method='function_matching' only",
+        ),
+        ({"n_augment": 3}, ValueError, r"n_augment applies to method='cached' only"),
+        (
+            {"method": "cached", "augment": "signal"},
+            ValueError,
+            r"'augment' parameter of distill .* Got 'signal'",
+        ),
+        (
+            {"warm_start": True, "student": NeuralClassifier(module_kwargs={"hidden": (7,)})},
+            ValueError,
+            r"warm_start=True needs a member of the student's architecture .* "
+            r"module_kwargs=\{'hidden': \(7,\)\}",
+        ),
     ],
 )
 def test_bad_arguments(teacher, kwargs, error, match):
@@ -146,3 +172,44 @@ def test_bad_data_and_unfitted_ensemble(teacher):
         EnsembleClassifier([("lr", LogisticRegression())]).distill(X)
     with pytest.raises(TypeError, match="no neural member"):
         EnsembleClassifier([("lr", LogisticRegression())]).fit(X, labels).distill(X)
+
+
+def test_function_matching_is_the_default_and_warm_starts_from_the_best_member(teacher):
+    ensemble, X, labels = teacher
+    held_out = np.arange(0, len(X), 5)
+    # "small" trained 60 epochs; a copy trained 1 epoch fits the held-out rows worse
+    worse = NeuralClassifier(max_epochs=1, module_kwargs={"hidden": (16,)}).fit(X, labels)
+    two = EnsembleClassifier(
+        [("small", ensemble.named_members_["small"]), ("worse", worse)], cv="prefit"
+    ).fit(X, labels)
+    student = NeuralClassifier(max_epochs=4, module_kwargs={"hidden": (16,)})
+    assert best_member(two, student, X[held_out], labels, held_out) is two.members_[0]
+    assert best_member(two, NeuralClassifier(), X[held_out], labels, held_out) is None
+    warm = two.distill(X, labels, student=student, warm_start=True, random_state=0)
+    assert warm.max_epochs == 3 * 4  # the default budget: 3 times the student's epochs
+    cold = two.distill(X, labels, student=student, warm_start=False, random_state=0)
+    # a warm start from the 60-epoch member: the student is ahead of a cold one after 12 epochs
+    assert warm.score(X, labels) > cold.score(X, labels)
+
+
+def test_the_report_measures_the_gain_against_the_better_network_alone(teacher):
+    ensemble, X, labels = teacher
+    small = {"max_epochs": 5, "module_kwargs": {"hidden": (16,)}}
+    student = ensemble.distill(X, labels, student=NeuralClassifier(**small), random_state=0)
+    short = NeuralClassifier(**{**small, "max_epochs": 1}, random_state=0).fit(X, labels)
+    long = NeuralClassifier(**{**small, "max_epochs": 15}, random_state=0).fit(X, labels)
+    table = DistillationReport.compare(
+        ensemble,
+        student,
+        X,
+        labels,
+        baselines={"alone": short, "alone, student's budget": long},
+        train_seconds={"ensemble": 10.0, "student": 15.0},
+    ).table
+    best = max(table.loc["alone", "accuracy"], table.loc["alone, student's budget", "accuracy"])
+    expected = (table.loc["student", "accuracy"] - best) / (
+        table.loc["ensemble", "accuracy"] - best
+    )
+    assert table.loc["student", "gain_kept"] == pytest.approx(expected)
+    assert table.loc["student", "cost"] == 1.5 and table.loc["ensemble", "cost"] == 1.0
+    assert np.isnan(table.loc["alone", "cost"])

@@ -59,7 +59,10 @@ class Recorder(ClassifierMixin, BaseEstimator):
         self.classes_ = np.unique(y)
         self.pid_ = os.getpid()
         self.threads_ = torch.get_num_threads()
-        self.switches_ = (torch.backends.mkldnn.enabled, torch.are_deterministic_algorithms_enabled())
+        self.switches_ = (
+            torch.backends.mkldnn.enabled,
+            torch.are_deterministic_algorithms_enabled(),
+        )
         self.device_ = os.environ.get("CUDA_VISIBLE_DEVICES")
         self.shared_ = isinstance(X, np.memmap) and not X.flags.writeable
         self.span_ = (start, time.time())
