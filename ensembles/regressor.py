@@ -59,7 +59,9 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
 
     def predict(self, X: Any) -> np.ndarray:
         """Fused predictions, 1-D when the training targets were 1-D."""
-        fused = self._fused(X)
+        return self._shaped(self._fused(X))
+
+    def _shaped(self, fused: np.ndarray) -> np.ndarray:
         return fused.ravel() if self._y_ndim == 1 else fused
 
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:

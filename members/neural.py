@@ -483,6 +483,34 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             X = (X - self.x_mean_) / self.x_scale_
         return np.asarray(X, dtype=np.float32)
 
+    def network_function(
+        self, dtype: torch.dtype = torch.float32
+    ) -> Callable[[np.ndarray], np.ndarray]:
+        """What :meth:`predict_proba` (classifier) or :meth:`predict` (regressor) returns, as a
+        function of raw rows that are already validated, with the network in ``dtype``.
+
+        For labelling many small batches fast, as distillation's teacher does: no input checks
+        per call, and float32 convolutions are several times faster on a CPU than the float64
+        ones ``predict`` uses. The outputs differ from ``predict``'s by float32 rounding only.
+        """
+        check_is_fitted(self, "model_")
+        network = self.model_
+        if any(p.is_floating_point() for p in network.parameters()):
+            network = copy.deepcopy(network).to(dtype)
+        network.eval()
+
+        def outputs(rows: np.ndarray) -> np.ndarray:
+            inputs = torch.from_numpy(self.scale_inputs(np.asarray(rows))).to(dtype)
+            with torch.inference_mode():
+                raw = torch.cat([network(chunk) for chunk in inputs.split(PREDICT_CHUNK)])
+            return self._from_network(raw.double().numpy())
+
+        return outputs
+
+    def _from_network(self, outputs: np.ndarray) -> np.ndarray:
+        """Network outputs to predictions (probabilities for a classifier)."""
+        raise NotImplementedError
+
     def _forward(self, X: Any) -> np.ndarray:
         """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``."""
         check_is_fitted(self, "model_")
@@ -682,8 +710,10 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, ``(n_samples, n_classes)``, columns ordered as ``classes_``."""
-        logits = torch.from_numpy(self._forward(X))
-        return torch.softmax(logits, dim=1).numpy()
+        return self._from_network(self._forward(X))
+
+    def _from_network(self, outputs: np.ndarray) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(outputs), dim=1).numpy()
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log of :meth:`predict_proba`, computed stably from the logits."""
@@ -758,7 +788,10 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         """Predictions: ``(n_samples,)`` for 1-D targets, else ``(n_samples, n_outputs)``."""
-        prediction = self._forward(X) * self.y_scale_ + self.y_mean_
+        return self._from_network(self._forward(X))
+
+    def _from_network(self, outputs: np.ndarray) -> np.ndarray:
+        prediction = outputs * self.y_scale_ + self.y_mean_
         return prediction.ravel() if self._y_ndim == 1 else prediction
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]

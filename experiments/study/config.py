@@ -62,14 +62,19 @@ class MemberConfig:
 
 @dataclass
 class DistillConfig:
-    """Distill the full ensemble fused by ``combiner`` into ``student``."""
+    """Distill the full ensemble fused by ``combiner`` into ``student``; the other keys are
+    those of ``EnsembleClassifier.distill`` (``None``: its default for the method)."""
 
     student: BaseEstimator
     combiner: str = "mean"
-    temperature: float = 2.0
-    alpha: float = 0.9
-    augment: str | None = None
+    method: str = "function_matching"
+    temperature: float | None = None
+    alpha: float | None = None
+    augment: str | None = "auto"
     n_augment: int = 1
+    budget: float | None = None
+    validation_fraction: float | None = None
+    warm_start: bool | None = None
 
 
 @dataclass

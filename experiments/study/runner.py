@@ -381,7 +381,8 @@ class Study:
         y_test: np.ndarray,
         classification: bool,
     ) -> dict[str, Any]:
-        """The full pool, fused by the chosen combiner, distilled into the student (cached)."""
+        """The full pool, fused by the chosen combiner, distilled into the student (the student
+        is cached on disk like the members)."""
         settings = self.config.distill
         assert settings is not None
         combiner = study_combiners(self.config)[settings.combiner]

@@ -213,3 +213,20 @@ def test_the_report_measures_the_gain_against_the_better_network_alone(teacher):
     assert table.loc["student", "gain_kept"] == pytest.approx(expected)
     assert table.loc["student", "cost"] == 1.5 and table.loc["ensemble", "cost"] == 1.0
     assert np.isnan(table.loc["alone", "cost"])
+
+
+def test_the_fused_function_gives_predict_s_outputs_up_to_float32_rounding(teacher):
+    ensemble, X, labels = teacher
+    fused = ensemble.fused_function()
+    np.testing.assert_allclose(fused(X), ensemble.predict_proba(X), atol=1e-5)
+    network = ensemble.named_members_["wide"].network_function()
+    np.testing.assert_allclose(
+        network(X), ensemble.named_members_["wide"].predict_proba(X), atol=1e-5
+    )
+    Xr, yr = load_diabetes(return_X_y=True)
+    regressor = EnsembleRegressor(
+        [("mlp", NeuralRegressor(max_epochs=3, random_state=0)), ("ridge", Ridge())]
+    ).fit(Xr, yr)
+    predictions = regressor.fused_function()(Xr)
+    assert predictions.shape == (len(Xr),)
+    np.testing.assert_allclose(predictions, regressor.predict(Xr), rtol=1e-5)
