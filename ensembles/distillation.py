@@ -82,25 +82,19 @@ VALIDATION_FRACTION = 0.1
 WARM_START = False
 
 
-def distill(
-    ensemble: Any,
-    X: Any,
-    y: Any = None,
+def distill_options(
     *,
-    student: Any = None,
     method: str = "function_matching",
     temperature: float | None = None,
     alpha: float | None = None,
     augment: str | None = "auto",
     n_augment: int = 1,
-    X_unlabeled: Any = None,
     budget: float | None = None,
     validation_fraction: float | None = None,
     warm_start: bool | None = None,
-    random_state: int | np.random.RandomState | None = None,
-) -> Any:
-    """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``)."""
-    check_is_fitted(ensemble)
+) -> dict[str, Any]:
+    """Check :func:`distill`'s options (a study config checks them before training anything);
+    return ``temperature``, ``alpha`` and ``augment`` with the method's defaults filled in."""
     check_params(
         "distill",
         {
@@ -138,11 +132,45 @@ def distill(
             raise ValueError(
                 f"{', '.join(extra)} apply to method='function_matching' only; got method='cached'"
             )
-    elif X_unlabeled is None and n_augment != 1:
+    elif n_augment != 1:
         raise ValueError(
             "n_augment applies to method='cached' only: function matching draws a new view "
             "of every batch"
         )
+    return {"temperature": temperature, "alpha": alpha, "augment": augment}
+
+
+def distill(
+    ensemble: Any,
+    X: Any,
+    y: Any = None,
+    *,
+    student: Any = None,
+    method: str = "function_matching",
+    temperature: float | None = None,
+    alpha: float | None = None,
+    augment: str | None = "auto",
+    n_augment: int = 1,
+    X_unlabeled: Any = None,
+    budget: float | None = None,
+    validation_fraction: float | None = None,
+    warm_start: bool | None = None,
+    random_state: int | np.random.RandomState | None = None,
+) -> Any:
+    """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``)."""
+    check_is_fitted(ensemble)
+    options = distill_options(
+        method=method,
+        temperature=temperature,
+        alpha=alpha,
+        augment=augment,
+        n_augment=n_augment,
+        budget=budget,
+        validation_fraction=validation_fraction,
+        warm_start=warm_start,
+    )
+    matching = method == "function_matching"
+    temperature, alpha, augment = options["temperature"], options["alpha"], options["augment"]
     classifier = is_classifier(ensemble)
     kind = NeuralClassifier if classifier else NeuralRegressor
     student = default_student(ensemble) if student is None else clone(student)

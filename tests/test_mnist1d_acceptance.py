@@ -2,6 +2,7 @@
 
 import time
 
+import numpy as np
 import pytest
 
 from combiners import MeanCombiner
@@ -55,3 +56,28 @@ def test_learned_fusion_on_heterogeneous_pool():
     assert table.loc[["weighted", "selection", "stacking"], "accuracy"].max() >= 0.965
     for name in ("mean+T", "weighted+T", "selection+T", "stacking+T"):
         assert table.loc[name, "ece"] <= 0.015
+
+
+@pytest.mark.slow
+def test_the_distilled_student_beats_the_networks_trained_alone(data):
+    """Issue 17, point 1, on seed 0 (all three seeds: experiments/mnist1d_distill.py)."""
+    X_train, y_train, X_test, y_test = data
+    ensemble = EnsembleClassifier(
+        [(f"seed{s}", NeuralClassifier("cnn1d", random_state=s)) for s in range(5)]
+    ).fit(X_train, y_train)
+    student = ensemble.distill(X_train, y_train, random_state=0)
+    alone = [
+        NeuralClassifier("cnn1d", max_epochs=epochs, random_state=0).fit(X_train, y_train)
+        for epochs in (40, student.max_epochs)
+    ]
+    scores = ensemble.evaluate(X_test, y_test)
+    student_nll = -np.mean(np.log(student.predict_proba(X_test)[np.arange(len(y_test)), y_test]))
+    for network in alone:
+        nll = -np.mean(np.log(network.predict_proba(X_test)[np.arange(len(y_test)), y_test]))
+        assert student_nll < nll
+    best_member = max(member.score(X_test, y_test) for member in ensemble.members_)
+    assert student.score(X_test, y_test) >= best_member
+    gain = scores.loc["ensemble", "accuracy"] - max(a.score(X_test, y_test) for a in alone)
+    kept = student.score(X_test, y_test) - max(a.score(X_test, y_test) for a in alone)
+    print(f"gain kept: {kept / gain:.3f}")
+    assert kept >= 0.8 * gain

@@ -18,7 +18,7 @@ The configs in ``experiments/configs/`` ship with the package and run by name
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ from typing import Any
 from sklearn.base import BaseEstimator
 
 from combiners import BaseCombiner, MeanCombiner
+from ensembles.distillation import distill_options
 
 # packaged configs that are LightningCLI configs (experiments/train_member.py), not studies
 LIGHTNING_CLI_CONFIGS = ("member_cnn1d.yaml",)
@@ -75,6 +76,10 @@ class DistillConfig:
     budget: float | None = None
     validation_fraction: float | None = None
     warm_start: bool | None = None
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of ``distill`` besides the student."""
+        return {k: v for k, v in asdict(self).items() if k not in ("student", "combiner")}
 
 
 @dataclass
@@ -207,6 +212,11 @@ def _check(config: StudyConfig) -> None:
             f"distill.combiner={config.distill.combiner!r} is not one of the combiners "
             f"{sorted(combiners)}"
         )
+    if config.distill is not None:
+        try:
+            distill_options(**config.distill.options())
+        except ValueError as error:
+            raise ConfigError(f"distill: {error}") from None
 
 
 def study_combiners(config: StudyConfig) -> dict[str, BaseCombiner]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -386,7 +386,7 @@ class Study:
         settings = self.config.distill
         assert settings is not None
         combiner = study_combiners(self.config)[settings.combiner]
-        options = {k: v for k, v in asdict(settings).items() if k not in ("student", "combiner")}
+        options = settings.options()
         key = joblib.hash(
             (
                 [type(e).__qualname__ for e in pool.estimators],

@@ -170,6 +170,18 @@ BAD = [
         ["distill.combiner", "stacking"],
     ),
     (
+        "distill-options",
+        lambda c: c.replace(
+            "combiner: weighted\n", "combiner: weighted\n  method: cached\n  budget: 2\n"
+        ),
+        ["distill: budget apply to method='function_matching' only"],
+    ),
+    (
+        "distill-temperature",
+        lambda c: c.replace("combiner: weighted\n", "combiner: weighted\n  temperature: -1\n"),
+        ["distill:", "'temperature' parameter", "Got -1"],
+    ),
+    (
         "task",
         lambda c: c.replace("source: digits", "source: diabetes"),
         ["regression", "not a regressor"],
