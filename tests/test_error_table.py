@@ -268,6 +268,11 @@ CASES = [
     ("snapshots-0", fit(SnapshotEnsembleClassifier(n_snapshots=0)), ValueError, r"'n_snapshots' parameter of SnapshotEnsembleClassifier .* Got 0"),  # noqa: E501
     ("distill-temperature-0", lambda tmp: ensemble().fit(X, y).distill(X, y, temperature=0.0), ValueError, r"'temperature' parameter .* Got 0\.0"),  # noqa: E501
     ("distill-alpha-2", lambda tmp: ensemble().fit(X, y).distill(X, y, alpha=2.0), ValueError, r"'alpha' parameter .* Got 2\.0"),  # noqa: E501
+    ("distill-method", lambda tmp: ensemble().fit(X, y).distill(X, y, method="online"), ValueError, r"'method' parameter of distill .* Got 'online'"),  # noqa: E501
+    ("distill-budget-0", lambda tmp: ensemble().fit(X, y).distill(X, y, budget=0), ValueError, r"'budget' parameter of distill .* Got 0"),  # noqa: E501
+    ("distill-cached-budget", lambda tmp: ensemble().fit(X, y).distill(X, y, method="cached", budget=2), ValueError, r"budget apply to method='function_matching' only"),  # noqa: E501
+    ("distill-fm-n-augment", lambda tmp: ensemble().fit(X, y).distill(X, y, n_augment=2), ValueError, r"n_augment applies to method='cached' only"),  # noqa: E501
+    ("distill-augment-munge", lambda tmp: ensemble().fit(X, y).distill(X, y, augment="munge"), ValueError, r"'augment' parameter of distill .* Got 'munge'"),  # noqa: E501
     # -- item 7: member outputs that break the contract ------------------------------------------
     ("proba-sums-to-two", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("sum-to-two"))), X), ValueError, r"member 'odd': predict_proba must return class probabilities .* a row summing to 2"),  # noqa: E501
     ("proba-nan", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("nan"))), X), ValueError, r"member 'odd': predict_proba returned NaN or infinite values in 1 of 40 rows \(first: \[5\]\)"),  # noqa: E501
