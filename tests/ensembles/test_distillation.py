@@ -230,3 +230,35 @@ def test_the_fused_function_gives_predict_s_outputs_up_to_float32_rounding(teach
     predictions = regressor.fused_function()(Xr)
     assert predictions.shape == (len(Xr),)
     np.testing.assert_allclose(predictions, regressor.predict(Xr), rtol=1e-5)
+
+
+class FailsLater(LogisticRegression):
+    """Predicts normally for ``calls`` calls, then raises (a teacher that breaks mid-run)."""
+
+    def __init__(self, calls=3, max_iter=300):
+        super().__init__(max_iter=max_iter)
+        self.calls = calls
+
+    def predict_proba(self, X):
+        self.count_ = getattr(self, "count_", 0) + 1
+        if self.count_ > self.calls:
+            raise RuntimeError("the teacher broke")
+        return super().predict_proba(X)
+
+
+def test_a_teacher_that_breaks_mid_run_is_named_and_the_ensemble_is_intact(teacher):
+    ensemble, X, labels = teacher
+    mixed = EnsembleClassifier(
+        [
+            ("small", ensemble.named_members_["small"]),
+            ("flaky", FailsLater(calls=5).fit(X, labels)),
+        ],
+        cv="prefit",
+    ).fit(X, labels)
+    before = mixed.named_members_["small"].predict_proba(X)
+    with pytest.raises(RuntimeError, match="the teacher broke") as raised:
+        mixed.distill(X, labels, random_state=0)
+    notes = "\n".join(raised.value.__notes__)
+    assert "raised while member 'flaky' predicted" in notes
+    assert "raised while training the distillation student (NeuralClassifier)" in notes
+    np.testing.assert_array_equal(mixed.named_members_["small"].predict_proba(X), before)
