@@ -175,6 +175,9 @@ class StackedNetworks(nn.Module):
 
 
 class BatchedMemberModule(MemberModule):
+    # stacked parameters carry the member axis first: a weight has 3 dimensions or more
+    weight_ndim = 3
+
     """A :class:`MemberModule` over :class:`StackedNetworks`: batches are ``(x, y)`` with a
     leading member axis, and the loss is the sum of the members' own losses.
 
@@ -209,7 +212,7 @@ class BatchedMemberModule(MemberModule):
             self._first_loss = detached.clone()  # each member's untrained loss
         # summed on the device; read once per epoch, so no step waits for a synchronisation
         self._epoch_loss = detached if self._epoch_loss is None else self._epoch_loss + detached
-        return losses.sum()
+        return losses.sum() + self.penalty()
 
     @override
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -269,7 +272,11 @@ def _layered(network: nn.Module) -> bool:
 def can_batch(estimator: Any) -> bool:
     """Whether ``estimator`` can be trained by :func:`fit_batched` (a neural estimator with
     no callbacks of its own)."""
-    return isinstance(estimator, BaseNeuralEstimator) and not estimator.callbacks
+    return (
+        isinstance(estimator, BaseNeuralEstimator)
+        and not estimator.callbacks
+        and not getattr(estimator, "early_stopping", False)
+    )
 
 
 def batch_key(estimator: Any) -> tuple[type, dict[str, Any]]:
@@ -382,8 +389,10 @@ def fit_batched(
         [plan.seed for plan in plans],
     )
     with seeded(first.seed):
-        first.run(module, DataLoader(data, sampler=sampler, batch_size=None))
-    return [plan.finish(network) for plan, network in zip(plans, stacked.unstack(), strict=True)]
+        epochs = first.run(module, DataLoader(data, sampler=sampler, batch_size=None))
+    return [
+        plan.finish(network, epochs) for plan, network in zip(plans, stacked.unstack(), strict=True)
+    ]
 
 
 def plan_groups(

@@ -84,7 +84,7 @@ class DistillationModule(MemberModule):
     @override
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y, teacher = batch
-        loss = self.distillation_loss(self(x), y, teacher)
+        loss = self.distillation_loss(self(x), y, teacher) + self.penalty()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
@@ -191,7 +191,7 @@ class FunctionMatchingModule(DistillationModule):
             if self.hparams["task"] == "classification"
             else torch.full_like(y, float("nan"))
         )
-        loss = self.distillation_loss(self(view), unlabelled, teacher)
+        loss = self.distillation_loss(self(view), unlabelled, teacher) + self.penalty()
         if self.alpha < 1:
             labelled = (y >= 0) if y.dtype == torch.long else torch.isfinite(y).all(dim=-1)
             if labelled.any():

@@ -34,6 +34,7 @@ MODULE_CONSTRAINTS: dict[str, list[Any]] = {
     "optimizer": [StrOptions(set(OPTIMIZERS))],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "l1": [Interval(Real, 0, None, closed="left")],
     "scheduler": [StrOptions(set(SCHEDULERS)), callable],
 }
 
@@ -52,6 +53,8 @@ class MemberModule(L.LightningModule):
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adamw"
     lr : float, default=3e-3
     weight_decay : float, default=1e-2
+    l1 : float, default=0.0
+        Adds ``l1 * sum(|w|)`` over the weights to the loss (sparse weights).
     scheduler : {"cosine", "constant"} or callable, default="cosine"
         ``"cosine"``: annealing from ``lr`` to 0 over all training steps, stepped every batch.
         A callable ``f(optimizer, total_steps) -> LRScheduler`` (e.g.
@@ -82,6 +85,7 @@ class MemberModule(L.LightningModule):
         lr: float = 3e-3,
         weight_decay: float = 1e-2,
         scheduler: str | SchedulerFactory = "cosine",
+        l1: float = 0.0,
     ) -> None:
         super().__init__()
         check_params(
@@ -92,6 +96,7 @@ class MemberModule(L.LightningModule):
             lr=lr,
             weight_decay=weight_decay,
             scheduler=scheduler,
+            l1=l1,
         )
         self.save_hyperparameters(ignore=list(self.not_hyperparameters))
         self.scheduler = scheduler
@@ -106,10 +111,22 @@ class MemberModule(L.LightningModule):
             return F.cross_entropy(output, y)
         return F.mse_loss(output, y.reshape(output.shape))
 
+    # a weight is a parameter with this many dimensions or more (biases and norm scales have 1)
+    weight_ndim = 2
+
+    def penalty(self) -> torch.Tensor | float:
+        """``l1`` times the sum of the absolute weights (biases and normalisation scales are
+        left alone, as ``weight_decay`` does in scikit-learn's MLP); 0 without ``l1``."""
+        l1 = self.hparams.get("l1", 0.0)
+        if not l1:
+            return 0.0
+        weights = [p for p in self.parameters() if p.ndim >= self.weight_ndim]
+        return l1 * sum(p.abs().sum() for p in weights)
+
     @override
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
-        loss = self.loss(self(x), y)
+        loss = self.loss(self(x), y) + self.penalty()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 

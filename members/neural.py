@@ -74,6 +74,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "l1": [Interval(Real, 0, None, closed="left")],
         "scheduler": [StrOptions(set(SCHEDULERS)), callable],
         "callbacks": [ListOf(Callback, "lightning.pytorch.callbacks.Callback instances"), None],
         "standardize": ["boolean"],
@@ -86,6 +87,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         "strategy": [str],
         "precision": [StrOptions(set(PRECISIONS))],
         "bootstrap": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "log_dir": [str, os.PathLike, None],
@@ -101,6 +105,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         lr: float = 3e-3,
         optimizer: str = "adamw",
         weight_decay: float = 1e-2,
+        l1: float = 0.0,
         scheduler: str | SchedulerFactory = "cosine",
         callbacks: list[Callback] | None = None,
         standardize: bool = True,
@@ -109,6 +114,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         strategy: str = "auto",
         precision: str = "32-true",
         bootstrap: bool = False,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
         random_state: int | np.random.RandomState | None = None,
         verbose: bool = False,
         log_dir: str | None = None,
@@ -120,6 +128,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.lr = lr
         self.optimizer = optimizer
         self.weight_decay = weight_decay
+        self.l1 = l1
         self.scheduler = scheduler
         self.callbacks = callbacks
         self.standardize = standardize
@@ -128,6 +137,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.strategy = strategy
         self.precision = precision
         self.bootstrap = bootstrap
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
         self.random_state = random_state
         self.verbose = verbose
         self.log_dir = log_dir
@@ -234,7 +246,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             val_outputs = self._teacher_outputs(validation_data[1], len(X_val), "teacher_val")
             val_targets = self._distillation_targets(val_outputs, None, None, refit=False)[1]
             plan.validation = (self.scale_inputs(X_val), val_targets)
-            plan.patience = patience
+            plan.patience, plan.monitor = patience, "val_teacher_loss"
         plan.initial = None if init_from is None else init_from.model_
         return train_network(plan)  # type: ignore[no-any-return]
 
@@ -268,7 +280,14 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y)
         self._fit_scaling(X)
         self._fit_target_encoding(y)
-        return self._plan(X, (self.encode_targets(y),), self.max_epochs)
+        plan = self._plan(X, (self.encode_targets(y),), self.max_epochs)
+        if self.early_stopping:
+            plan.hold_out(
+                self.validation_fraction,
+                self.n_iter_no_change,
+                stratify=plan.targets[0] if self._task == "classification" else None,
+            )
+        return plan
 
     def plan_finetune(self, X: Any, y: Any, *, max_epochs: int) -> TrainingPlan:
         """The plan that goes on training this fitted estimator's network on ``(X, y)``.
@@ -383,11 +402,15 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             "lr": self.lr,
             "weight_decay": self.weight_decay,
             "scheduler": self.scheduler,
+            "l1": self.l1,
         }
 
-    def set_network(self, network: nn.Module, callbacks: Sequence[Callback] = ()) -> None:
-        """Store a trained network as ``model_`` (on the CPU, in float64, in eval mode) and
-        the callbacks its run used as ``callbacks_``."""
+    def set_network(
+        self, network: nn.Module, callbacks: Sequence[Callback] = (), n_iter: int | None = None
+    ) -> None:
+        """Store a trained network as ``model_`` (on the CPU, in float64, in eval mode), the
+        callbacks its run used as ``callbacks_`` and the epochs it trained as ``n_iter_``."""
+        self.n_iter_ = self.max_epochs if n_iter is None else n_iter
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
         self.callbacks_ = list(callbacks)
@@ -602,6 +625,10 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         Peak learning rate.
     optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
     weight_decay : float, default=1e-2
+        L2 penalty (decoupled for ``"adamw"``).
+    l1 : float, default=0.0
+        L1 penalty: ``l1 * sum(|w|)`` over the weights (not biases or normalisation scales) is
+        added to the loss, which drives the weights of useless inputs towards zero.
     scheduler : {"cosine", "constant"} or callable, default="cosine"
         A callable ``f(optimizer, total_steps) -> LRScheduler`` is stepped every batch.
     callbacks : list of lightning Callback, optional
@@ -613,6 +640,14 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     bootstrap : bool, default=False
         Train on a bootstrap sample (``n`` rows drawn with replacement, from ``random_state``)
         instead of on every row, as in bagging; the scaling still comes from all rows.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified for a classifier, drawn from
+        ``random_state``), stop once the validation loss has not improved for
+        ``n_iter_no_change`` epochs, and keep the best epoch's weights (scikit-learn's names).
+        The cosine schedule still spans ``max_epochs``. A member with early stopping is
+        trained on its own, never in a batched group.
+    validation_fraction : float, default=0.1
+    n_iter_no_change : int, default=10
     accelerator : {"auto", "cpu", "gpu", "cuda", "mps", "tpu"}, default="auto"
         Passed to :class:`lightning.Trainer`. A device this machine lacks is refused when
         ``fit`` starts; ``"auto"`` takes a GPU when there is one.
@@ -641,6 +676,8 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     model_ : nn.Module
         The trained network, on the CPU, in eval mode, in float64 (so that a sample's output does
         not depend on the other samples in its batch).
+    n_iter_ : int
+        Epochs trained (fewer than ``max_epochs`` when early stopping stopped the run).
 
     Examples
     --------

@@ -38,6 +38,7 @@ from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator, XLAA
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.seed import isolate_rng
+from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -156,8 +157,16 @@ def build_trainer(
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 # Lightning's training precisions
 PRECISIONS = ("64-true", "32-true", "16-true", "bf16-true", "16-mixed", "bf16-mixed")
-# what a member trained with before devices, strategy and precision were parameters
-TRAINER_DEFAULTS = {"devices": 1, "strategy": "auto", "precision": "32-true"}
+# what a member trained with before these were parameters (for estimators saved earlier)
+TRAINER_DEFAULTS = {
+    "devices": 1,
+    "strategy": "auto",
+    "precision": "32-true",
+    "l1": 0.0,
+    "early_stopping": False,
+    "validation_fraction": 0.1,
+    "n_iter_no_change": 10,
+}
 
 
 def uses_cuda(accelerator: str) -> bool:
@@ -275,10 +284,14 @@ class TrainingPlan:
         ``temperature`` and ``alpha`` of a :class:`DistillationModule`; with a ``teacher``
         (and ``augment``, ``x_mean``, ``x_scale``), of a :class:`FunctionMatchingModule`.
     validation : tuple of ndarray, optional
-        ``(inputs, teacher)``: scaled held-out rows and the teacher's outputs on them. Each
-        epoch is then validated, training stops once ``val_teacher_loss`` has not improved for
-        ``patience`` epochs, and the best epoch's weights are kept (:class:`BestWeights`).
+        ``(inputs, targets)``: scaled held-out rows and their targets (the teacher's outputs
+        when distilling). Each epoch is then validated, training stops once ``monitor`` has
+        not improved for ``patience`` epochs, and the best epoch's weights are kept
+        (:class:`BestWeights`).
     patience : int, optional
+    monitor : str, default="val_loss"
+        What the validation logs and early stopping watches (``"val_teacher_loss"`` when
+        distilling).
     initial : nn.Module, optional
         A trained network of the same architecture to start from (a warm start).
     callbacks : list of Callback
@@ -297,6 +310,7 @@ class TrainingPlan:
     callbacks: list[Callback] = field(default_factory=list)
     validation: tuple[np.ndarray, np.ndarray] | None = None
     patience: int | None = None
+    monitor: str = "val_loss"
     initial: nn.Module | None = None
 
     @property
@@ -339,17 +353,47 @@ class TrainingPlan:
             arrays = [array[self.rows] for array in arrays]
         return make_loader(*arrays, batch_size=self.estimator.batch_size, seed=self.seed)
 
-    def run(self, module: L.LightningModule, loader: Any) -> None:
+    def hold_out(self, fraction: float, patience: int, stratify: np.ndarray | None) -> None:
+        """Keep a random ``fraction`` of the rows (stratified by ``stratify`` when every class
+        allows it) for early stopping: training stops once the validation loss has not
+        improved for ``patience`` epochs, and the best epoch is kept. Drawn from the plan's
+        seed; a bootstrap is redrawn over the rows that remain."""
+        rows = np.arange(len(self.X))
+        n_held = int(np.ceil(fraction * len(rows)))  # as train_test_split counts them
+        if n_held < 1 or len(rows) - n_held < 1:
+            raise ValueError(
+                f"validation_fraction={fraction} leaves {len(rows) - n_held} training and "
+                f"{n_held} validation rows of {len(rows)}; pass more rows or another fraction"
+            )
+        try:
+            train, held = train_test_split(
+                rows, test_size=fraction, stratify=stratify, random_state=self.seed
+            )
+        except ValueError:  # a class too small to be split: a plain random split
+            train, held = train_test_split(rows, test_size=fraction, random_state=self.seed)
+        train, held = np.sort(train), np.sort(held)
+        self.validation = (
+            self.estimator.scale_inputs(self.X[held]),
+            *(target[held] for target in self.targets),
+        )
+        self.X, self.targets = self.X[train], tuple(target[train] for target in self.targets)
+        self.__dict__.pop("inputs", None)  # the cached scaled inputs were of every row
+        if self.rows is not None:
+            self.rows = np.random.RandomState(self.seed).randint(0, len(train), len(train))
+        self.patience, self.monitor = patience, "val_loss"
+
+    def run(self, module: L.LightningModule, loader: Any) -> int:
         """Train ``module`` on ``loader`` for ``max_epochs`` with :func:`build_trainer` (and,
-        with ``validation``, early stopping back to the best epoch)."""
+        with ``validation``, early stopping back to the best epoch); return the number of
+        epochs trained."""
         estimator = self.estimator
         callbacks, held_out = list(self.callbacks), None
         if self.validation is not None:
             held_out = make_loader(
                 *self.validation, batch_size=max(estimator.batch_size, 512), seed=self.seed
             )
-            stop = EarlyStopping("val_teacher_loss", patience=self.patience or self.max_epochs)
-            callbacks += [stop, BestWeights("val_teacher_loss")]
+            stop = EarlyStopping(self.monitor, patience=self.patience or self.max_epochs)
+            callbacks += [stop, BestWeights(self.monitor)]
         with quiet_lightning(estimator.verbose):
             trainer = build_trainer(
                 max_epochs=self.max_epochs,
@@ -364,10 +408,14 @@ class TrainingPlan:
             )
             with keyboard_interrupts(trainer):
                 trainer.fit(module, train_dataloaders=loader, val_dataloaders=held_out)
+        return int(trainer.current_epoch)
 
-    def finish(self, network: nn.Module) -> Any:
-        """Store the trained ``network`` in the estimator; return the estimator."""
-        self.estimator.set_network(network, self.callbacks)
+    def finish(self, network: nn.Module, epochs: int | None = None) -> Any:
+        """Store the trained ``network`` (trained for ``epochs``) in the estimator; return the
+        estimator."""
+        self.estimator.set_network(
+            network, self.callbacks, n_iter=self.max_epochs if epochs is None else epochs
+        )
         return self.estimator
 
 
@@ -379,5 +427,5 @@ def train_network(plan: TrainingPlan) -> Any:
     """
     with seeded(plan.seed):
         network = plan.build_network()
-        plan.run(plan.module(network), plan.loader())
-    return plan.finish(network)
+        epochs = plan.run(plan.module(network), plan.loader())
+    return plan.finish(network, epochs)
