@@ -624,6 +624,7 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     lr : float, default=3e-3
         Peak learning rate.
     optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
+        ``"sgd"`` is SGD with momentum 0.9.
     weight_decay : float, default=1e-2
         L2 penalty (decoupled for ``"adamw"``).
     l1 : float, default=0.0

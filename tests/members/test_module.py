@@ -64,3 +64,16 @@ def test_regression_task_and_cosine_schedule_reaches_zero():
 def test_bad_choices(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MemberModule(MLP(2, 2), **kwargs)
+
+
+def test_sgd_has_momentum_and_l1_is_a_hyperparameter():
+    module = MemberModule(MLP(6, 2, hidden=(4,)), optimizer="sgd", l1=0.1)
+    trainer = _trainer()
+    trainer.fit(
+        module,
+        DataLoader(TensorDataset(torch.randn(32, 6), torch.randint(0, 2, (32,))), batch_size=16),
+    )
+    [optimizer] = trainer.optimizers
+    assert isinstance(optimizer, torch.optim.SGD)
+    assert optimizer.param_groups[0]["momentum"] == 0.9
+    assert module.hparams["l1"] == 0.1
