@@ -19,7 +19,7 @@ BUNDLED = {
     "iris": (sk_datasets.load_iris, "classification"),
     "diabetes": (sk_datasets.load_diabetes, "regression"),
 }
-SOURCES = ("mnist1d", *BUNDLED, "<file>.npz", "<file>.csv")
+SOURCES = ("mnist1d", "digits28", *BUNDLED, "<file>.npz", "<file>.csv")
 
 
 @dataclass
@@ -51,6 +51,44 @@ def load_mnist1d() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return data["x"], data["y"], data["x_test"], data["y_test"]
 
 
+def load_digits28(
+    copies: int = 3, test_size: float = 0.25, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """28x28 digit images generated offline from scikit-learn's 8x8 digits.
+
+    Each 8x8 digit is upscaled (bilinear) to a random size between 16 and 22 pixels, placed at a
+    random position in a 28x28 frame, and given pixel noise, ``copies`` times. The train/test
+    split is by source digit, so no copy of a test digit is trained on. Rows are flattened
+    images scaled to [0, 1] (784 features). Nothing is downloaded.
+    """
+    import torch
+    from torch.nn import functional as F
+
+    digits = sk_datasets.load_digits()
+    images = torch.as_tensor(digits.images / 16.0, dtype=torch.float32)[:, None]
+    rng = np.random.RandomState(seed)
+    train, test = train_test_split(
+        np.arange(len(images)), test_size=test_size, stratify=digits.target, random_state=seed
+    )
+    parts = []
+    for rows in (train, test):
+        frames, labels = [], []
+        for _ in range(copies):
+            sizes = rng.randint(16, 23, len(rows))
+            for size in np.unique(sizes):
+                chosen = rows[sizes == size]
+                scaled = F.interpolate(images[chosen], size=(size, size), mode="bilinear")
+                frame = torch.zeros(len(chosen), 1, 28, 28)
+                for i, (top, left) in enumerate(rng.randint(0, 28 - size + 1, (len(chosen), 2))):
+                    frame[i, :, top : top + size, left : left + size] = scaled[i]
+                frames.append(frame)
+                labels.append(digits.target[chosen])
+        X = torch.cat(frames).reshape(-1, 784).numpy()
+        X = np.clip(X + rng.normal(0, 0.05, X.shape), 0, 1).astype(np.float32)
+        parts += [X, np.concatenate(labels)]
+    return parts[0], parts[1], parts[2], parts[3]
+
+
 def load_dataset(
     source: str,
     *,
@@ -64,10 +102,10 @@ def load_dataset(
     Parameters
     ----------
     source : str
-        ``"mnist1d"``, a scikit-learn bundled set (``"digits"``, ``"breast_cancer"``,
-        ``"wine"``, ``"iris"``, ``"diabetes"``), or a path to a ``.npz`` file (arrays ``X`` and
-        ``y``, or ``X_train, y_train, X_test, y_test``) or a ``.csv`` file (numeric feature
-        columns and a ``target`` column).
+        ``"mnist1d"``, ``"digits28"`` (:func:`load_digits28`), a scikit-learn bundled set
+        (``"digits"``, ``"breast_cancer"``, ``"wine"``, ``"iris"``, ``"diabetes"``), or a path
+        to a ``.npz`` file (arrays ``X`` and ``y``, or ``X_train, y_train, X_test, y_test``) or
+        a ``.csv`` file (numeric feature columns and a ``target`` column).
     target : str, optional
         The ``.csv`` column (or ``.npz`` array) holding the targets; ``"y"`` for ``.npz``.
     task : {"classification", "regression"}, optional
@@ -83,6 +121,9 @@ def load_dataset(
     if source == "mnist1d":
         X_train, y_train, X_test, y_test = load_mnist1d()
         return Dataset("mnist1d", "classification", X_train, y_train, X_test, y_test)
+    if source == "digits28":
+        X_train, y_train, X_test, y_test = load_digits28(test_size=test_size, seed=seed)
+        return Dataset("digits28", "classification", X_train, y_train, X_test, y_test)
     if source in BUNDLED:
         loader, kind = BUNDLED[source]
         X, y = loader(return_X_y=True)

@@ -35,22 +35,33 @@ def infer_input_shape(n_features: int, input_shape: Sequence[int] | None) -> tup
 
 @register_backbone("cnn2d")
 class CNN2d(nn.Module):
-    """Batch-normalised 2-D CNN with global average pooling for small images.
+    """A small-image CNN in the LeNet/VGG style: conv-conv-pool blocks, then a dense head.
+
+    Each block is two 3x3 convolutions (batch-normalised) and a 2x2 max-pool, so the spatial
+    layout survives down to a small grid that the head reads whole (a 28x28 image with two
+    blocks: 7x7), where global average pooling would throw it away. A block whose input is
+    smaller than 2x2 skips its pool.
 
     Parameters
     ----------
     n_features, n_outputs : int
     input_shape : (height, width) or (channels, height, width), optional
         Shape of one flattened sample; a square one-channel image when omitted.
-    channels : sequence of int, default=(32, 64, 128)
-        One 3x3 convolution per entry; every one after the first halves height and width.
+    channels : sequence of int, default=(16, 32)
+        Channels of each block. On 28x28 digits (``benchmarks/lenet.py``), (32, 64) scored the
+        same as (16, 32) at 3.3x the training time; (8, 16) scored 1.9 pp lower.
+    hidden : sequence of int, default=(128,)
+        Widths of the dense layers between the last block and the output.
     activation : str, default="relu"
     dropout : float, default=0.0
+        Dropout before the output layer.
 
     Examples
     --------
     >>> import torch
     >>> CNN2d(64, 10)(torch.zeros(2, 64)).shape
+    torch.Size([2, 10])
+    >>> CNN2d(784, 10)(torch.zeros(2, 784)).shape
     torch.Size([2, 10])
     """
 
@@ -59,7 +70,8 @@ class CNN2d(nn.Module):
         n_features: int,
         n_outputs: int,
         input_shape: Sequence[int] | None = None,
-        channels: Sequence[int] = (32, 64, 128),
+        channels: Sequence[int] = (16, 32),
+        hidden: Sequence[int] = (128,),
         activation: str = "relu",
         dropout: float = 0.0,
     ) -> None:
@@ -67,17 +79,26 @@ class CNN2d(nn.Module):
         check_backbone_params(self, locals())
         self.input_shape = infer_input_shape(n_features, input_shape)
         layers: list[nn.Module] = []
-        width = self.input_shape[0]
-        for i, size in enumerate(channels):
-            layers += [
-                nn.Conv2d(width, size, 3, stride=1 if i == 0 else 2, padding=1),
-                nn.BatchNorm2d(size),
-                make_activation(activation),
-            ]
-            width = size
+        width, height, breadth = self.input_shape
+        for size in channels:
+            for _ in range(2):
+                layers += [
+                    nn.Conv2d(width, size, 3, padding=1),
+                    nn.BatchNorm2d(size),
+                    make_activation(activation),
+                ]
+                width = size
+            if height >= 2 and breadth >= 2:
+                layers.append(nn.MaxPool2d(2))
+                height, breadth = height // 2, breadth // 2
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, n_outputs))
+        head: list[nn.Module] = [nn.Flatten()]
+        inputs = width * height * breadth
+        for size in hidden:
+            head += [nn.Linear(inputs, size), make_activation(activation)]
+            inputs = size
+        self.head = nn.Sequential(*head, nn.Dropout(dropout), nn.Linear(inputs, n_outputs))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.reshape(x.shape[0], *self.input_shape)
-        return self.head(self.features(x).mean(dim=(-2, -1)))
+        return self.head(self.features(x))

@@ -48,3 +48,18 @@ def test_bad_sources(tmp_path, source, kwargs, error, match):
     path = source if source in ("cifar10", "digits") else str(tmp_path / source)
     with pytest.raises(error, match=match):
         load_dataset(path, **kwargs)
+
+
+def test_digits28_are_generated_offline_split_by_source_digit():
+    from experiments.data import load_digits28
+
+    X_train, y_train, X_test, y_test = load_digits28(copies=1)
+    assert X_train.shape[1] == X_test.shape[1] == 784
+    assert X_train.dtype == np.float32 and X_train.min() >= 0 and X_train.max() <= 1
+    # 1797 source digits, a quarter of them held out: no copy of a test digit is trained on
+    assert len(X_train) + len(X_test) == 1797 and len(X_test) == 450
+    assert set(np.unique(y_test)) == set(range(10))
+    again = load_digits28(copies=1)
+    np.testing.assert_array_equal(again[0], X_train)
+    dataset = load_dataset("digits28")  # the study's source: test_size=0.2 of the digits
+    assert dataset.X_train.shape == (3 * 1437, 784) and dataset.X_test.shape == (3 * 360, 784)

@@ -102,3 +102,14 @@ def test_cnn2d_input_shape():
         build_backbone("cnn2d", 48, 5, {"input_shape": (5, 5)})
     with pytest.raises(ValueError, match="n_features=48 is not a square number"):
         build_backbone("cnn2d", 48, 5)
+
+
+def test_cnn2d_keeps_the_spatial_layout_down_to_its_head():
+    network = build_backbone("cnn2d", 784, 10)
+    pools = [layer for layer in network.features if isinstance(layer, torch.nn.MaxPool2d)]
+    first_dense = next(layer for layer in network.head if isinstance(layer, torch.nn.Linear))
+    assert len(pools) == 2 and first_dense.in_features == 32 * 7 * 7  # a 7x7 grid, not a mean
+    # a grid too small to pool keeps its last pixels; the head still sees them all
+    tiny = build_backbone("cnn2d", 4, 3, {"channels": (4, 4, 4)})
+    assert sum(isinstance(layer, torch.nn.MaxPool2d) for layer in tiny.features) == 1
+    assert tiny(torch.zeros(2, 4)).shape == (2, 3)
