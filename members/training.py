@@ -238,11 +238,15 @@ def keyboard_interrupts(trainer: L.Trainer) -> Iterator[None]:
 @contextmanager
 def while_training(what: str) -> Iterator[None]:
     """Add ``raised while training <what>`` to any error from inside, so that an error from
-    deep in a fit (a diverged loss, say) names the network it came from."""
+    deep in a fit (a diverged loss, say) names the network it came from (``interrupted
+    while training <what>`` to a Ctrl-C)."""
     try:
         yield
     except Exception as error:
         error.add_note(f"raised while training {what}")
+        raise
+    except KeyboardInterrupt as interrupt:
+        interrupt.add_note(f"interrupted while training {what}")
         raise
 
 

@@ -155,3 +155,49 @@ def test_an_interrupted_fit_raises_and_restores_the_sigint_handler():
     with pytest.raises(KeyboardInterrupt, match=r"interrupted \(Ctrl-C\) in epoch 1"):
         NeuralClassifier(max_epochs=3, callbacks=[PressCtrlC()]).fit(X, y)
     assert signal.getsignal(signal.SIGINT) is before  # Lightning had set SIG_IGN
+
+
+DISTILL = textwrap.dedent(
+    """
+    import pathlib, sys
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from ensembles import EnsembleClassifier
+    from members import NeuralClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 6)), np.tile([0, 1], 100)
+    ensemble = EnsembleClassifier(
+        [("lr", LogisticRegression()), ("net", NeuralClassifier(max_epochs=2, random_state=0))]
+    ).fit(X, y)
+    before = ensemble.predict_proba(X)
+    pathlib.Path(sys.argv[1]).write_text("distilling")
+    try:
+        ensemble.distill(X, y, student=NeuralClassifier(max_epochs=100_000), budget=1)
+    except KeyboardInterrupt as interrupt:
+        print("CAUGHT", repr(interrupt), " ".join(interrupt.__notes__), flush=True)
+        print("INTACT" if np.array_equal(ensemble.predict_proba(X), before) else "CHANGED")
+        sys.exit(3)
+    print("DISTILLED", flush=True)
+    """
+)
+
+
+def test_sigint_during_distillation_stops_the_student_and_keeps_the_ensemble(tmp_path):
+    """Issue 17: Ctrl-C while the ensemble labels the student's views (function matching)."""
+    script, marker = tmp_path / "distill.py", tmp_path / "started"
+    script.write_text(DISTILL)
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(marker)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    wait_for(lambda: marker.exists() or child.poll() is not None)
+    time.sleep(3.0)  # inside the student's training
+    out, err = press_ctrl_c(child, lambda: os.killpg(child.pid, signal.SIGINT))
+    assert child.returncode == 3, err[-2000:]
+    assert "CAUGHT KeyboardInterrupt('training interrupted (Ctrl-C) in epoch" in out, out
+    assert "interrupted while training the distillation student (NeuralClassifier)" in out
+    assert "INTACT" in out
