@@ -21,7 +21,7 @@ from members.augment import augmentation_for
 from members.data import to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
-from members.training import while_training
+from members.training import seeded, while_training
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
 FUNCTION_MATCHING_AUGMENTATIONS = (None, "auto", "mixup", "signal", "image")
@@ -219,8 +219,13 @@ def distill(
     epochs = max(1, round((BUDGET if budget is None else budget) * student.max_epochs))
     student.set_params(max_epochs=epochs)
     n_outputs = len(ensemble.classes_) if classifier else ensemble.n_outputs_
-    network = student.build_network(X.shape[1], n_outputs) if augment else None
-    views = None if network is None else augmentation_for(network, X, augment)
+    views = None
+    if augment is not None:
+        # a throwaway network, only to see what the student reads (a signal, an image...);
+        # built under a seed so that the caller's global torch RNG does not move
+        with seeded(0):
+            network = student.build_network(X.shape[1], n_outputs)
+        views = augmentation_for(network, X, augment)
     with while_training(what):
         return student.fit_distill(
             transfer,

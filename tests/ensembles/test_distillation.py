@@ -288,3 +288,12 @@ def test_too_few_rows_for_the_held_out_split_are_refused(teacher):
     ensemble, X, labels = teacher
     with pytest.raises(ValueError, match=r"validation_fraction=0.5 leaves 1 rows to train"):
         ensemble.distill(X[:2], labels[:2], validation_fraction=0.5)
+
+
+def test_distillation_leaves_the_global_torch_rng_alone(teacher):
+    import torch
+
+    ensemble, X, labels = teacher
+    before = torch.random.get_rng_state()
+    ensemble.distill(X, labels, student=NeuralClassifier(max_epochs=1), random_state=0)
+    assert torch.equal(torch.random.get_rng_state(), before)
