@@ -271,11 +271,11 @@ def _layered(network: nn.Module) -> bool:
 
 def can_batch(estimator: Any) -> bool:
     """Whether ``estimator`` can be trained by :func:`fit_batched` (a neural estimator with
-    no callbacks of its own)."""
+    no callbacks of its own and no early stopping, which ends each member at its own epoch)."""
     return (
         isinstance(estimator, BaseNeuralEstimator)
         and not estimator.callbacks
-        and not getattr(estimator, "early_stopping", False)
+        and not estimator.early_stopping
     )
 
 
