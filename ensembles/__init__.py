@@ -5,12 +5,15 @@ from ensembles._base import held_out_split
 from ensembles.classifier import EnsembleClassifier
 from ensembles.distillation import DistillationReport
 from ensembles.regressor import EnsembleRegressor
+from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
 from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
 
 __all__ = [
     "DistillationReport",
     "EnsembleClassifier",
     "EnsembleRegressor",
+    "EnsembleSearchClassifier",
+    "EnsembleSearchRegressor",
     "SnapshotEnsembleClassifier",
     "SnapshotEnsembleRegressor",
     "held_out_split",

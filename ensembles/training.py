@@ -87,11 +87,16 @@ class MemberTask:
 
 @dataclass
 class FittedMember:
-    """A trained member, the seconds its training took, and whether it came from the cache."""
+    """A trained member, the seconds its training took, and whether it came from the cache.
+
+    With ``run_tasks(..., failures="record")``, a member whose training raised comes back with
+    ``estimator=None`` and ``error`` saying what was raised (``"FloatingPointError: ..."``).
+    """
 
     estimator: Any
     fit_seconds: float
     reused: bool = False
+    error: str | None = None
 
 
 def plan_tasks(
@@ -130,6 +135,7 @@ def run_tasks(
     log: Callable[[str], None] | None = None,
     on_done: Callable[[MemberTask, list[FittedMember]], None] | None = None,
     n_jobs: int | None = None,
+    failures: str = "raise",
 ) -> list[list[FittedMember]]:
     """Run every task on ``(X, y)``; for each task, its fitted members in order.
 
@@ -155,6 +161,11 @@ def run_tasks(
     n_jobs : int, optional
         Tasks to run at once (scikit-learn's meaning: ``-1`` all cores, ``None`` 1 unless a
         ``joblib.parallel_config`` sets it).
+    failures : {"raise", "record"}, default="raise"
+        ``"raise"``: the first task that raises stops the run (its error names the members).
+        ``"record"``: a task that raises (an ``Exception``; Ctrl-C still stops the run) gives
+        its members back as :class:`FittedMember`\\ s with ``estimator=None`` and the error, and
+        the other tasks go on (the pool search's failed trials).
 
     With ``checkpoint_dir``, a member is stored by the worker that trained it, as soon as it is
     trained: when a task fails (or Ctrl-C stops the run), every member finished so far is on
@@ -164,12 +175,12 @@ def run_tasks(
     if workers == 1:
         results = []
         for task in tasks:
-            fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=log)
+            fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=log, failures=failures)
             if on_done is not None:
                 on_done(task, fitted)
             results.append(fitted)
         return results
-    return _run_parallel(tasks, X, y, workers, n_jobs, checkpoint_dir, log, on_done)
+    return _run_parallel(tasks, X, y, workers, n_jobs, checkpoint_dir, log, on_done, failures)
 
 
 def _run_parallel(
@@ -181,6 +192,7 @@ def _run_parallel(
     checkpoint_dir: str | os.PathLike[str] | None,
     log: Callable[[str], None] | None,
     on_done: Callable[[MemberTask, list[FittedMember]], None] | None,
+    failures: str,
 ) -> list[list[FittedMember]]:
     backend = active_backend()
     lease = device_lease(backend, [e for task in tasks for e in task.estimators])
@@ -203,7 +215,7 @@ def _run_parallel(
     )
     jobs = (
         joblib.delayed(_run_in_worker)(
-            index, task, X_shared, y_shared, checkpoint_dir, settings, lease
+            index, task, X_shared, y_shared, checkpoint_dir, settings, lease, failures
         )
         for index, task in enumerate(tasks)
     )
@@ -240,6 +252,7 @@ def _run_in_worker(
     checkpoint_dir: str | os.PathLike[str] | None,
     settings: WorkerTorch,
     lease: DeviceLease | None,
+    failures: str,
 ) -> tuple[int, list[FittedMember], list[str]]:
     """One task in a joblib worker: the caller's torch settings with the worker's share of
     the threads, its device (when leased), its log lines."""
@@ -247,7 +260,9 @@ def _run_in_worker(
     lines: list[str] = []
     with settings.applied(), lease.lease() if lease is not None else nullcontext() as device:
         with on_cuda_device(device):
-            fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=lines.append)
+            fitted = run_task(
+                task, X, y, checkpoint_dir=checkpoint_dir, log=lines.append, failures=failures
+            )
     return index, fitted, lines
 
 
@@ -258,8 +273,10 @@ def run_task(
     *,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
+    failures: str = "raise",
 ) -> list[FittedMember]:
-    """Fit (or load) the members of one task; a failure names them.
+    """Fit (or load) the members of one task; a failure names them (``failures="raise"``) or
+    comes back in their :class:`FittedMember`\\ s (``"record"``; see :func:`run_tasks`).
 
     Members still to train after the cache is read are fitted together by
     :func:`members.fit_batched` when there are two or more, each then credited with an equal
@@ -293,23 +310,60 @@ def run_task(
             )
         elif todo:
             task.estimators[todo[0]].fit(X_task, y_task)
-    except (Exception, KeyboardInterrupt) as exc:
-        kept = (
-            f"; the members trained before it are kept in checkpoint_dir="
-            f"{str(checkpoint_dir)!r} and are reused when fit is called again"
-            if checkpoint_dir is not None
-            else "; pass checkpoint_dir= to keep the members already trained"
-        )
-        what = " and ".join(task.names[i] for i in todo)
-        how = " (trained together by the batched engine)" if together else ""
-        event = "interrupted" if isinstance(exc, KeyboardInterrupt) else "raised"
-        exc.add_note(f"{event} while fitting ensemble {what}{how}{kept}")
+    except Exception as exc:
+        if failures != "record":
+            _name_members(exc, task, todo, together, checkpoint_dir)
+            raise
+        seconds = (time.perf_counter() - start) / max(len(todo), 1)
+        error = f"{type(exc).__name__}: {exc}"
+        for index in todo:
+            results[index] = FittedMember(None, seconds, error=error)
+        if log is not None:
+            log(f"{' and '.join(task.names[i] for i in todo)} failed ({error})")
+        return [results[index] for index in range(len(task.estimators))]
+    except KeyboardInterrupt as exc:
+        _name_members(exc, task, todo, together, checkpoint_dir)
         raise
     seconds = (time.perf_counter() - start) / max(len(todo), 1)
     for index in todo:
         _store(paths[index], task.estimators[index], seconds)
         results[index] = FittedMember(task.estimators[index], seconds)
     return [results[index] for index in range(len(task.estimators))]
+
+
+def _name_members(
+    exc: BaseException,
+    task: MemberTask,
+    todo: list[int],
+    together: bool,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> None:
+    """Add a note to ``exc`` naming the members whose training raised it."""
+    kept = (
+        f"; the members trained before it are kept in checkpoint_dir="
+        f"{str(checkpoint_dir)!r} and are reused when fit is called again"
+        if checkpoint_dir is not None
+        else "; pass checkpoint_dir= to keep the members already trained"
+    )
+    what = " and ".join(task.names[i] for i in todo)
+    how = " (trained together by the batched engine)" if together else ""
+    event = "interrupted" if isinstance(exc, KeyboardInterrupt) else "raised"
+    exc.add_note(f"{event} while fitting ensemble {what}{how}{kept}")
+
+
+def load_fitted(
+    task: MemberTask,
+    X: np.ndarray,
+    y: np.ndarray,
+    checkpoint_dir: str | os.PathLike[str] | None,
+) -> list[FittedMember | None]:
+    """The members of ``task`` that ``checkpoint_dir`` holds, trained on the task's rows of
+    ``(X, y)``; ``None`` for each one it does not hold. Nothing is trained."""
+    X_task, y_task = (X, y) if task.rows is None else (X[task.rows], y[task.rows])
+    return [
+        _load(checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task), estimator)
+        for stem, estimator in zip(task.stems, task.estimators, strict=True)
+    ]
 
 
 def load_or_train(path: Path | None, train: Callable[[], Any], like: Any) -> FittedMember:

@@ -70,6 +70,8 @@ TRUSTED_TYPES = frozenset(
         "ensembles.regressor.EnsembleRegressor",
         "ensembles.snapshot.SnapshotEnsembleClassifier",
         "ensembles.snapshot.SnapshotEnsembleRegressor",
+        "ensembles.search.EnsembleSearchClassifier",
+        "ensembles.search.EnsembleSearchRegressor",
     }
 )
 

@@ -8,6 +8,8 @@ from combiners import StackingCombiner
 from ensembles import (
     EnsembleClassifier,
     EnsembleRegressor,
+    EnsembleSearchClassifier,
+    EnsembleSearchRegressor,
     SnapshotEnsembleClassifier,
     SnapshotEnsembleRegressor,
 )
@@ -58,6 +60,13 @@ ESTIMATORS = [
     ),
     SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=20), n_snapshots=3, random_state=0),
     SnapshotEnsembleRegressor(NeuralRegressor(max_epochs=20), n_snapshots=3, random_state=0),
+    # the pool search: three trials of the "mlp" space, the ensemble selected from them
+    EnsembleSearchClassifier(
+        NeuralClassifier(max_epochs=20), n_trials=3, ensemble_size=2, random_state=0
+    ),
+    EnsembleSearchRegressor(
+        NeuralRegressor(max_epochs=20), n_trials=3, ensemble_size=2, random_state=0
+    ),
 ]
 
 
