@@ -31,8 +31,10 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from pathlib import Path
@@ -461,36 +463,69 @@ class _Search:
         self.targets = targets
         self._fail_stale(study, TrialState)
         self._reload(study, targets, TrialState)
-        owner = self.owner
-        workers = worker_count(owner.n_jobs, owner.n_trials)
-        while (left := owner.n_trials - self._counted(study, TrialState)) > 0:
-            asked = [study.ask() for _ in range(min(workers, left))]
-            batch = []
-            for optuna_trial in asked:
-                label, values = self._sample(optuna_trial)
-                trial = self._make(optuna_trial.number, label, values, None)
-                trial.seed = self._seed_of(trial.number)
-                optuna_trial.set_user_attr(_SEED, trial.seed)
-                optuna_trial.set_user_attr(_OWNER, self.me)
-                batch.append((optuna_trial, trial))
-            try:
-                self._train([trial for _, trial in batch], targets)
-            except KeyboardInterrupt:
-                # failed without an error: interrupted, not counted, not reloaded
-                for optuna_trial, _ in batch:
-                    study.tell(optuna_trial, state=TrialState.FAIL)
-                raise
-            for optuna_trial, trial in batch:
-                if trial.state == "COMPLETE":
-                    study.tell(optuna_trial, [trial.metrics[name] for name in self.objectives])
-                else:
-                    optuna_trial.set_user_attr(_ERROR, trial.error)
-                    study.tell(optuna_trial, state=TrialState.FAIL)
-                    warnings.warn(
-                        f"trial {trial.number} failed and is left out: {trial.error}",
-                        stacklevel=4,
-                    )
-                self.trials.append(trial)
+        n_trials = self.owner.n_trials
+        lock = threading.Lock()  # joblib may draw the next task from another thread
+        # trials asked and not yet told: number -> (Optuna's trial, ours, fitted by fold)
+        pending: dict[int, tuple[Any, _Trial, dict[int, FittedMember]]] = {}
+
+        def tasks() -> Iterator[MemberTask]:
+            """The next trial's tasks, asked of Optuna when a worker comes free."""
+            while True:
+                with lock:
+                    if self._counted(study, TrialState) >= n_trials:
+                        return
+                    optuna_trial = study.ask()
+                    label, values = self._sample(optuna_trial)
+                    trial = self._make(optuna_trial.number, label, values, None)
+                    trial.seed = self._seed_of(trial.number)
+                    optuna_trial.set_user_attr(_SEED, trial.seed)
+                    optuna_trial.set_user_attr(_OWNER, self.me)
+                    pending[trial.number] = (optuna_trial, trial, {})
+                yield from self._tasks(trial)
+
+        def done(task: MemberTask, fitted: list[FittedMember]) -> None:
+            """A training finished: once all of a trial's have, judge it and tell Optuna."""
+            number, fold = task.keys[0]  # type: ignore[index]
+            with lock:
+                optuna_trial, trial, by_fold = pending[number]
+                by_fold[fold] = fitted[0]
+                if len(by_fold) < len(self.splits):
+                    return
+                del pending[number]
+                self._finish(trial, [by_fold[f] for f in range(len(self.splits))], targets)
+                self._tell(study, optuna_trial, trial, TrialState)
+
+        try:
+            run_tasks(
+                tasks(),
+                self.X,
+                self.y,
+                checkpoint_dir=self.checkpoint_dir,
+                log=self._log(),
+                on_done=done,
+                n_jobs=self.owner.n_jobs,
+                failures="record",
+            )
+        except KeyboardInterrupt:
+            # told failed without an error: interrupted, neither counted nor reloaded
+            for optuna_trial, _, _ in pending.values():
+                study.tell(optuna_trial, state=TrialState.FAIL)
+            raise
+
+    def _tell(self, study: Any, optuna_trial: Any, trial: _Trial, TrialState: Any) -> None:
+        if trial.state == "COMPLETE":
+            study.tell(optuna_trial, [trial.metrics[name] for name in self.objectives])
+        else:
+            optuna_trial.set_user_attr(_ERROR, trial.error)
+            study.tell(optuna_trial, state=TrialState.FAIL)
+            warnings.warn(
+                f"trial {trial.number} failed and is left out: {trial.error}", stacklevel=2
+            )
+        self.trials.append(trial)
+
+    def _log(self) -> Callable[[str], None] | None:
+        prefix = f"[{type(self.owner).__name__}] "
+        return (lambda line: print(prefix + line, flush=True)) if self.owner.verbose else None
 
     def _counted(self, study: Any, TrialState: Any) -> int:
         """Trials that count towards ``n_trials``: finished (complete or failed, not
@@ -554,13 +589,12 @@ class _Search:
 
     def _train(self, trials: list[_Trial], targets: np.ndarray) -> None:
         tasks = [task for trial in trials for task in self._tasks(trial)]
-        prefix = f"[{type(self.owner).__name__}] "
         results = run_tasks(
             tasks,
             self.X,
             self.y,
             checkpoint_dir=self.checkpoint_dir,
-            log=(lambda line: print(prefix + line, flush=True)) if self.owner.verbose else None,
+            log=self._log(),
             n_jobs=self.owner.n_jobs,
             failures="record",
         )

@@ -20,11 +20,12 @@ miss: the member is trained again, with a warning naming the folder.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,7 +128,7 @@ def plan_tasks(
 
 
 def run_tasks(
-    tasks: Sequence[MemberTask],
+    tasks: Sequence[MemberTask] | Iterator[MemberTask],
     X: np.ndarray,
     y: np.ndarray,
     *,
@@ -149,7 +150,10 @@ def run_tasks(
 
     Parameters
     ----------
-    tasks : sequence of MemberTask
+    tasks : sequence or iterator of MemberTask
+        An iterator is drawn from lazily, one task as a worker comes free, so that the caller
+        can decide the next task from the results so far (``on_done``): the pool search asks
+        Optuna for its next trial there. The tasks then come back in the order they ran.
     X, y : ndarray
         The validated training data; each task fits on its ``rows`` of it.
     checkpoint_dir : str or path, optional
@@ -171,7 +175,10 @@ def run_tasks(
     trained: when a task fails (or Ctrl-C stops the run), every member finished so far is on
     disk and the next call reuses it.
     """
-    workers = worker_count(n_jobs, len(tasks))
+    if failures not in ("raise", "record"):
+        raise ValueError(f"failures must be 'raise' or 'record'; got {failures!r}")
+    n_tasks = len(tasks) if isinstance(tasks, Sequence) else None  # None: drawn lazily
+    workers = worker_count(n_jobs, np.iinfo(np.int32).max if n_tasks is None else n_tasks)
     if workers == 1:
         results = []
         for task in tasks:
@@ -180,11 +187,13 @@ def run_tasks(
                 on_done(task, fitted)
             results.append(fitted)
         return results
-    return _run_parallel(tasks, X, y, workers, n_jobs, checkpoint_dir, log, on_done, failures)
+    return _run_parallel(
+        tasks, X, y, workers, n_jobs, checkpoint_dir, log, on_done, failures, n_tasks
+    )
 
 
 def _run_parallel(
-    tasks: Sequence[MemberTask],
+    tasks: Sequence[MemberTask] | Iterator[MemberTask],
     X: np.ndarray,
     y: np.ndarray,
     workers: int,
@@ -193,16 +202,28 @@ def _run_parallel(
     log: Callable[[str], None] | None,
     on_done: Callable[[MemberTask, list[FittedMember]], None] | None,
     failures: str,
+    n_tasks: int | None,
 ) -> list[list[FittedMember]]:
     backend = active_backend()
-    lease = device_lease(backend, [e for task in tasks for e in task.estimators])
+    lazy = n_tasks is None
+    pulled: list[MemberTask] = []  # the tasks handed to joblib so far, by index
+    iterator = iter(tasks)
+    first = next(iterator, None)
+    if first is None:
+        return []
+    # a lazy caller's tasks share their accelerator: the first tells whether a lease is needed
+    lease = device_lease(
+        backend, first.estimators if lazy else [e for task in tasks for e in task.estimators]
+    )
     settings = WorkerTorch.for_workers(workers)
     if log is not None:
+        count = "tasks drawn as workers come free" if lazy else f"{n_tasks} tasks"
         log(
-            f"{len(tasks)} tasks on {workers} {type(backend).__name__} workers, "
+            f"{count} on {workers} {type(backend).__name__} workers, "
             f"{settings.threads} torch thread(s) each"
         )
-    results: list[list[FittedMember] | None] = [None] * len(tasks)
+    results: dict[int, list[FittedMember]] = {}
+    order: list[int] = []
     # one copy of X and y for all tasks: memory maps under loky (joblib's own), Ray's object
     # store under Ray
     X_shared, y_shared = share_arrays(backend, X, y)
@@ -212,22 +233,26 @@ def _run_parallel(
     parallel = joblib.Parallel(
         n_jobs=n_jobs if n_jobs is not None else workers,
         return_as="generator_unordered" if streams else "list",
+        # a lazy caller's next task depends on the results so far: draw no more than can run
+        pre_dispatch="n_jobs" if lazy else "2*n_jobs",
     )
-    jobs = (
-        joblib.delayed(_run_in_worker)(
-            index, task, X_shared, y_shared, checkpoint_dir, settings, lease, failures
-        )
-        for index, task in enumerate(tasks)
-    )
+
+    def jobs() -> Iterator[Any]:
+        for task in itertools.chain([first], iterator):
+            pulled.append(task)
+            yield joblib.delayed(_run_in_worker)(
+                len(pulled) - 1, task, X_shared, y_shared, checkpoint_dir, settings, lease, failures
+            )
+
     try:
-        for index, fitted, lines in parallel(jobs):
+        for index, fitted, lines in parallel(jobs()):
             results[index] = fitted
+            order.append(index)
             for line in lines if log is not None else []:
                 log(line)  # type: ignore[misc]
             if on_done is not None:
-                on_done(tasks[index], fitted)
+                on_done(pulled[index], fitted)
     except KeyboardInterrupt as interrupt:
-        done = sum(result is not None for result in results)
         kept = (
             f"; they are kept in checkpoint_dir={str(checkpoint_dir)!r} and reused when fit "
             "is called again"
@@ -235,13 +260,13 @@ def _run_parallel(
             else "; pass checkpoint_dir= to keep them"
         )
         interrupt.add_note(
-            f"interrupted while {workers} workers trained members in parallel: {done} of "
-            f"{len(tasks)} tasks had finished{kept}"
+            f"interrupted while {workers} workers trained members in parallel: {len(results)} "
+            f"of {len(pulled)} tasks had finished{kept}"
         )
         raise
-    finished = [result for result in results if result is not None]
-    assert len(finished) == len(tasks)  # every task returned; an error or Ctrl-C raised above
-    return finished
+    # every task returned; an error or Ctrl-C raised above
+    assert len(results) == len(pulled)
+    return [results[index] for index in (order if lazy else range(len(pulled)))]
 
 
 def _run_in_worker(

@@ -98,3 +98,43 @@ def test_load_or_train_stores_once(tmp_path):
     first = load_or_train(path, train, like=LogisticRegression())
     second = load_or_train(path, train, like=LogisticRegression())
     assert calls == [1] and second.reused and second.fit_seconds == first.fit_seconds
+
+
+class _Broken(LogisticRegression):
+    def fit(self, X, y):
+        raise RuntimeError("out of memory")
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_recorded_failures_come_back_and_the_other_tasks_go_on(classification_data, n_jobs):
+    X, y = classification_data
+    tasks = [
+        MemberTask([_Broken()], ["member 'broken'"], ["broken"]),
+        MemberTask([LogisticRegression(max_iter=300)], ["member 'lr'"], ["lr"]),
+    ]
+    [[broken], [fitted]] = run_tasks(tasks, X, y, failures="record", n_jobs=n_jobs)
+    assert broken.estimator is None and broken.error == "RuntimeError: out of memory"
+    assert fitted.error is None and fitted.estimator.score(X, y) > 0.5
+    with pytest.raises(ValueError, match="failures must be 'raise' or 'record'"):
+        run_tasks(tasks, X, y, failures="ignore")
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_tasks_drawn_lazily_can_depend_on_the_results_so_far(classification_data, n_jobs):
+    X, y = classification_data
+    scores: list[float] = []
+
+    def tasks():
+        C = 1.0
+        for step in range(4):
+            yield MemberTask([LogisticRegression(C=C, max_iter=300)], [f"step {step}"], ["lr"])
+            C = 0.1 if not scores else C / 2  # decided from the results seen so far
+
+    def done(task, fitted):
+        scores.append(fitted[0].estimator.score(X, y))
+
+    results = run_tasks(tasks(), X, y, on_done=done, n_jobs=n_jobs)
+    assert len(results) == 4 == len(scores)
+    # with one worker each task is drawn after the previous one finished
+    if n_jobs is None:
+        assert [r[0].estimator.C for r in results] == [1.0, 0.5, 0.25, 0.125]

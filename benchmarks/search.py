@@ -1,0 +1,113 @@
+"""The searched ensemble against a deep ensemble of the default network, at equal budget.
+
+Both sides are :class:`~ensembles.EnsembleSearchClassifier` runs with the same template, the
+same ``random_state`` (so the same held-out split of the training data), the same number of
+trainings of the same epochs, and the same selection (Caruana, ``ensemble_size`` picks with
+replacement over all trainings):
+
+- **searched**: ``n_trials`` configurations drawn from a preset space (TPE);
+- **deep**: ``space={}``, i.e. ``n_trials`` seeds of the template (a deep ensemble).
+
+Test data is touched only to report the table::
+
+    python benchmarks/search.py mnist1d [--trials 24] [--seeds 0 1] [--epochs 40] [--n-jobs 2]
+    python benchmarks/search.py digits  [--trials 24] [--seeds 0 1]
+
+``mnist1d`` searches the ``"cnn1d"`` space against the default ``cnn1d``; ``digits``
+(scikit-learn's 8x8 digits, a stratified 70/30 split) searches ``"mlp"`` against the default
+``mlp``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import load_digits
+from sklearn.metrics import accuracy_score, log_loss
+from sklearn.model_selection import train_test_split
+
+from ensembles import EnsembleSearchClassifier
+from experiments.data import load_mnist1d
+from members import NeuralClassifier
+
+SETUPS = {"mnist1d": ("cnn1d", "cnn1d"), "digits": ("mlp", "mlp")}
+
+
+def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    if name == "mnist1d":
+        return load_mnist1d()
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X / 16.0, y, test_size=0.3, stratify=y, random_state=0
+    )
+    return X_train, y_train, X_test, y_test
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", choices=sorted(SETUPS))
+    parser.add_argument("--trials", type=int, default=24)
+    parser.add_argument("--ensemble-size", type=int, default=5)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--n-jobs", type=int, default=None)
+    args = parser.parse_args()
+    X_train, y_train, X_test, y_test = load(args.data)
+    module, space = SETUPS[args.data]
+    rows = []
+    for seed in args.seeds:
+        for side, side_space in (("searched", space), ("deep", {})):
+            search = EnsembleSearchClassifier(
+                NeuralClassifier(module, max_epochs=args.epochs),
+                space=side_space,
+                n_trials=args.trials,
+                ensemble_size=args.ensemble_size,
+                n_jobs=args.n_jobs,
+                random_state=seed,
+            )
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # failed trials are in trials_
+                search.fit(X_train, y_train)
+            seconds = time.perf_counter() - start
+            proba = search.predict_proba(X_test)
+            trials = search.trials_
+            done = trials[trials["state"] == "COMPLETE"]
+            best = search.trial_members_[int(done.sort_values("nll").iloc[0]["number"])]
+            best_proba = best.predict_proba(X_test)
+            rows.append(
+                {
+                    "data": args.data,
+                    "seed": seed,
+                    "side": side,
+                    "trainings": len(trials),
+                    "failed": int((trials["state"] == "FAIL").sum()),
+                    "members": len(search.weights_),
+                    "test_acc": accuracy_score(y_test, search.classes_[proba.argmax(1)]),
+                    "test_nll": log_loss(y_test, proba, labels=search.classes_),
+                    "best_trial_acc": accuracy_score(y_test, best.predict(X_test)),
+                    "best_trial_nll": log_loss(y_test, best_proba, labels=search.classes_),
+                    "val_nll_best_trial": float(done["nll"].min()),
+                    "fit_s": round(seconds, 1),
+                }
+            )
+            print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
+            if side == "searched":
+                chosen = trials[trials["weight"] > 0].drop(columns=["error", "seed_of"])
+                print(chosen.to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    wide = table.pivot(index="seed", columns="side", values=["test_acc", "test_nll"])
+    print("\nsearched - deep, per seed (accuracy in percentage points):")
+    for seed, row in wide.iterrows():
+        acc = 100 * (row[("test_acc", "searched")] - row[("test_acc", "deep")])
+        nll = row[("test_nll", "searched")] - row[("test_nll", "deep")]
+        print(f"  seed {seed}: accuracy {acc:+.2f} pp, NLL {nll:+.4f}")
+
+
+if __name__ == "__main__":
+    main()
