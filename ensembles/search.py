@@ -4,13 +4,13 @@ selection over every trial builds the ensemble (Neural Ensemble Search, hyper-de
 One fit:
 
 1. Split the data as ``cv`` says: a held-out fraction (default 0.2), or K folds.
-2. Ask Optuna (TPE, seeded) for as many trials as there are workers; each trial is a
-   configuration of the template estimator drawn from ``space`` and a seed of its own. Its
-   trainings (one per split) are tasks of :mod:`ensembles.training`, run through the parallel
-   executor (``n_jobs``); the held-out outputs of each trained trial are kept, and its
+2. Whenever a worker is free, ask Optuna (TPE, seeded, ``constant_liar``) for a trial: a
+   configuration of the template estimator drawn from ``space``, with a seed of its own. Its
+   trainings (one per split) are tasks of :mod:`ensembles.training`, drawn lazily by the
+   parallel executor (``n_jobs``); the held-out outputs of each trained trial are kept, and its
    objectives (validation NLL or RMSE; optionally prediction latency or parameter count) go
    back to Optuna (``tell``). A trial whose training or prediction raises is told as failed,
-   with its error, and the search goes on. Repeat until ``n_trials`` trials are finished.
+   with its error, and the search goes on, until the study holds ``n_trials`` trials.
 3. :class:`~combiners.EnsembleSelection` (Caruana et al., 2004, with replacement) picks
    ``ensemble_size`` times among **all** completed trials on their held-out outputs.
 4. Optionally (``extra_seeds``), every chosen configuration is trained again with new seeds and
@@ -53,7 +53,6 @@ from sklearn.utils.validation import check_is_fitted
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
 from ensembles._base import check_member_output, held_out_split
 from ensembles.classifier import EnsembleClassifier
-from ensembles.parallel import worker_count
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search_space import SubSpace, estimator_params, parse_space
 from ensembles.training import FittedMember, MemberTask, load_fitted, plan_tasks, run_tasks
@@ -252,8 +251,10 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         order = np.argsort(held)
         held = held[order]
 
-        study = self._study(optuna, objectives, sampler_seed, X, y, splits)
-        search = _Search(self, template, space, objectives, splits, order, X, y, trial_seed)
+        study = self._study(optuna, objectives, X, y, splits)
+        search = _Search(
+            self, template, space, objectives, splits, order, X, y, trial_seed, sampler_seed
+        )
         search.run(study, targets[held])
         trials = [trial for trial in search.trials if trial.state == "COMPLETE"]
         if not trials:
@@ -296,7 +297,6 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         self,
         optuna: Any,
         objectives: tuple[str, ...],
-        seed: int,
         X: np.ndarray,
         y: np.ndarray,
         splits: list[tuple[Any, Any]],
@@ -304,9 +304,6 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         storage = self.storage
         if isinstance(storage, str | os.PathLike) and "://" not in str(storage):
             storage = _file_storage(optuna, Path(storage))
-        sampler = optuna.samplers.TPESampler(
-            seed=seed, constant_liar=worker_count(self.n_jobs, self.n_trials) > 1
-        )
         fingerprint = joblib.hash(
             (type(self).__name__, X, y, [(train, test) for train, test in splits], objectives)
         )
@@ -316,7 +313,7 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         study = optuna.create_study(
             storage=storage,
             study_name=self.study_name,
-            sampler=sampler,
+            sampler=optuna.samplers.RandomSampler(0),  # each ask gets its own (_Search)
             directions=["minimize"] * len(objectives),
             load_if_exists=True,
         )
@@ -393,10 +390,11 @@ class _Search:
         X: np.ndarray,
         y: np.ndarray,
         seed: int,
+        sampler_seed: int,
     ) -> None:
         self.owner, self.template, self.space = owner, template, space
         self.objectives, self.splits, self.order = objectives, splits, order
-        self.X, self.y, self.seed = X, y, seed
+        self.X, self.y, self.seed, self.sampler_seed = X, y, seed, sampler_seed
         self.checkpoint_dir = owner._checkpoint_dir()
         self.trials: list[_Trial] = []
         self.me = f"{socket.gethostname()}:{os.getpid()}"
@@ -474,6 +472,7 @@ class _Search:
                 with lock:
                     if self._counted(study, TrialState) >= n_trials:
                         return
+                    study.sampler = self._sampler(len(study.get_trials(deepcopy=False)))
                     optuna_trial = study.ask()
                     label, values = self._sample(optuna_trial)
                     trial = self._make(optuna_trial.number, label, values, None)
@@ -511,6 +510,19 @@ class _Search:
             for optuna_trial, _, _ in pending.values():
                 study.tell(optuna_trial, state=TrialState.FAIL)
             raise
+        # what other processes sharing the storage finished meanwhile joins the selection
+        self._reload(study, targets, TrialState)
+
+    def _sampler(self, count: int) -> Any:
+        """TPE seeded by ``random_state`` and the number of trials the study holds: a search
+        resumed, or a second process on a shared storage, draws anew instead of repeating the
+        first proposals. ``constant_liar``: trials running elsewhere count as bad, so that trials
+        asked while others train differ from them (TPE is stateless between asks; every
+        history is in the storage)."""
+        from optuna.samplers import TPESampler
+
+        seed = np.random.SeedSequence([self.sampler_seed, count]).generate_state(1)[0]
+        return TPESampler(seed=int(seed), constant_liar=True)
 
     def _tell(self, study: Any, optuna_trial: Any, trial: _Trial, TrialState: Any) -> None:
         if trial.state == "COMPLETE":
@@ -548,12 +560,16 @@ class _Search:
                 study.tell(trial.number, state=TrialState.FAIL)
 
     def _reload(self, study: Any, targets: np.ndarray, TrialState: Any) -> None:
-        """The trials an earlier run (or another process) finished: completed ones loaded from
-        ``checkpoint_dir`` (never trained again), failed ones listed."""
+        """The trials an earlier run (or another process) finished and this one does not hold
+        yet: completed ones loaded from ``checkpoint_dir`` (never trained again), failed ones
+        listed."""
         found = []
+        known = {trial.number for trial in self.trials}
         for stored in study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)
         ):
+            if stored.number in known:
+                continue
             if stored.state == TrialState.FAIL and _ERROR not in stored.user_attrs:
                 continue  # interrupted
             try:
@@ -716,13 +732,25 @@ def _select(
 
 def _pareto(trials: pd.DataFrame, objectives: tuple[str, ...]) -> pd.DataFrame:
     """The completed first-round trials no other trial beats on every objective, best first."""
-    columns = [_column(name) for name in objectives]
     done = trials[(trials["state"] == "COMPLETE") & trials["seed_of"].isna()]
-    values = done[columns].to_numpy(dtype=float)
+    return pareto_front(done, [_column(name) for name in objectives])
+
+
+def pareto_front(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The rows no other row beats on every one of ``columns`` (all minimised), sorted by the
+    first column.
+
+    Examples
+    --------
+    >>> rows = pd.DataFrame({"nll": [0.1, 0.2, 0.3, 0.25], "latency_ms": [9.0, 4.0, 1.0, 5.0]})
+    >>> pareto_front(rows, ["nll", "latency_ms"])["nll"].tolist()
+    [0.1, 0.2, 0.3]
+    """
+    values = rows[columns].to_numpy(dtype=float)
     keep = [
         not np.any(np.all(values <= row, axis=1) & np.any(values < row, axis=1)) for row in values
     ]
-    return done[keep].sort_values(columns[0]).reset_index(drop=True)
+    return rows[keep].sort_values(columns[0]).reset_index(drop=True)
 
 
 def _column(objective: str) -> str:
@@ -845,7 +873,10 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
         folder ``<storage>.members`` beside it.
     n_jobs : int, optional
         Trials trained at once (joblib: loky, or Ray or Dask under ``joblib.parallel_config``);
-        Optuna's TPE then uses ``constant_liar`` so that trials asked together differ.
+        the next trial is asked as soon as a worker comes free, and TPE's ``constant_liar``
+        makes trials asked while others train differ from them. Under Ray's joblib backend,
+        which hands results back only at the end, TPE learns nothing during the run (the trials
+        are then as good as random ones).
     random_state : int, RandomState or None
         Seeds the split, the sampler and each trial's seed (when the template's
         ``random_state`` is ``None``).

@@ -4,7 +4,8 @@ A space maps an estimator parameter to what the search may give it:
 
 - a list: a choice among its entries (any values: strings, numbers, tuples of layer widths);
 - a tuple ``(low, high)``: an int range when both are ints, else a float range, uniform;
-- a tuple ``(low, high, "log")``: the same, log-uniform;
+- a tuple ``(low, high, "log")``: the same, log-uniform; in YAML or JSON, where there are no
+  tuples, a mapping ``{low: 1e-4, high: 1e-2, log: true}``;
 - anything else: a fixed value.
 
 Keys are the estimator's parameter names; ``module_kwargs__<name>`` sets one keyword of the
@@ -197,6 +198,13 @@ def _parse_param(name: Any, spec: Any) -> Param:
         if not spec:
             raise ValueError(f"space[{name!r}] is an empty list of choices")
         return Param(name, "categorical", tuple(spec))
+    if isinstance(spec, Mapping):
+        if not {"low", "high"} <= set(spec) <= {"low", "high", "log"}:
+            raise ValueError(
+                f"space[{name!r}] = {dict(spec)!r}: a range as a mapping has the keys low, high "
+                "and optionally log"
+            )
+        spec = (spec["low"], spec["high"], *(["log"] if spec.get("log") else []))
     if isinstance(spec, tuple) and len(spec) in (2, 3) and not isinstance(spec[0], tuple):
         low, high, *rest = spec
         log = rest == ["log"]

@@ -82,9 +82,34 @@ class DistillConfig:
         return {k: v for k, v in asdict(self).items() if k not in ("student", "combiner")}
 
 
+# what a search space may say about one parameter, in YAML: a fixed value, a list of choices
+# (numbers, strings, layer widths) or a range {low, high, log}; typed so that no value of a
+# space is ever read as a class to instantiate
+_Plain = str | int | float | bool | None
+SpaceValue = _Plain | list[_Plain | list[int]] | dict[str, float | bool]
+
+
+@dataclass
+class SearchConfig:
+    """Search the pool with ``EnsembleSearchClassifier`` / ``EnsembleSearchRegressor`` and, with
+    ``baseline``, compare it with a deep ensemble of ``estimator`` at equal budget: ``n_trials``
+    seeds, the same held-out split (``data.validation_size`` of the training data) and the same
+    selection. ``estimator`` is the template every trial configures (default: the first
+    member's estimator); the other keys are the search's parameters."""
+
+    estimator: BaseEstimator | None = None
+    space: str | dict[str, SpaceValue] | list[dict[str, SpaceValue]] = "mlp"
+    n_trials: int = 24
+    ensemble_size: int = 5
+    extra_seeds: int = 0
+    objectives: list[str] | None = None
+    baseline: bool = True
+
+
 @dataclass
 class StudyConfig:
-    """One ensemble study: data, member pool, combiners, ensemble sizes, distillation."""
+    """One ensemble study: data, member pool, combiners, ensemble sizes, distillation, and a
+    pool search against a deep ensemble."""
 
     members: list[MemberConfig]
     data: DataConfig = field(default_factory=DataConfig)
@@ -94,6 +119,7 @@ class StudyConfig:
     draws: int = 3
     calibration: str | None = None
     distill: DistillConfig | None = None
+    search: SearchConfig | None = None
     seed: int = 0
     output: str = "study"
     # member trainings at once (EnsembleClassifier's n_jobs); ensembles-study --n-jobs overrides;
@@ -217,6 +243,27 @@ def _check(config: StudyConfig) -> None:
             distill_options(**config.distill.options())
         except ValueError as error:
             raise ConfigError(f"distill: {error}") from None
+    if config.search is not None:
+        _check_search(config)
+
+
+def _check_search(config: StudyConfig) -> None:
+    from ensembles.search_space import parse_space
+
+    search = config.search
+    assert search is not None
+    for name, low in (("n_trials", 1), ("ensemble_size", 1), ("extra_seeds", 0)):
+        if getattr(search, name) < low:
+            raise ConfigError(f"search.{name} must be >= {low}; got {getattr(search, name)}")
+    try:
+        parse_space(search.space)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"search.space: {error}") from None
+    if not 0.0 < config.data.validation_size < 1.0:
+        raise ConfigError(
+            "data.validation_size must be > 0 for search: every trial is judged, and the "
+            "ensemble selected, on that share of the training data"
+        )
 
 
 def study_combiners(config: StudyConfig) -> dict[str, BaseCombiner]:

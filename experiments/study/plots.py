@@ -1,4 +1,5 @@
-"""Study plots (matplotlib): metric vs ensemble size, reliability diagram, disagreement heatmap."""
+"""Study plots (matplotlib): metric vs ensemble size, reliability diagram, disagreement heatmap;
+for a search, the held-out loss of every trial and the accuracy-latency front."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from ensembles.search import pareto_front
 
 RELIABILITY_BINS = 15
 
@@ -19,12 +22,14 @@ def study_plots(
     y: np.ndarray,
     folder: Path,
     classification: bool,
+    searches: dict[str, pd.DataFrame] | None = None,
 ) -> list[Path]:
     """Write the study's figures to ``folder``; return their paths.
 
     ``member_outputs`` are the members' test outputs ``(n_members, n_samples, n_outputs)``;
     ``pairwise`` their disagreement matrix; ``fused`` the full pool's test outputs per
-    combiner; ``y`` the encoded test targets.
+    combiner; ``y`` the encoded test targets; ``searches`` the ``trials_`` of the study's
+    searches by side (``"searched"``, ``"deep"``).
     """
     import matplotlib
 
@@ -40,6 +45,13 @@ def study_plots(
     figures.append(
         disagreement_heatmap(pairwise, member_names, folder / "disagreement.png", classification)
     )
+    if searches:
+        key = "nll" if classification else "rmse"
+        figures.append(search_trials(searches, key, folder / "search_trials.png"))
+        if "searched" in searches:
+            figures.append(
+                search_pareto(searches["searched"], classification, folder / "search_pareto.png")
+            )
     return figures
 
 
@@ -137,6 +149,69 @@ def disagreement_heatmap(
             )
     fig.colorbar(image, ax=axis, fraction=0.046)
     axis.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def search_trials(searches: dict[str, pd.DataFrame], key: str, path: Path) -> Path:
+    """Each search's held-out ``key`` (NLL or RMSE) against trial number, and the best so far;
+    failed trials marked on the axis."""
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(6.0, 4.0))
+    for (side, trials), color in zip(searches.items(), ("C0", "C1", "C2"), strict=False):
+        first = trials[trials["seed_of"].isna()].sort_values("number")
+        done = first[first["state"] == "COMPLETE"]
+        axis.scatter(done["number"], done[key], s=14, color=color, alpha=0.6, label=side)
+        axis.step(
+            done["number"], done[key].cummin(), where="post", color=color, label=f"{side}: best"
+        )
+        failed = first[first["state"] == "FAIL"]
+        if len(failed):
+            axis.scatter(
+                failed["number"],
+                np.full(len(failed), done[key].min()),
+                marker="x",
+                color=color,
+                label=f"{side}: failed",
+            )
+    axis.set_yscale("log")
+    axis.set_xlabel("trial")
+    axis.set_ylabel(f"held-out {key}")
+    axis.set_title("Search: held-out loss by trial", fontsize=9)
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def search_pareto(trials: pd.DataFrame, classification: bool, path: Path) -> Path:
+    """Every completed trial's held-out accuracy (RMSE for regression) against its prediction
+    latency, the front of trials that no other beats on both joined by a line."""
+    import matplotlib.pyplot as plt
+
+    done = trials[(trials["state"] == "COMPLETE") & trials["seed_of"].isna()]
+    loss = "error" if classification else "rmse"
+    front = pareto_front(done, [loss, "latency_ms"]).sort_values("latency_ms")
+
+    def shown(frame: pd.DataFrame) -> pd.Series:
+        return 1.0 - frame[loss] if classification else frame[loss]
+
+    fig, axis = plt.subplots(figsize=(5.5, 4.0))
+    axis.scatter(done["latency_ms"], shown(done), s=14, color="grey", alpha=0.6, label="trials")
+    axis.plot(front["latency_ms"], shown(front), marker="o", color="C3", label="Pareto front")
+    for number, x, y in zip(front["number"], front["latency_ms"], shown(front), strict=True):
+        axis.annotate(str(number), (x, y), fontsize=7)
+    axis.set_xscale("log")
+    axis.set_xlabel("latency (ms per 1000 rows)")
+    axis.set_ylabel("held-out accuracy" if classification else "held-out RMSE")
+    axis.set_title("Search: accuracy against latency", fontsize=9)
+    axis.legend(fontsize=7)
+    axis.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -84,6 +84,7 @@ def summary(
     headline = [best.to_dict() | {"name": f"best member ({best['name']})"}]
     headline += full.to_dict(orient="records")
     headline += table[table.kind == "student"].to_dict(orient="records")
+    headline += table[table.kind == "search"].to_dict(orient="records")
     columns = ["name", *metric_names, "disagreement", "fit_s", "predict_s"]
     head = pd.DataFrame(headline)[columns]
     curve = (
@@ -109,6 +110,7 @@ def summary(
         "",
         curve.to_markdown(floatfmt=".4f"),
         "",
+        *_search_lines(table),
         "## Plots",
         "",
         *[f"![{figure.stem}](plots/{figure.name})" for figure in figures],
@@ -117,6 +119,22 @@ def summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def _search_lines(table: pd.DataFrame) -> list[str]:
+    """What the headline's search rows are, when there are any."""
+    searched = table[table.kind == "search"]
+    if searched.empty:
+        return []
+    return [
+        "## Search",
+        "",
+        "`searched[k]` is the ensemble an `EnsembleSearch` selected (Caruana, with replacement) "
+        "from all its trials; `deep ensemble[k]` the same search over seeds of the template "
+        "alone, at equal budget (same trainings, split and selection); `fit_s` sums their "
+        "trainings. Every trial: `search_searched.csv`, `search_deep.csv`.",
+        "",
+    ]
 
 
 def write_report(
@@ -133,8 +151,10 @@ def write_report(
     draws: int,
     subsets: str,
     training: str = "",
+    searches: dict[str, pd.DataFrame] | None = None,
 ) -> None:
-    """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``."""
+    """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``
+    (and, for a search, ``search_<side>.csv``: every trial)."""
     output.mkdir(parents=True, exist_ok=True)
     table.to_csv(output / "results.csv", index=False)
     (output / "results.json").write_text(
@@ -149,7 +169,10 @@ def write_report(
         y_test,
         output / "plots",
         data.task == "classification",
+        searches,
     )
+    for side, trials in (searches or {}).items():
+        trials.to_csv(output / f"search_{side}.csv", index=False)
     text = summary(
         table,
         data,

@@ -1,5 +1,5 @@
 """Run a study: train (or reuse) the member pool, fuse it with every combiner at every size,
-distill, and hand the rows to the report.
+distill, search, and hand the rows to the report.
 
 Members are trained through :mod:`ensembles.training` (cached in ``output/cache``), and every
 ensemble is built from the public API of :mod:`ensembles` and :mod:`combiners`.
@@ -21,7 +21,14 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.utils import check_array, check_random_state
 
 from combiners import BaseCombiner, TemperatureScaling
-from ensembles import EnsembleClassifier, EnsembleRegressor, held_out_split, metrics
+from ensembles import (
+    EnsembleClassifier,
+    EnsembleRegressor,
+    EnsembleSearchClassifier,
+    EnsembleSearchRegressor,
+    held_out_split,
+    metrics,
+)
 from ensembles.classifier import cross_fitted_fusion
 from ensembles.training import MemberTask, load_or_train, run_tasks
 from experiments.data import Dataset, load_dataset
@@ -133,6 +140,10 @@ class Study:
             rows.append(
                 self._distill(pool, X_fit, y_fit, X_comb, y_comb, X_test, y_test_t, classification)
             )
+        searches: dict[str, pd.DataFrame] = {}
+        if self.config.search is not None:
+            search_rows, searches = self._search(data, X_test, y_test_t, classification)
+            rows += search_rows
         table = pd.DataFrame(rows)
         report.write_report(
             self.output,
@@ -147,6 +158,7 @@ class Study:
             draws=config.draws,
             subsets=config.subsets,
             training=self.training,
+            searches=searches,
         )
         return table
 
@@ -175,6 +187,13 @@ class Study:
                 )
         if self.config.distill is not None and not check(self.config.distill.student):
             raise ConfigError(f"distill.student must be a {task} estimator")
+        search = self.config.search
+        if search is not None and search.estimator is not None and not check(search.estimator):
+            raise ConfigError(
+                f"search.estimator: the data is a {task} task but "
+                f"{type(search.estimator).__name__} is not a "
+                f"{'classifier' if task == 'classification' else 'regressor'}"
+            )
 
     def _validation_split(
         self, data: Dataset, classification: bool
@@ -369,6 +388,75 @@ class Study:
                     )
                 )
         return rows, largest
+
+    def _search(
+        self, data: Dataset, X_test: np.ndarray, y_test: np.ndarray, classification: bool
+    ) -> tuple[list[dict[str, Any]], dict[str, pd.DataFrame]]:
+        """The searched ensemble and (``baseline``) the deep ensemble of the template at equal
+        budget, each an ensemble search on the training data with ``validation_size`` held out.
+
+        Both keep their study in ``output/search.log`` (an Optuna journal) and their members in
+        ``output/cache``: a study run again continues or reuses them.
+        """
+        settings = self.config.search
+        assert settings is not None
+        template = (
+            settings.estimator
+            if settings.estimator is not None
+            else clone(self.config.members[0].estimator)
+        )
+        kind = EnsembleSearchClassifier if classification else EnsembleSearchRegressor
+        sides: dict[str, Any] = {"searched": settings.space}
+        if settings.baseline:
+            sides["deep"] = {}
+        rows, trials = [], {}
+        for side, space in sides.items():
+            params = {
+                "space": space,
+                "n_trials": settings.n_trials,
+                "ensemble_size": settings.ensemble_size,
+                "extra_seeds": settings.extra_seeds,
+                "cv": self.config.data.validation_size,
+                "objectives": None if settings.objectives is None else tuple(settings.objectives),
+            }
+            # a changed search is a new Optuna study; an unchanged one continues or is reused
+            key = joblib.hash((side, type(template).__qualname__, template.get_params(), params))
+            search = kind(
+                template,
+                **params,
+                storage=self.output / "search.log",
+                study_name=f"{side}-{key[:12]}",
+                checkpoint_dir=self.output / "cache",
+                n_jobs=self.n_jobs,
+                random_state=self.config.seed,
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # failed trials are in trials_
+                search.fit(data.X_train, data.y_train)
+            start = time.perf_counter()
+            output = search.predict_proba(X_test) if classification else search.predict(X_test)
+            seconds = time.perf_counter() - start
+            members = search.member_predictions(X_test)
+            pairwise = report.pairwise_disagreement(members, classification)
+            size = len(members)
+            trials[side] = search.trials_
+            name = "searched" if side == "searched" else "deep ensemble"
+            rows.append(
+                report.row(
+                    "search",
+                    f"{name}[{size}]",
+                    combiner="selection",
+                    size=size,
+                    members=" ".join(search.ensemble_.named_members_),
+                    scores=report.scores(
+                        y_test, np.reshape(output, (len(X_test), -1)), classification
+                    ),
+                    disagreement=float(pairwise.sum() / max(size * (size - 1), 1)),
+                    fit_s=float(trials[side]["fit_seconds"].sum()),
+                    predict_s=seconds,
+                )
+            )
+        return rows, trials
 
     def _distill(
         self,

@@ -1,6 +1,11 @@
 """The pool search: spaces, selection over all trials, failures, resume, Pareto, parallel."""
 
+import os
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,6 +33,52 @@ class Recorded(LogisticRegression):
         super().fit(X, y)
         FITS.append((self.C, self.random_state))
         return self
+
+
+LOG_ENV, HANG_ENV = "SEARCH_TEST_LOG", "SEARCH_TEST_HANG"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Logged(LogisticRegression):
+    """Appends its C to the file $SEARCH_TEST_LOG after each fit (visible across processes);
+    with $SEARCH_TEST_HANG=n, a fit that starts when n fits are logged hangs (to be killed)."""
+
+    def fit(self, X, y):
+        log = Path(os.environ[LOG_ENV])
+        hang = os.environ.get(HANG_ENV)
+        if hang is not None and log.exists() and len(log.read_text().split()) >= int(hang):
+            time.sleep(600)
+        super().fit(X, y)
+        with open(log, "a") as file:
+            file.write(f"{self.C!r}\n")
+        return self
+
+
+# a search in another process, on the classification_data fixture's data
+SCRIPT = """
+import sys
+import numpy as np
+from sklearn.datasets import make_classification
+from ensembles import EnsembleSearchClassifier
+from tests.ensembles.test_search import LOGISTIC_SPACE, Logged
+X, y = make_classification(
+    n_samples=240, n_features=8, n_informative=5, n_classes=3, random_state=0
+)
+EnsembleSearchClassifier(
+    Logged(max_iter=300), space=LOGISTIC_SPACE, n_trials=int(sys.argv[2]), storage=sys.argv[1],
+    random_state=0,
+).fit(X.astype(np.float64), y)
+"""
+
+
+def _search_process(storage, n_trials, env):
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(storage), str(n_trials)],
+        env={**os.environ, **env},
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 class Diverging(LogisticRegression):
@@ -72,6 +123,7 @@ def test_presets_parse_and_fit_their_backbones():
         ({"lr": (1e-4, 1e-2, "ln")}, ValueError, "must be 'log'"),
         ({"lr": ("a", "b")}, TypeError, "numbers"),
         ([{"lr": 1.0}, "mlp"], TypeError, r"space\[1\]"),
+        ({"lr": {"low": 1e-4, "top": 1.0}}, ValueError, "keys low, high"),
         (3, TypeError, "must be an instance of .str."),
     ],
 )
@@ -79,6 +131,13 @@ def test_a_malformed_space_is_refused_by_name(space, error, match, classificatio
     X, y = classification_data
     with pytest.raises(error, match=match):
         EnsembleSearchClassifier(space=space, n_trials=1).fit(X, y)
+
+
+def test_a_range_can_be_written_as_a_mapping_for_yaml():
+    [alternative] = parse_space({"lr": {"low": 1e-4, "high": 1e-2, "log": True}, "n": [[64], [8]]})
+    lr, hidden = alternative.params
+    assert (lr.kind, lr.low, lr.high, lr.log) == ("float", 1e-4, 1e-2, True)
+    assert hidden.kind == "categorical" and hidden.values == ([64], [8])
 
 
 def test_module_kwargs_keys_update_the_templates_backbone_keywords():
@@ -360,3 +419,50 @@ def test_the_searched_ensemble_saves_and_loads_without_pickle(classification_dat
     loaded = EnsembleSearchClassifier.load(path)
     np.testing.assert_allclose(loaded.predict_proba(X), search.predict_proba(X))
     assert loaded.trials_.equals(search.trials_)
+
+
+def test_a_killed_search_resumes_and_its_unfinished_trial_does_not_count(
+    classification_data, tmp_path, monkeypatch
+):
+    X, y = classification_data
+    log, storage = tmp_path / "fits.log", tmp_path / "study.log"
+    process = _search_process(storage, 5, {LOG_ENV: str(log), HANG_ENV: "2"})
+    deadline = time.monotonic() + 120
+    while not (log.exists() and len(log.read_text().split()) == 2):
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "the search process did not train two trials"
+        time.sleep(0.2)
+    time.sleep(1.0)  # the third trial is training (hanging)
+    process.kill()  # SIGKILL: no handler runs; the third trial stays RUNNING in the storage
+    process.wait()
+    first = log.read_text().split()
+
+    monkeypatch.setenv(LOG_ENV, str(log))
+    monkeypatch.delenv(HANG_ENV, raising=False)
+    search = EnsembleSearchClassifier(
+        Logged(max_iter=300), space=LOGISTIC_SPACE, n_trials=5, storage=storage, random_state=0
+    ).fit(X, y)
+    fits = log.read_text().split()
+    # the two finished trials were loaded, not trained again; three new ones were trained
+    assert fits[:2] == first and len(fits) == 5 and len(set(fits)) == 5
+    # trial 2 died with its process: failed as interrupted, not counted, not in trials_
+    assert list(search.trials_["number"]) == [0, 1, 3, 4, 5]
+
+
+def test_two_processes_search_one_study_together(classification_data, tmp_path, monkeypatch):
+    X, y = classification_data
+    log, storage = tmp_path / "fits.log", tmp_path / "study.log"
+    processes = [_search_process(storage, 8, {LOG_ENV: str(log)}) for _ in range(2)]
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()
+    fits = log.read_text().split()
+    # every trial was trained by one process only; each process asked TPE with its own draw
+    assert len(fits) == len(set(fits))
+    # each checks the count before asking, so together they may overshoot by one each
+    assert 8 <= len(fits) <= 10
+    monkeypatch.setenv(LOG_ENV, str(log))
+    search = EnsembleSearchClassifier(
+        Logged(max_iter=300), space=LOGISTIC_SPACE, n_trials=8, storage=storage, random_state=0
+    ).fit(X, y)
+    assert log.read_text().split() == fits  # nothing trained again
+    assert len(search.trials_) == len(fits) and (search.trials_["state"] == "COMPLETE").all()

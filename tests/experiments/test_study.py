@@ -136,6 +136,46 @@ def test_regression_study(tmp_path):
     assert plots == ["disagreement.png", "metric_vs_size.png"]
 
 
+SEARCH = """
+data: {source: digits, test_size: 0.3}
+members:
+  - name: lr
+    estimator:
+      class_path: tests.experiments.test_study.Recorded
+      init_args: {C: 0.5, max_iter: 300}
+search:
+  space: {C: {low: 0.01, high: 10.0, log: true}}
+  n_trials: 4
+  ensemble_size: 3
+  objectives: [nll, latency]
+"""
+
+
+def test_a_search_study_compares_with_a_deep_ensemble_and_resumes(tmp_path):
+    config = write(tmp_path, SEARCH)
+    out = tmp_path / "out"
+    FITS.clear()
+    assert main([str(config), "--output", str(out), "--quiet"]) == 0
+    # one pool member, 4 searched trials, 4 seeds of the template (the deep ensemble)
+    table = pd.read_csv(out / "results.csv")
+    searched = table[table.kind == "search"]
+    assert [name.split("[")[0] for name in searched.name] == ["searched", "deep ensemble"]
+    assert np.isfinite(searched[["accuracy", "nll", "fit_s"]].to_numpy()).all()
+    trials = pd.read_csv(out / "search_searched.csv")
+    assert len(trials) == 4 and trials["C"].nunique() == 4
+    assert len(pd.read_csv(out / "search_deep.csv")) == 4
+    plots = sorted(p.name for p in (out / "plots").iterdir())
+    assert {"search_trials.png", "search_pareto.png"} <= set(plots)
+    summary = (out / "summary.md").read_text()
+    assert "## Search" in summary and "| searched[" in summary
+    assert len(FITS) == 1 + 4 + 4
+    fits = len(FITS)
+    # run again: every trial is loaded from the study's storage and cache, nothing trains
+    assert main([str(config), "--output", str(out), "--quiet"]) == 0
+    assert len(FITS) == fits
+    assert pd.read_csv(out / "results.csv")[["name", "nll"]].equals(table[["name", "nll"]])
+
+
 BAD = [
     # (id, edit of the tiny config, words the message must hold)
     ("unknown-key", lambda c: c + "bogus_key_xyz: 1\n", ["bogus_key_xyz"]),
@@ -187,6 +227,18 @@ BAD = [
         ["regression", "not a regressor"],
     ),
     ("not-yaml-mapping", lambda c: "- just\n- a list\n", []),
+    ("search-space", lambda c: c + "search: {space: deep}\n", ["search.space", "not a preset"]),
+    ("search-trials", lambda c: c + "search: {n_trials: 0}\n", ["search.n_trials", ">= 1"]),
+    (
+        "search-range",
+        lambda c: c + "search: {space: {C: {low: 1.0}}}\n",
+        ["search.space", "low, high"],
+    ),
+    (
+        "search-task",
+        lambda c: c + "search: {estimator: sklearn.linear_model.Ridge}\n",
+        ["search.estimator", "not a classifier"],
+    ),
 ]
 
 
