@@ -13,6 +13,9 @@ Test data is touched only to report the table::
     python benchmarks/search.py mnist1d [--trials 24] [--seeds 0 1] [--epochs 40] [--n-jobs 2]
     python benchmarks/search.py digits  [--trials 24] [--seeds 0 1]
 
+``--validation`` never touches the test set: it holds out 20 % of the training data (stratified)
+and reports on it instead, to choose settings (``--space``, ``--ensemble-size``) honestly.
+
 ``mnist1d`` searches the ``"cnn1d"`` space against the default ``cnn1d``; ``digits``
 (scikit-learn's 8x8 digits, a stratified 70/30 split) searches ``"mlp"`` against the default
 ``mlp``.
@@ -37,13 +40,19 @@ from members import NeuralClassifier
 SETUPS = {"mnist1d": ("cnn1d", "cnn1d"), "digits": ("mlp", "mlp")}
 
 
-def load(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def load(name: str, validation: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Training and test data; with ``validation``, the training data split 80/20 instead."""
     if name == "mnist1d":
-        return load_mnist1d()
-    X, y = load_digits(return_X_y=True)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X / 16.0, y, test_size=0.3, stratify=y, random_state=0
-    )
+        X_train, y_train, X_test, y_test = load_mnist1d()
+    else:
+        X, y = load_digits(return_X_y=True)
+        X_train, X_test, y_train, y_test = train_test_split(
+            X / 16.0, y, test_size=0.3, stratify=y, random_state=0
+        )
+    if validation:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X_train, y_train, test_size=0.2, stratify=y_train, random_state=0
+        )
     return X_train, y_train, X_test, y_test
 
 
@@ -55,9 +64,14 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--space", default=None, help="a preset (default: the data's)")
+    parser.add_argument("--validation", action="store_true", help="report on validation data")
     args = parser.parse_args()
-    X_train, y_train, X_test, y_test = load(args.data)
+    X_train, y_train, X_test, y_test = load(args.data, args.validation)
     module, space = SETUPS[args.data]
+    space = args.space or space
+    if args.validation:
+        print("reporting on 20 % of the training data held out (test set untouched)")
     rows = []
     for seed in args.seeds:
         for side, side_space in (("searched", space), ("deep", {})):

@@ -288,9 +288,6 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
             for trial in search.trials
             if trial.state == "COMPLETE" and not self._refits() and trial.seed_of is None
         }
-        self.n_features_in_ = self.ensemble_.n_features_in_
-        if hasattr(self.ensemble_, "feature_names_in_"):
-            self.feature_names_in_ = self.ensemble_.feature_names_in_
         return self
 
     def _study(
@@ -344,25 +341,27 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         return _pareto(self.trials_, self._fitted_objectives)
 
     # -- prediction --------------------------------------------------------------------------
-    def predict(self, X: Any) -> np.ndarray:
+    def _validate_X(self, X: Any) -> np.ndarray:
+        """``X`` checked against the fit's features (their number, and names when the fit had
+        them), as the array the members were trained on."""
         check_is_fitted(self, "ensemble_")
-        return self.ensemble_.predict(X)  # type: ignore[no-any-return]
+        return validate_inputs(self, X, reset=False)  # type: ignore[no-any-return]
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.ensemble_.predict(self._validate_X(X))  # type: ignore[no-any-return]
 
     def member_predictions(self, X: Any) -> np.ndarray:
         """Outputs of the chosen members, ``(n_members, n_samples, n_outputs)``."""
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
+        return self.ensemble_.member_predictions(self._validate_X(X))  # type: ignore[no-any-return]
 
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
         """The table of the fitted ensemble's ``evaluate``: one row per chosen member."""
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.evaluate(X, y)  # type: ignore[no-any-return]
+        return self.ensemble_.evaluate(self._validate_X(X), y)  # type: ignore[no-any-return]
 
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
         """Compress the searched ensemble into one student; see
         :meth:`EnsembleClassifier.distill`."""
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.distill(X, y, **kwargs)
+        return self.ensemble_.distill(self._validate_X(X), y, **kwargs)
 
     @property
     def members_(self) -> list[Any]:
@@ -953,8 +952,7 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """The searched ensemble's class probabilities."""
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
+        return self.ensemble_.predict_proba(self._validate_X(X))  # type: ignore[no-any-return]
 
 
 class EnsembleSearchRegressor(RegressorMixin, _BaseEnsembleSearch):

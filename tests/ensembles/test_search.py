@@ -466,3 +466,19 @@ def test_two_processes_search_one_study_together(classification_data, tmp_path, 
     ).fit(X, y)
     assert log.read_text().split() == fits  # nothing trained again
     assert len(search.trials_) == len(fits) and (search.trials_["state"] == "COMPLETE").all()
+
+
+def test_feature_names_are_recorded_and_checked(classification_data):
+    import pandas as pd
+
+    X, y = classification_data
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    search = EnsembleSearchClassifier(
+        LogisticRegression(max_iter=300), space=LOGISTIC_SPACE, n_trials=2, random_state=0
+    ).fit(frame, y)
+    assert list(search.feature_names_in_) == list(frame.columns)
+    np.testing.assert_allclose(search.predict_proba(frame), search.predict_proba(X))
+    with pytest.raises(ValueError, match="feature names"):
+        search.predict(frame.rename(columns={"f0": "other"}))
+    with pytest.raises(ValueError, match="features"):
+        search.predict(X[:, :3])
