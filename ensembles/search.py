@@ -471,8 +471,10 @@ class _Search:
                 with lock:
                     if self._counted(study, TrialState) >= n_trials:
                         return
-                    study.sampler = self._sampler(len(study.get_trials(deepcopy=False)))
                     optuna_trial = study.ask()
+                    # TPE draws when the trial suggests (lazily), so its seed can be the
+                    # trial's number: unique even among processes sharing the storage
+                    study.sampler = self._sampler(optuna_trial.number)
                     label, values = self._sample(optuna_trial)
                     trial = self._make(optuna_trial.number, label, values, None)
                     trial.seed = self._seed_of(trial.number)
@@ -512,15 +514,15 @@ class _Search:
         # what other processes sharing the storage finished meanwhile joins the selection
         self._reload(study, targets, TrialState)
 
-    def _sampler(self, count: int) -> Any:
-        """TPE seeded by ``random_state`` and the number of trials the study holds: a search
-        resumed, or a second process on a shared storage, draws anew instead of repeating the
-        first proposals. ``constant_liar``: trials running elsewhere count as bad, so that trials
-        asked while others train differ from them (TPE is stateless between asks; every
+    def _sampler(self, number: int) -> Any:
+        """TPE seeded by ``random_state`` and the trial's number: a search resumed, or a second
+        process on a shared storage, draws anew instead of repeating the first proposals.
+        ``constant_liar``: trials running elsewhere count as bad, so that trials asked while
+        others train differ from them (TPE keeps no state between asks that matters: every
         history is in the storage)."""
         from optuna.samplers import TPESampler
 
-        seed = np.random.SeedSequence([self.sampler_seed, count]).generate_state(1)[0]
+        seed = np.random.SeedSequence([self.sampler_seed, number]).generate_state(1)[0]
         return TPESampler(seed=int(seed), constant_liar=True)
 
     def _tell(self, study: Any, optuna_trial: Any, trial: _Trial, TrialState: Any) -> None:
