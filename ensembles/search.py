@@ -348,20 +348,24 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         return validate_inputs(self, X, reset=False)  # type: ignore[no-any-return]
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.ensemble_.predict(self._validate_X(X))  # type: ignore[no-any-return]
+        X = self._validate_X(X)
+        return self.ensemble_.predict(X)  # type: ignore[no-any-return]
 
     def member_predictions(self, X: Any) -> np.ndarray:
         """Outputs of the chosen members, ``(n_members, n_samples, n_outputs)``."""
-        return self.ensemble_.member_predictions(self._validate_X(X))  # type: ignore[no-any-return]
+        X = self._validate_X(X)
+        return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
 
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
         """The table of the fitted ensemble's ``evaluate``: one row per chosen member."""
-        return self.ensemble_.evaluate(self._validate_X(X), y)  # type: ignore[no-any-return]
+        X = self._validate_X(X)
+        return self.ensemble_.evaluate(X, y)  # type: ignore[no-any-return]
 
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
         """Compress the searched ensemble into one student; see
         :meth:`EnsembleClassifier.distill`."""
-        return self.ensemble_.distill(self._validate_X(X), y, **kwargs)
+        X = self._validate_X(X)
+        return self.ensemble_.distill(X, y, **kwargs)
 
     @property
     def members_(self) -> list[Any]:
@@ -954,7 +958,8 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """The searched ensemble's class probabilities."""
-        return self.ensemble_.predict_proba(self._validate_X(X))  # type: ignore[no-any-return]
+        X = self._validate_X(X)
+        return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
 
 class EnsembleSearchRegressor(RegressorMixin, _BaseEnsembleSearch):

@@ -477,7 +477,8 @@ def test_feature_names_are_recorded_and_checked(classification_data):
         LogisticRegression(max_iter=300), space=LOGISTIC_SPACE, n_trials=2, random_state=0
     ).fit(frame, y)
     assert list(search.feature_names_in_) == list(frame.columns)
-    np.testing.assert_allclose(search.predict_proba(frame), search.predict_proba(X))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_allclose(search.predict_proba(frame), search.predict_proba(X))
     with pytest.raises(ValueError, match="feature names"):
         search.predict(frame.rename(columns={"f0": "other"}))
     with pytest.raises(ValueError, match="features"):
