@@ -16,9 +16,11 @@ Test data is touched only to report the table::
 ``--validation`` never touches the test set: it holds out 20 % of the training data (stratified)
 and reports on it instead, to choose settings (``--space``, ``--ensemble-size``) honestly.
 
-``mnist1d`` searches the ``"cnn1d"`` space against the default ``cnn1d``; ``digits``
-(scikit-learn's 8x8 digits, a stratified 70/30 split) searches ``"mlp"`` against the default
-``mlp``.
+``mnist1d`` searches the ``"any"`` space (``mlp``, ``cnn1d`` and ``resnet`` configurations)
+against the default ``cnn1d``; ``digits`` (scikit-learn's 8x8 digits, a stratified 70/30 split)
+searches ``"mlp"`` against the default ``mlp``. The MNIST-1D space was chosen on validation data
+(``--validation --sides searched --seeds 0``, 800 held-out training rows): ``"any"`` 98.75 % /
+NLL 0.0425 against ``"cnn1d"`` 97.75 % / 0.0724.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ensembles import EnsembleSearchClassifier
 from experiments.data import load_mnist1d
 from members import NeuralClassifier
 
-SETUPS = {"mnist1d": ("cnn1d", "cnn1d"), "digits": ("mlp", "mlp")}
+SETUPS = {"mnist1d": ("cnn1d", "any"), "digits": ("mlp", "mlp")}
 
 
 def load(name: str, validation: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -66,6 +68,10 @@ def main() -> None:
     parser.add_argument("--n-jobs", type=int, default=None)
     parser.add_argument("--space", default=None, help="a preset (default: the data's)")
     parser.add_argument("--validation", action="store_true", help="report on validation data")
+    parser.add_argument("--sides", nargs="+", default=["searched", "deep"])
+    parser.add_argument(
+        "--objectives", nargs="+", default=None, help="e.g. nll latency: print the Pareto front"
+    )
     args = parser.parse_args()
     X_train, y_train, X_test, y_test = load(args.data, args.validation)
     module, space = SETUPS[args.data]
@@ -74,12 +80,14 @@ def main() -> None:
         print("reporting on 20 % of the training data held out (test set untouched)")
     rows = []
     for seed in args.seeds:
-        for side, side_space in (("searched", space), ("deep", {})):
+        sides = {"searched": space, "deep": {}}
+        for side, side_space in ((side, sides[side]) for side in args.sides):
             search = EnsembleSearchClassifier(
                 NeuralClassifier(module, max_epochs=args.epochs),
                 space=side_space,
                 n_trials=args.trials,
                 ensemble_size=args.ensemble_size,
+                objectives=tuple(args.objectives) if args.objectives else None,
                 n_jobs=args.n_jobs,
                 random_state=seed,
             )
@@ -111,10 +119,16 @@ def main() -> None:
             )
             print(pd.DataFrame(rows[-1:]).to_string(index=False), flush=True)
             if side == "searched":
-                chosen = trials[trials["weight"] > 0].drop(columns=["error", "seed_of"])
+                chosen = trials[trials["weight"] > 0].drop(columns=["failure", "seed_of"])
                 print(chosen.to_string(index=False), flush=True)
+                if args.objectives:
+                    front = search.pareto_[["number", "nll", "error", "latency_ms", "parameters"]]
+                    print(f"Pareto front ({len(front)} of {len(trials)} trials):")
+                    print(front.to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     print("\n" + table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if set(args.sides) != {"searched", "deep"}:
+        return
     wide = table.pivot(index="seed", columns="side", values=["test_acc", "test_nll"])
     print("\nsearched - deep, per seed (accuracy in percentage points):")
     for seed, row in wide.iterrows():

@@ -173,39 +173,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             self.calibrator_ = TemperatureScaling().fit(fused, targets)
 
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
-        """Member probabilities laid out on the ensemble's classes (a member may lack some)."""
-        proba = np.zeros((len(X), len(self.classes_)))
-        if hasattr(member, "predict_proba"):
-            columns = self._class_columns(member.classes_, name)
-            proba[:, columns] = check_member_output(
-                member.predict_proba(X),
-                name,
-                "predict_proba",
-                (len(X), len(columns)),
-                probabilities=True,
-            )
-        else:
-            # A member with hard predictions only counts as a one-hot vote.
-            labels = np.asarray(member.predict(X))
-            if labels.shape != (len(X),):
-                raise ValueError(
-                    f"member {name!r}: predict returned shape {labels.shape}; expected "
-                    f"({len(X)},), one label per sample"
-                )
-            proba[np.arange(len(X)), self._class_columns(labels, name)] = 1.0
-        return proba
-
-    def _class_columns(self, labels: Any, name: str) -> np.ndarray:
-        labels = np.asarray(labels)
-        columns = np.searchsorted(self.classes_, labels)
-        known = columns < len(self.classes_)
-        known[known] = self.classes_[columns[known]] == labels[known]
-        if not known.all():
-            raise ValueError(
-                f"member {name!r} predicts classes {np.unique(labels[~known])[:5].tolist()} that "
-                f"are not among the ensemble's classes {self.classes_.tolist()}"
-            )
-        return columns  # type: ignore[no-any-return]
+        return member_probabilities(member, X, self.classes_, name)
 
     def _fuse(self, predictions: np.ndarray, X: np.ndarray) -> np.ndarray:
         proba = super()._fuse(predictions, X)
@@ -244,6 +212,44 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             rows[name]["disagreement"] = float(row.sum() / others)
         rows["ensemble"]["disagreement"] = float(pairwise.sum() / max(n_members * others, 1))
         return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def member_probabilities(member: Any, X: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:
+    """Member ``name``'s probabilities on ``X``, laid out on ``classes`` (a member may lack some,
+    e.g. one trained on a fold without them), checked by :func:`check_member_output`. A member
+    with hard predictions only counts as a one-hot vote."""
+    proba = np.zeros((len(X), len(classes)))
+    if hasattr(member, "predict_proba"):
+        columns = _class_columns(classes, member.classes_, name)
+        proba[:, columns] = check_member_output(
+            member.predict_proba(X),
+            name,
+            "predict_proba",
+            (len(X), len(columns)),
+            probabilities=True,
+        )
+    else:
+        labels = np.asarray(member.predict(X))
+        if labels.shape != (len(X),):
+            raise ValueError(
+                f"member {name!r}: predict returned shape {labels.shape}; expected "
+                f"({len(X)},), one label per sample"
+            )
+        proba[np.arange(len(X)), _class_columns(classes, labels, name)] = 1.0
+    return proba
+
+
+def _class_columns(classes: np.ndarray, labels: Any, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    columns = np.searchsorted(classes, labels)
+    known = columns < len(classes)
+    known[known] = classes[columns[known]] == labels[known]
+    if not known.all():
+        raise ValueError(
+            f"member {name!r} predicts classes {np.unique(labels[~known])[:5].tolist()} that "
+            f"are not among the ensemble's classes {classes.tolist()}"
+        )
+    return columns  # type: ignore[no-any-return]
 
 
 def cross_fitted_fusion(

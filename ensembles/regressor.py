@@ -48,14 +48,7 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         return self.n_outputs_
 
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
-        output = member.predict(X)
-        # one output may come as (n_samples,) or (n_samples, 1)
-        shape = (
-            (len(X),)
-            if self.n_outputs_ == 1 and np.ndim(output) == 1
-            else (len(X), self.n_outputs_)
-        )
-        return check_member_output(output, name, "predict", shape).reshape(len(X), self.n_outputs_)
+        return member_predictions(member, X, self.n_outputs_, name)
 
     def predict(self, X: Any) -> np.ndarray:
         """Fused predictions, 1-D when the training targets were 1-D."""
@@ -82,3 +75,11 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+def member_predictions(member: Any, X: np.ndarray, n_outputs: int, name: str) -> np.ndarray:
+    """Member ``name``'s predictions on ``X`` as ``(n_samples, n_outputs)``, checked by
+    :func:`check_member_output` (one output may come as ``(n_samples,)``)."""
+    output = member.predict(X)
+    shape = (len(X),) if n_outputs == 1 and np.ndim(output) == 1 else (len(X), n_outputs)
+    return check_member_output(output, name, "predict", shape).reshape(len(X), n_outputs)

@@ -51,9 +51,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
-from ensembles._base import check_member_output, held_out_split
-from ensembles.classifier import EnsembleClassifier
-from ensembles.regressor import EnsembleRegressor
+from ensembles._base import held_out_split
+from ensembles.classifier import EnsembleClassifier, member_probabilities
+from ensembles.regressor import EnsembleRegressor, member_predictions
 from ensembles.search_space import SubSpace, estimator_params, parse_space
 from ensembles.training import FittedMember, MemberTask, load_fitted, plan_tasks, run_tasks
 from members import NeuralClassifier, NeuralRegressor
@@ -401,7 +401,7 @@ class _Search:
         self.checkpoint_dir = owner._checkpoint_dir()
         self.trials: list[_Trial] = []
         self.me = f"{socket.gethostname()}:{os.getpid()}"
-        self.seeded = owner._template().get_params().get("random_state", 0) is None
+        self.seeded = template.get_params().get("random_state", 0) is None
 
     # -- configurations ----------------------------------------------------------------------
     def _seed_of(self, number: int, repeat: int = 0) -> int | None:
@@ -715,7 +715,7 @@ class _Search:
                 "fit_seconds": trial.fit_seconds,
                 "weight": float(weight_of.get(id(trial), 0.0)),
                 "seed": trial.seed,
-                "error": trial.error,
+                "failure": trial.error,
             }
             rows.append(row)
         return rows
@@ -897,7 +897,7 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
         One row per trial (and per extra seed, with ``seed_of`` set): ``number``, ``state``
         (``"COMPLETE"`` or ``"FAIL"``), ``space`` (the sub-space), the searched values, the
         held-out ``nll`` and ``error``, ``latency_ms`` (per 1000 rows), ``parameters``,
-        ``fit_seconds``, ``weight`` in the ensemble, ``seed`` and ``error`` (why it failed).
+        ``fit_seconds``, ``weight`` in the ensemble, ``seed`` and ``failure`` (why it failed).
     pareto_ : DataFrame
         The completed trials no other trial beats on every objective, best first: the rows
         of ``trials_`` to choose one network from under a latency or size limit.
@@ -937,17 +937,7 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
         return ("nll", "error")
 
     def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
-        """Probabilities laid out on the search's classes (a fold may lack a class)."""
-        proba = np.zeros((len(X), len(self.classes_)))
-        columns = np.searchsorted(self.classes_, member.classes_)
-        proba[:, columns] = check_member_output(
-            member.predict_proba(X),
-            name,
-            "predict_proba",
-            (len(X), len(columns)),
-            probabilities=True,
-        )
-        return proba
+        return member_probabilities(member, X, self.classes_, name)
 
     def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         truth = np.clip(outputs[np.arange(len(targets)), targets], _EPS, None)
@@ -995,13 +985,7 @@ class EnsembleSearchRegressor(RegressorMixin, _BaseEnsembleSearch):
         return ("rmse",)
 
     def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
-        output = member.predict(X)
-        shape = (
-            (len(X),)
-            if self.n_outputs_ == 1 and np.ndim(output) == 1
-            else (len(X), self.n_outputs_)
-        )
-        return check_member_output(output, name, "predict", shape).reshape(len(X), self.n_outputs_)
+        return member_predictions(member, X, self.n_outputs_, name)
 
     def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         return {"rmse": float(np.sqrt(np.mean((outputs - targets) ** 2)))}

@@ -175,6 +175,8 @@ def test_selection_runs_over_all_trials_and_beats_the_best_trial_on_held_out_dat
     trials = search.trials_
     assert len(trials) == 6 and set(trials["state"]) == {"COMPLETE"}
     assert {"module_kwargs__hidden", "optimizer", "lr", "l1", "nll", "latency_ms"} <= set(trials)
+    # held-out error rates (the failure column, empty here, is apart from them)
+    assert trials["error"].between(0, 1).all() and trials["failure"].isna().all()
     # six different configurations, each with its own seed
     assert trials["seed"].nunique() == 6 and trials["lr"].nunique() == 6
     chosen = trials[trials["weight"] > 0]
@@ -207,7 +209,7 @@ def test_a_diverging_trial_is_recorded_as_failed_and_the_search_completes(classi
     trials = search.trials_
     failed = trials[trials["state"] == "FAIL"]
     assert len(failed) >= 1 and (failed["lr"] == 1e6).all()
-    assert failed["error"].str.contains("diverged|NaN|infinite").all()
+    assert failed["failure"].str.contains("diverged|NaN|infinite").all()
     assert (failed["weight"] == 0).all() and failed["nll"].isna().all()
     assert (trials[trials["state"] == "COMPLETE"]["lr"] == 1e-2).all()
     assert len(trials) == 6 and search.score(X, y) > 0.5
@@ -223,7 +225,7 @@ def test_a_member_that_predicts_nan_fails_its_trial(classification_data):
         search.fit(X, y)
     failed = search.trials_[search.trials_["state"] == "FAIL"]
     assert len(failed) >= 1 and (failed["C"] == 1000.0).all()
-    assert failed["error"].str.contains("NaN").all()
+    assert failed["failure"].str.contains("NaN").all()
 
 
 def test_when_every_trial_fails_the_error_says_so(classification_data):

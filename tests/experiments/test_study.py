@@ -163,6 +163,7 @@ def test_a_search_study_compares_with_a_deep_ensemble_and_resumes(tmp_path):
     assert np.isfinite(searched[["accuracy", "nll", "fit_s"]].to_numpy()).all()
     trials = pd.read_csv(out / "search_searched.csv")
     assert len(trials) == 4 and trials["C"].nunique() == 4
+    assert trials["error"].between(0, 1).all() and trials["latency_ms"].gt(0).all()
     assert len(pd.read_csv(out / "search_deep.csv")) == 4
     plots = sorted(p.name for p in (out / "plots").iterdir())
     assert {"search_trials.png", "search_pareto.png"} <= set(plots)
