@@ -655,7 +655,7 @@ class _Search:
     # -- after the search --------------------------------------------------------------------
     def reseed(self, chosen: list[_Trial], extra: int) -> list[_Trial]:
         """The hyper-deep step: each chosen configuration trained ``extra`` more times, each
-        with a new seed (trained together by the batched engine where it can)."""
+        with a new seed, each training its own task (in parallel with ``n_jobs``)."""
         if not self.seeded:
             warnings.warn(
                 "extra_seeds needs a template whose random_state is None (the search seeds "
