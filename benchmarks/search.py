@@ -111,7 +111,7 @@ def main() -> None:
                     "members": len(search.weights_),
                     "test_acc": accuracy_score(y_test, search.classes_[proba.argmax(1)]),
                     "test_nll": log_loss(y_test, proba, labels=search.classes_),
-                    "best_trial_acc": accuracy_score(y_test, best.predict(X_test)),
+                    "best_trial_acc": accuracy_score(y_test, best.classes_[best_proba.argmax(1)]),
                     "best_trial_nll": log_loss(y_test, best_proba, labels=search.classes_),
                     "val_nll_best_trial": float(done["nll"].min()),
                     "fit_s": round(seconds, 1),

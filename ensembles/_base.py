@@ -285,17 +285,12 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
     def _is_holdout(self) -> bool:
         """A float cv: members trained once on the rest, no refit (blending)."""
-        return isinstance(self.cv, Real) and not isinstance(self.cv, Integral)
+        return is_holdout(self.cv)
 
     def _splits(self, X: np.ndarray, y: np.ndarray, rng: Any) -> list[tuple[Any, Any]]:
         shuffle_seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
         cv: Any = DEFAULT_FOLDS if self.cv is None else self.cv
-        if self._is_holdout():
-            return [held_out_split(y, cv, is_classifier(self), shuffle_seed)]
-        if isinstance(cv, Integral):
-            kind = StratifiedKFold if is_classifier(self) else KFold
-            cv = kind(n_splits=cv, shuffle=True, random_state=shuffle_seed)
-        return list(cv.split(X, y))
+        return cv_splits(cv, X, y, is_classifier(self), shuffle_seed)
 
     def _cross_fit(
         self,
@@ -317,8 +312,6 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             if self.verbose:
                 print(f"[{type(self).__name__}] {message}", flush=True)
         held_out = np.concatenate([test for _, test in splits])
-        if len(np.unique(held_out)) != len(held_out):
-            raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
         jobs: list[tuple[int | None, np.ndarray | None]] = [
             (fold, np.asarray(train)) for fold, (train, _) in enumerate(splits)
         ]
@@ -448,6 +441,29 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def is_holdout(cv: Any) -> bool:
+    """Whether ``cv`` is a held-out fraction (a float) rather than folds."""
+    return isinstance(cv, Real) and not isinstance(cv, Integral)
+
+
+def cv_splits(
+    cv: Any, X: np.ndarray, y: np.ndarray, stratified: bool, seed: int | None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The ``(train, held_out)`` row indices ``cv`` means: one :func:`held_out_split` for a
+    float, shuffled K folds (stratified for a classifier) for an int, a splitter's own folds
+    otherwise. Refused when a row is held out more than once (overlapping test folds)."""
+    if is_holdout(cv):
+        return [held_out_split(y, float(cv), stratified, seed)]
+    if isinstance(cv, Integral):
+        kind = StratifiedKFold if stratified else KFold
+        cv = kind(n_splits=int(cv), shuffle=True, random_state=seed)
+    splits = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y)]
+    held_out = np.concatenate([test for _, test in splits])
+    if len(np.unique(held_out)) != len(held_out):
+        raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
+    return splits
 
 
 def held_out_split(

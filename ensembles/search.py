@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from numbers import Integral, Real
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -44,14 +44,14 @@ import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
-from ensembles._base import held_out_split
+from combiners.selection import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from ensembles._base import cv_splits, is_holdout
 from ensembles.classifier import EnsembleClassifier, member_probabilities
 from ensembles.regressor import EnsembleRegressor, member_predictions
 from ensembles.search_space import SubSpace, estimator_params, parse_space
@@ -65,7 +65,6 @@ logger = logging.getLogger(__name__)
 
 CLASSIFIER_OBJECTIVES = ("nll", "error", "latency", "parameters")
 REGRESSOR_OBJECTIVES = ("rmse", "latency", "parameters")
-_EPS = 1e-15
 # Optuna's attributes of a trial: where it runs, its seed, why it failed
 # (a failed trial without an error was interrupted: Ctrl-C, or its process was killed)
 _OWNER, _SEED, _ERROR = "owner", "seed", "error"
@@ -214,19 +213,9 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
     def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
         raise NotImplementedError
 
-    def _splits(self, X: np.ndarray, y: np.ndarray, seed: int) -> list[tuple[Any, Any]]:
-        classify = isinstance(self, ClassifierMixin)
-        if isinstance(self.cv, Real) and not isinstance(self.cv, Integral):
-            return [held_out_split(y, float(self.cv), classify, seed)]
-        cv: Any = self.cv
-        if isinstance(cv, Integral):
-            kind = StratifiedKFold if classify else KFold
-            cv = kind(n_splits=int(cv), shuffle=True, random_state=seed)
-        return [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y)]
-
     def _refits(self) -> bool:
         """K folds: the chosen configurations are trained again on all the data."""
-        return not (isinstance(self.cv, Real) and not isinstance(self.cv, Integral))
+        return not is_holdout(self.cv)
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any) -> _BaseEnsembleSearch:
@@ -244,10 +233,8 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         split_seed, sampler_seed, trial_seed = (
             int(rng.randint(np.iinfo(np.int32).max)) for _ in range(3)
         )
-        splits = self._splits(X, y, split_seed)
+        splits = cv_splits(self.cv, X, y, isinstance(self, ClassifierMixin), split_seed)
         held = np.concatenate([test for _, test in splits])
-        if len(np.unique(held)) != len(held):
-            raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
         order = np.argsort(held)
         held = held[order]
 
@@ -940,10 +927,10 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
         return member_probabilities(member, X, self.classes_, name)
 
     def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        truth = np.clip(outputs[np.arange(len(targets)), targets], _EPS, None)
+        # the very losses the selection minimises
         return {
-            "nll": float(-np.mean(np.log(truth))),
-            "error": float(np.mean(outputs.argmax(axis=1) != targets)),
+            name: float(CLASSIFICATION_METRICS[name](outputs[None], targets)[0])
+            for name in self._metric_names()
         }
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -988,7 +975,7 @@ class EnsembleSearchRegressor(RegressorMixin, _BaseEnsembleSearch):
         return member_predictions(member, X, self.n_outputs_, name)
 
     def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        return {"rmse": float(np.sqrt(np.mean((outputs - targets) ** 2)))}
+        return {"rmse": float(REGRESSION_METRICS["rmse"](outputs[None], targets)[0])}
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -4,6 +4,7 @@ for a search, the held-out loss of every trial and the accuracy-latency front.""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -81,10 +82,7 @@ def metric_vs_size(table: pd.DataFrame, metric_names: list[str], path: Path) -> 
         axis.set_ylabel(f"test {metric}")
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def reliability_diagram(
@@ -112,10 +110,7 @@ def reliability_diagram(
     axis.set_title("Reliability on the test set")
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def disagreement_heatmap(
@@ -149,10 +144,7 @@ def disagreement_heatmap(
             )
     fig.colorbar(image, ax=axis, fraction=0.046)
     axis.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def search_trials(searches: dict[str, pd.DataFrame], key: str, path: Path) -> Path:
@@ -183,10 +175,7 @@ def search_trials(searches: dict[str, pd.DataFrame], key: str, path: Path) -> Pa
     axis.set_title("Search: held-out loss by trial", fontsize=9)
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def search_pareto(trials: pd.DataFrame, classification: bool, path: Path) -> Path:
@@ -212,6 +201,13 @@ def search_pareto(trials: pd.DataFrame, classification: bool, path: Path) -> Pat
     axis.set_title("Search: accuracy against latency", fontsize=9)
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` and free it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
