@@ -14,13 +14,20 @@ Test data is touched only to report the table::
     python benchmarks/search.py digits  [--trials 24] [--seeds 0 1]
 
 ``--validation`` never touches the test set: it holds out 20 % of the training data (stratified)
-and reports on it instead, to choose settings (``--space``, ``--ensemble-size``) honestly.
+and reports on it instead, to choose settings (``--space``, ``--cv``, ``--ensemble-size``)
+honestly.
 
 ``mnist1d`` searches the ``"any"`` space (``mlp``, ``cnn1d`` and ``resnet`` configurations)
 against the default ``cnn1d``; ``digits`` (scikit-learn's 8x8 digits, a stratified 70/30 split)
-searches ``"mlp"`` against the default ``mlp``. The MNIST-1D space was chosen on validation data
-(``--validation --sides searched --seeds 0``, 800 held-out training rows): ``"any"`` 98.75 % /
-NLL 0.0425 against ``"cnn1d"`` 97.75 % / 0.0724.
+searches ``"mlp"`` against the default ``mlp`` with ``cv=5``. Both were chosen on validation data:
+
+- MNIST-1D space (``--validation --sides searched --seeds 0``, 800 held-out training rows):
+  ``"any"`` 98.75 % / NLL 0.0425 against ``"cnn1d"`` 97.75 % / 0.0724;
+- digits ``cv`` (``--validation``, seeds 0 and 1, 252 held-out rows): 5 folds (out-of-fold
+  judging and selection on every training row, the chosen configurations refit on all of them)
+  was the one setting tried whose searched side was at least as accurate as the deep side for
+  both seeds (+0.40/+0.79 pp, NLL -0.038/-0.000); a 0.2 hold-out gave -0.40/+0.40 pp, a 0.3
+  hold-out +0.40/+0.00 pp.
 """
 
 from __future__ import annotations
@@ -39,7 +46,8 @@ from ensembles import EnsembleSearchClassifier
 from experiments.data import load_mnist1d
 from members import NeuralClassifier
 
-SETUPS = {"mnist1d": ("cnn1d", "any"), "digits": ("mlp", "mlp")}
+# data: (template network, searched space, cv), each chosen on validation data (see above)
+SETUPS = {"mnist1d": ("cnn1d", "any", "0.2"), "digits": ("mlp", "mlp", "5")}
 
 
 def load(name: str, validation: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -70,12 +78,17 @@ def main() -> None:
     parser.add_argument("--validation", action="store_true", help="report on validation data")
     parser.add_argument("--sides", nargs="+", default=["searched", "deep"])
     parser.add_argument(
+        "--cv", default=None, help="held-out fraction (reuse) or folds (refit); default: the data's"
+    )
+    parser.add_argument("--extra-seeds", type=int, default=0, help="the hyper-deep step")
+    parser.add_argument(
         "--objectives", nargs="+", default=None, help="e.g. nll latency: print the Pareto front"
     )
     args = parser.parse_args()
     X_train, y_train, X_test, y_test = load(args.data, args.validation)
-    module, space = SETUPS[args.data]
+    module, space, cv = SETUPS[args.data]
     space = args.space or space
+    cv = args.cv or cv
     if args.validation:
         print("reporting on 20 % of the training data held out (test set untouched)")
     rows = []
@@ -87,6 +100,8 @@ def main() -> None:
                 space=side_space,
                 n_trials=args.trials,
                 ensemble_size=args.ensemble_size,
+                cv=float(cv) if "." in cv else int(cv),
+                extra_seeds=args.extra_seeds,
                 objectives=tuple(args.objectives) if args.objectives else None,
                 n_jobs=args.n_jobs,
                 random_state=seed,
@@ -99,8 +114,13 @@ def main() -> None:
             proba = search.predict_proba(X_test)
             trials = search.trials_
             done = trials[trials["state"] == "COMPLETE"]
-            best = search.trial_members_[int(done.sort_values("nll").iloc[0]["number"])]
-            best_proba = best.predict_proba(X_test)
+            # with folds (int cv) no trial's member is kept, only the refit chosen ones
+            best = search.trial_members_.get(int(done.sort_values("nll").iloc[0]["number"]))
+            best_acc = best_nll = float("nan")
+            if best is not None:
+                best_proba = best.predict_proba(X_test)
+                best_acc = accuracy_score(y_test, best.classes_[best_proba.argmax(1)])
+                best_nll = log_loss(y_test, best_proba, labels=search.classes_)
             rows.append(
                 {
                     "data": args.data,
@@ -111,8 +131,8 @@ def main() -> None:
                     "members": len(search.weights_),
                     "test_acc": accuracy_score(y_test, search.classes_[proba.argmax(1)]),
                     "test_nll": log_loss(y_test, proba, labels=search.classes_),
-                    "best_trial_acc": accuracy_score(y_test, best.classes_[best_proba.argmax(1)]),
-                    "best_trial_nll": log_loss(y_test, best_proba, labels=search.classes_),
+                    "best_trial_acc": best_acc,
+                    "best_trial_nll": best_nll,
                     "val_nll_best_trial": float(done["nll"].min()),
                     "fit_s": round(seconds, 1),
                 }
