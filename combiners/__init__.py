@@ -9,6 +9,7 @@ from combiners.selection import EnsembleSelection
 from combiners.snapshot import SnapshotCombiner
 from combiners.stacking import StackingCombiner
 from combiners.temperature import TemperatureScaling
+from combiners.variance import VarianceScaling
 from combiners.voting import VotingCombiner
 from combiners.weighted import WeightedCombiner
 
@@ -29,6 +30,7 @@ __all__ = [
     "SnapshotCombiner",
     "StackingCombiner",
     "TemperatureScaling",
+    "VarianceScaling",
     "VotingCombiner",
     "WeightedCombiner",
 ]

@@ -40,6 +40,13 @@ class BaseCombiner(BaseEstimator, ABC):
         """
         return False
 
+    def mixture_weights(self) -> np.ndarray | None:
+        """Each member's weight ``(n_members,)`` when this fitted rule is a weighted mean of
+        member outputs, so that the fused output is the mean of a mixture of the members'
+        predictive distributions (what uncertainty is read from); ``None`` for rules that are
+        not (geometric or logit means, votes, stacking)."""
+        return None
+
     def check_task(self, classification: bool) -> None:
         """Raise ``TypeError`` if this rule's settings cannot serve the task (an ensemble asks
         before training its members); every rule fits both tasks unless it says otherwise."""

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import expit, logit, softmax
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import EPS, check_probabilities
 from combiners.base import BaseCombiner
@@ -38,6 +39,12 @@ class MeanCombiner(BaseCombiner):
 
     def __init__(self, method: str = "arithmetic") -> None:
         self.method = method
+
+    def mixture_weights(self) -> np.ndarray | None:
+        check_is_fitted(self, "n_members_")
+        if self.method != "arithmetic":
+            return None
+        return np.full(self.n_members_, 1.0 / self.n_members_)
 
     def _combine(self, predictions: np.ndarray, X: object = None) -> np.ndarray:
         if self.method == "arithmetic":

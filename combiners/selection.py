@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import check_targets, safe_log
 from combiners.base import BaseCombiner
@@ -171,6 +172,10 @@ class EnsembleSelection(BaseCombiner):
             if candidate_losses[choice] < best_loss:
                 best_loss, best_counts = float(candidate_losses[choice]), counts.copy()
         return best_counts, trajectory
+
+    def mixture_weights(self) -> np.ndarray | None:
+        check_is_fitted(self, "weights_")
+        return self.weights_  # type: ignore[no-any-return]
 
     def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
         return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
+from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import EPS, check_targets
 from combiners.base import BaseCombiner
@@ -99,6 +100,10 @@ class WeightedCombiner(BaseCombiner):
             self.weights_ = nll_weights(predictions, target)
         else:
             self.weights_ = squared_error_weights(predictions, target)
+
+    def mixture_weights(self) -> np.ndarray | None:
+        check_is_fitted(self, "weights_")
+        return self.weights_  # type: ignore[no-any-return]
 
     def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
         return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]

@@ -72,6 +72,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         *,
         combiner: BaseCombiner | None = None,
         cv: int | float | str | Any | None = None,
+        calibration: str | None = None,
         batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
         n_jobs: int | None = None,
@@ -81,6 +82,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.members = members
         self.combiner = combiner
         self.cv = cv
+        self.calibration = calibration
         self.batched = batched
         self.checkpoint_dir = checkpoint_dir
         self.n_jobs = n_jobs
@@ -110,12 +112,23 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         raise NotImplementedError
 
     def _needs_held_out(self, combiner: BaseCombiner) -> bool:
-        return combiner.learns
+        return combiner.learns or self.calibration is not None
+
+    def _member_extra(self, name: str, member: Any, X: np.ndarray) -> np.ndarray | None:
+        """A second output of member ``name`` on held-out rows that calibration needs besides
+        the combiner's inputs (a regressor's predictive variances), ``(n_samples, n_outputs)``;
+        ``None`` (the default) when it needs none."""
+        return None
 
     def _fit_calibration(
-        self, predictions: np.ndarray | None, targets: np.ndarray | None, X: Any
+        self,
+        predictions: np.ndarray | None,
+        targets: np.ndarray | None,
+        X: Any,
+        extra: np.ndarray | None,
     ) -> None:
-        """Fit what comes after fusion on held-out outputs (``None`` when none were needed)."""
+        """Fit what comes after fusion on held-out outputs (``None`` when none were needed);
+        ``extra`` holds the members' :meth:`_member_extra` on the same rows."""
 
     # -- validation --------------------------------------------------------------------------
     def _check_members(self) -> list[tuple[str, Any]]:
@@ -191,30 +204,43 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
         needs_held_out = self._needs_held_out(combiner)
         oof: np.ndarray | None = None
+        extra: np.ndarray | None = None
 
         if self.cv == PREFIT:
             self._use_prefit(active)
             # the given data is held out from every member by construction
             held_out = np.arange(len(X))
-            oof = self._predict_members(X) if needs_held_out else None
+            if needs_held_out:
+                oof, extra = self._held_out_outputs(list(self.named_members_.items()), X)
         elif not needs_held_out:
             [fitted] = self._fit_members(active, seeds, X, y, [(None, None)])
             self._set_members(active, fitted)
         else:
-            held_out, oof = self._cross_fit(active, seeds, X, y, rng)
+            held_out, oof, extra = self._cross_fit(active, seeds, X, y, rng)
 
         if oof is not None:
             self.oof_predictions_ = oof
             self.oof_index_ = held_out
             X_held, targets_held = X[held_out], targets[held_out]
             self.combiner_ = combiner.fit(oof, targets_held, X=X_held)
-            self._fit_calibration(oof, targets_held, X_held)
+            self._fit_calibration(oof, targets_held, X_held, extra)
         else:
             # Fixed rules learn nothing from data: fit them on the shape alone.
             shape_only = np.zeros((len(self.members_), 0, self._n_outputs()))
             self.combiner_ = combiner.fit(shape_only)
-            self._fit_calibration(None, None, None)
+            self._fit_calibration(None, None, None, None)
         return self
+
+    def _held_out_outputs(
+        self, named: list[tuple[str, Any]], X: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The members' outputs on held-out rows ``X``, ``(n_members, n_samples, n_outputs)``,
+        and their :meth:`_member_extra` (``None`` when calibration needs none)."""
+        outputs = np.stack([self._output_of(name, member, X) for name, member in named])
+        extras = [self._member_extra(name, member, X) for name, member in named]
+        if any(extra is None for extra in extras):
+            return outputs, None
+        return outputs, np.stack([extra for extra in extras if extra is not None])
 
     def _fit_members(
         self,
@@ -299,8 +325,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         X: np.ndarray,
         y: np.ndarray,
         rng: Any,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Out-of-fold member outputs; then the members on all data (K folds) or as trained."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Held-out rows, their out-of-fold member outputs and extras (:meth:`_held_out_outputs`);
+        then the members on all data (K folds) or as trained."""
         splits = self._splits(X, y, rng)
         holdout = self._is_holdout()
         if not holdout:
@@ -319,12 +346,16 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             jobs.append((None, None))  # the refit on all the data
         fitted = self._fit_members(active, seeds, X, y, jobs)
         oof = np.zeros((len(active), len(X), self._n_outputs()))
+        extra: np.ndarray | None = None
         for members, (_, test) in zip(fitted, splits, strict=False):
-            for index, ((name, _), member) in enumerate(zip(active, members, strict=True)):
-                oof[index, test] = self._output_of(name, member, X[test])
+            named = [(name, member) for (name, _), member in zip(active, members, strict=True)]
+            oof[:, test], fold_extra = self._held_out_outputs(named, X[test])
+            if fold_extra is not None:
+                extra = np.zeros_like(oof) if extra is None else extra
+                extra[:, test] = fold_extra
         self._set_members(active, fitted[0] if holdout else fitted[-1])
         held_out = np.sort(held_out)
-        return held_out, oof[:, held_out]
+        return held_out, oof[:, held_out], None if extra is None else extra[:, held_out]
 
     # -- distillation ------------------------------------------------------------------------
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
@@ -441,6 +472,23 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+def cross_fitted_fusion(
+    combiner: BaseCombiner, predictions: np.ndarray, targets: np.ndarray, X: Any
+) -> np.ndarray:
+    """Fused outputs that a learned combiner did not see in its own fit (cross-fitted).
+
+    Calibration is fitted on these, so it never sees a learned combiner's in-sample fit.
+    """
+    if not combiner.learns:
+        return combiner.combine(predictions, X=X)
+    fused = np.zeros(predictions.shape[1:])
+    folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
+    for train, test in folds.split(targets):
+        fold_combiner = clone(combiner).fit(predictions[:, train], targets[train], X=X[train])
+        fused[test] = fold_combiner.combine(predictions[:, test], X=X[test])
+    return fused
 
 
 def is_holdout(cv: Any) -> bool:

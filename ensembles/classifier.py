@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from sklearn.base import ClassifierMixin, clone
-from sklearn.model_selection import KFold
+from sklearn.base import ClassifierMixin
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from combiners import BaseCombiner, TemperatureScaling
-from ensembles import metrics
+from combiners import TemperatureScaling
+from ensembles import metrics, uncertainty
 from ensembles._base import (
-    DEFAULT_FOLDS,
     ENSEMBLE_CONSTRAINTS,
     PREFIT,
     BaseEnsemble,
     check_member_output,
+    cross_fitted_fusion,
 )
 from members.data import encode_classes
 
@@ -118,31 +116,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         "calibration": [StrOptions({"temperature"}), None],
     }
 
-    def __init__(
-        self,
-        members: list[tuple[str, Any]],
-        *,
-        combiner: BaseCombiner | None = None,
-        cv: int | float | str | Any | None = None,
-        calibration: str | None = None,
-        batched: bool | str = "auto",
-        checkpoint_dir: str | os.PathLike[str] | None = None,
-        n_jobs: int | None = None,
-        random_state: int | np.random.RandomState | None = None,
-        verbose: bool = False,
-    ) -> None:
-        super().__init__(
-            members,
-            combiner=combiner,
-            cv=cv,
-            batched=batched,
-            checkpoint_dir=checkpoint_dir,
-            n_jobs=n_jobs,
-            random_state=random_state,
-            verbose=verbose,
-        )
-        self.calibration = calibration
-
     def _validate_targets(
         self, X: Any, y: Any, active: list[tuple[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,11 +132,12 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     def _n_outputs(self) -> int:
         return len(self.classes_)
 
-    def _needs_held_out(self, combiner: BaseCombiner) -> bool:
-        return combiner.learns or self.calibration is not None
-
     def _fit_calibration(
-        self, predictions: np.ndarray | None, targets: np.ndarray | None, X: Any
+        self,
+        predictions: np.ndarray | None,
+        targets: np.ndarray | None,
+        X: Any,
+        extra: np.ndarray | None,
     ) -> None:
         self.calibrator_: TemperatureScaling | None = None
         if self.calibration == "temperature":
@@ -190,11 +164,37 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]  # type: ignore[no-any-return]
 
-    def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
+    def predict_uncertainty(self, X: Any) -> pd.DataFrame:
+        """Each sample's uncertainty in nats, one row per sample: ``total`` (entropy of the
+        fused probabilities ``predict_proba`` returns), ``aleatoric`` (the members' expected
+        entropy) and ``epistemic`` (their mutual information: the entropy of the members'
+        mixture minus the expected entropy, which grows where they disagree).
+
+        The mixture is weighted as the combiner weights (equally for rules that are not a
+        weighted mean, see :mod:`ensembles.uncertainty`); without calibration and with a
+        weighted mean, ``total == aleatoric + epistemic``. Identical members have no epistemic
+        uncertainty.
+        """
+        check_is_fitted(self, "members_")
+        X = self._validate_X(X)
+        return pd.DataFrame(self._uncertainty(self._predict_members(X), X))
+
+    def _uncertainty(self, predictions: np.ndarray, X: np.ndarray) -> dict[str, np.ndarray]:
+        weights = uncertainty.member_weights(self.combiner_, len(predictions))
+        return uncertainty.classification_uncertainty(
+            predictions, self._fuse(predictions, X), weights
+        )
+
+    def evaluate(self, X: Any, y: Any, X_ood: Any = None) -> pd.DataFrame:
         """One row per member and one for the ensemble: accuracy, NLL, Brier, ECE, disagreement.
 
         ``disagreement`` is a member's mean share of differing top-class predictions against the
         other members; on the ensemble row, the mean over all member pairs.
+
+        With out-of-distribution inputs ``X_ood``, also how well each uncertainty score tells
+        them from ``X`` (out-of-distribution the positive class): ``auroc_<score>`` and
+        ``aupr_<score>`` for the scores of :meth:`predict_uncertainty`. A member's only score is
+        its entropy (``total``, all aleatoric); its ``epistemic`` columns are NaN.
         """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)
@@ -211,6 +211,22 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         for name, row in zip(self.named_members_, pairwise, strict=True):
             rows[name]["disagreement"] = float(row.sum() / others)
         rows["ensemble"]["disagreement"] = float(pairwise.sum() / max(n_members * others, 1))
+        if X_ood is not None:
+            X_out = self._validate_X(X_ood)
+            outside = self._predict_members(X_out)
+            scores_in = self._uncertainty(predictions, X)
+            scores_out = self._uncertainty(outside, X_out)
+            for score in uncertainty.COMPONENTS:
+                report = metrics.ood_report(scores_in[score], scores_out[score])
+                for key, value in report.items():
+                    rows["ensemble"][f"{key}_{score}"] = value
+            for index, name in enumerate(self.named_members_):
+                alone = metrics.ood_report(
+                    uncertainty.entropy(predictions[index]), uncertainty.entropy(outside[index])
+                )
+                for score in uncertainty.COMPONENTS:
+                    for key, value in alone.items():
+                        rows[name][f"{key}_{score}"] = value if score != "epistemic" else np.nan
         return pd.DataFrame.from_dict(rows, orient="index")
 
 
@@ -250,20 +266,3 @@ def _class_columns(classes: np.ndarray, labels: Any, name: str) -> np.ndarray:
             f"are not among the ensemble's classes {classes.tolist()}"
         )
     return columns  # type: ignore[no-any-return]
-
-
-def cross_fitted_fusion(
-    combiner: BaseCombiner, predictions: np.ndarray, targets: np.ndarray, X: Any
-) -> np.ndarray:
-    """Fused outputs that a learned combiner did not see in its own fit (cross-fitted).
-
-    Calibration is fitted on these, so it never sees a learned combiner's in-sample fit.
-    """
-    if not combiner.learns:
-        return combiner.combine(predictions, X=X)
-    fused = np.zeros(predictions.shape[1:])
-    folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
-    for train, test in folds.split(targets):
-        fold_combiner = clone(combiner).fit(predictions[:, train], targets[train], X=X[train])
-        fused[test] = fold_combiner.combine(predictions[:, test], X=X[test])
-    return fused

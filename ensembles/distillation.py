@@ -58,14 +58,18 @@ def augment_rows(
 
 
 def default_student(ensemble: Any) -> Any:
-    """An unfitted copy of the smallest neural member (by parameter count)."""
+    """An unfitted copy of the smallest neural member (by parameter count); a copy of a
+    Gaussian member (``loss="gaussian"``) learns the ensemble's mean, so it gets ``loss=None``."""
     neural = [m for m in ensemble.members_ if isinstance(m, NeuralClassifier | NeuralRegressor)]
     if not neural:
         raise TypeError(
             "the ensemble has no neural member to copy as the student; pass "
             "student=NeuralClassifier(...) (or NeuralRegressor(...)) to distill"
         )
-    return clone(min(neural, key=n_parameters))
+    student = clone(min(neural, key=n_parameters))
+    if getattr(student, "loss", None) == "gaussian":
+        student.set_params(loss=None)
+    return student
 
 
 def n_parameters(estimator: Any) -> int:
@@ -178,6 +182,11 @@ def distill(
         raise TypeError(
             f"student must be an unfitted {kind.__name__} (a neural estimator); "
             f"got {type(student).__name__}"
+        )
+    if getattr(student, "loss", None) == "gaussian":
+        raise ValueError(
+            "student=NeuralRegressor(loss='gaussian') cannot be distilled: the student learns the "
+            "ensemble's prediction, so its variance head would learn nothing; use loss=None"
         )
     rng = check_random_state(random_state)
     X = _validate_X(ensemble, X)

@@ -7,11 +7,20 @@ probabilities ``proba`` of shape ``(n_samples, n_classes)``.
 from __future__ import annotations
 
 import numpy as np
+import properscoring
 import torch
-from sklearn.metrics import log_loss, mean_absolute_error, mean_squared_error, r2_score
+from sklearn.metrics import (
+    average_precision_score,
+    log_loss,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+    roc_auc_score,
+)
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 # metrics take labels encoded as class indices; this encodes them
+from ensembles.uncertainty import gaussian_interval
 from members.data import encode_labels as encode_labels
 
 ECE_BINS = 15
@@ -72,4 +81,52 @@ def regression_report(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]
         "rmse": float(np.sqrt(mean_squared_error(y, prediction))),
         "mae": float(mean_absolute_error(y, prediction)),
         "r2": float(r2_score(y, prediction)),
+    }
+
+
+# predictive distributions (regression) -------------------------------------------------------
+INTERVAL_COVERAGE = 0.9
+
+
+def gaussian_nll(y: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> float:
+    """Mean negative log-likelihood of ``y`` under ``Normal(mean, variance)`` (all outputs)."""
+    variance = np.maximum(variance, np.finfo(float).tiny)
+    return float(np.mean(0.5 * (np.log(2 * np.pi * variance) + (y - mean) ** 2 / variance)))
+
+
+def crps(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """Mean continuous ranked probability score of ``Normal(mean, std^2)`` (properscoring);
+    in the units of ``y``, and equal to the absolute error for a point prediction (std 0)."""
+    std = np.broadcast_to(std, np.shape(mean))
+    spread = std > 0
+    scores = np.abs(y - mean)  # the CRPS of a point prediction
+    scores[spread] = properscoring.crps_gaussian(y[spread], mu=mean[spread], sig=std[spread])
+    return float(np.mean(scores))
+
+
+def distribution_report(
+    y: np.ndarray, mean: np.ndarray, variance: np.ndarray, coverage: float = INTERVAL_COVERAGE
+) -> dict[str, float]:
+    """Gaussian NLL, CRPS, and the share of ``y`` inside the central ``coverage`` interval
+    (``coverage``) with its mean width (``width``)."""
+    std = np.sqrt(variance)
+    lower, upper = gaussian_interval(mean, std, coverage)
+    return {
+        "gaussian_nll": gaussian_nll(y, mean, variance),
+        "crps": crps(y, mean, std),
+        "coverage": float(np.mean((y >= lower) & (y <= upper))),
+        "width": float(np.mean(upper - lower)),
+    }
+
+
+# out-of-distribution detection ---------------------------------------------------------------
+def ood_report(scores_in: np.ndarray, scores_out: np.ndarray) -> dict[str, float]:
+    """How well a score (higher: more uncertain) tells out-of-distribution inputs from
+    in-distribution ones: ``auroc`` (scikit-learn's ``roc_auc_score``) and ``aupr``
+    (``average_precision_score``), out-of-distribution being the positive class."""
+    labels = np.r_[np.zeros(len(scores_in)), np.ones(len(scores_out))]
+    scores = np.r_[scores_in, scores_out]
+    return {
+        "auroc": float(roc_auc_score(labels, scores)),
+        "aupr": float(average_precision_score(labels, scores)),
     }

@@ -2,24 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Any
+import inspect
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 import pandas as pd
 from sklearn.base import RegressorMixin
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ensembles import metrics
-from ensembles._base import BaseEnsemble, check_member_output
+from combiners import VarianceScaling
+from ensembles import metrics, uncertainty
+from ensembles._base import (
+    ENSEMBLE_CONSTRAINTS,
+    BaseEnsemble,
+    check_member_output,
+    cross_fitted_fusion,
+)
 from members.data import to_numpy
 
 
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     """Train several regressors and fuse their predictions.
 
-    Parameters and attributes are those of :class:`EnsembleClassifier` without calibration and
-    ``classes_``; the default combiner is the plain mean, and an int ``cv`` makes plain
-    (unstratified, shuffled) K folds. ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+    Parameters and attributes are those of :class:`EnsembleClassifier` without ``classes_``;
+    the default combiner is the plain mean, and an int ``cv`` makes plain (unstratified,
+    shuffled) K folds. ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+
+    The ensemble is also a predictive distribution (:mod:`ensembles.uncertainty`): a mixture of
+    its members', weighted as the combiner weights. A member that predicts a standard deviation
+    (``NeuralRegressor(loss="gaussian")``, or any regressor whose ``predict`` takes
+    ``return_std``, such as ``BayesianRidge`` or ``GaussianProcessRegressor``) brings its
+    variance (aleatoric); every member's distance from the ensemble's prediction adds to the
+    epistemic part, so point-prediction members (Ridge, gradient boosting, MSE networks) count
+    there only. See :meth:`predict` (``return_std=True``), :meth:`predict_interval` and
+    :meth:`predict_uncertainty`.
+
+    Parameters
+    ----------
+    calibration : {None, "variance"}, default=None
+        ``"variance"`` fits one scale per output of the predictive variance on held-out member
+        outputs (:class:`~combiners.VarianceScaling`, minimising their Gaussian NLL; cross-fitted
+        when the combiner learns), so that intervals cover what they say (Kuleshov et al.,
+        2018). Predictions are unchanged. Held-out outputs come from ``cv`` as for a learned
+        combiner (5 folds by default).
+
+    Attributes
+    ----------
+    calibrator_ : VarianceScaling or None
 
     Examples
     --------
@@ -34,7 +64,15 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     (4,)
     >>> ens.score(X, y) > 0.9
     True
+    >>> mean, std = ens.predict(X[:4], return_std=True)
+    >>> std.shape
+    (4,)
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        **ENSEMBLE_CONSTRAINTS,
+        "calibration": [StrOptions({"variance"}), None],
+    }
 
     def _validate_targets(
         self, X: Any, y: Any, active: list[tuple[str, Any]]
@@ -50,25 +88,134 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         return member_predictions(member, X, self.n_outputs_, name)
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Fused predictions, 1-D when the training targets were 1-D."""
-        return self._shaped(self._fused(X))
+    def _member_extra(self, name: str, member: Any, X: np.ndarray) -> np.ndarray | None:
+        if self.calibration != "variance":
+            return None
+        return member_moments(member, X, self.n_outputs_, name)[1]
+
+    def _fit_calibration(
+        self,
+        predictions: np.ndarray | None,
+        targets: np.ndarray | None,
+        X: Any,
+        extra: np.ndarray | None,
+    ) -> None:
+        self.calibrator_: VarianceScaling | None = None
+        if self.calibration == "variance":
+            # calibration makes _needs_held_out true, so held-out outputs are here
+            assert predictions is not None and targets is not None and extra is not None
+            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X)
+            weights = uncertainty.member_weights(self.combiner_, len(predictions))
+            parts = uncertainty.regression_uncertainty(predictions, extra, fused, weights)
+            self.calibrator_ = VarianceScaling().fit(fused, parts["total"], targets)
+
+    @overload
+    def predict(self, X: Any, return_std: Literal[False] = ...) -> np.ndarray: ...
+
+    @overload
+    def predict(self, X: Any, return_std: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict(
+        self, X: Any, return_std: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Fused predictions, 1-D when the training targets were 1-D.
+
+        With ``return_std=True``, also the standard deviation of the ensemble's predictive
+        distribution (its mixture's, calibrated when ``calibration="variance"``), of the same
+        shape, as scikit-learn's ``GaussianProcessRegressor`` returns it.
+        """
+        if not return_std:
+            return self._shaped(self._fused(X))
+        mean, parts = self._distribution(X)
+        return self._shaped(mean), self._shaped(np.sqrt(parts["total"]))
+
+    def predict_interval(self, X: Any, coverage: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)``: the central ``coverage`` interval of each prediction, from a
+        Gaussian with the predictive distribution's mean and variance (see :meth:`predict`).
+        Honest coverage needs a calibrated variance (``calibration="variance"``)."""
+        coverage = uncertainty.check_coverage(coverage)
+        mean, parts = self._distribution(X)
+        lower, upper = uncertainty.gaussian_interval(mean, np.sqrt(parts["total"]), coverage)
+        return self._shaped(lower), self._shaped(upper)
+
+    def predict_uncertainty(self, X: Any) -> pd.DataFrame:
+        """Each sample's predictive variance, one row per sample: ``total`` = ``aleatoric``
+        (the members' mean variance, the noise they predict) + ``epistemic`` (the spread of
+        their predictions around the ensemble's), all scaled by the calibration. With several
+        outputs, one column per output and part (``total_0``, ``aleatoric_0``, ...)."""
+        _, parts = self._distribution(X)
+        if self.n_outputs_ == 1:
+            return pd.DataFrame({key: value[:, 0] for key, value in parts.items()})
+        return pd.DataFrame(
+            {
+                f"{key}_{output}": value[:, output]
+                for key, value in parts.items()
+                for output in range(self.n_outputs_)
+            }
+        )
+
+    def _distribution(self, X: Any) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The fused prediction and the variance parts, ``(n_samples, n_outputs)`` each."""
+        check_is_fitted(self, "members_")
+        X = self._validate_X(X)
+        return self._moments(*self._member_moments(X), X)
+
+    def _member_moments(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        means, variances = [], []
+        for name, member in self.named_members_.items():
+            try:
+                mean, variance = member_moments(member, X, self.n_outputs_, name)
+            except Exception as error:
+                if f"member {name!r}" not in str(error):
+                    error.add_note(f"raised while member {name!r} predicted")
+                raise
+            means.append(mean)
+            variances.append(variance)
+        return np.stack(means), np.stack(variances)
+
+    def _moments(
+        self, means: np.ndarray, variances: np.ndarray, X: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        fused = self._fuse(means, X)
+        weights = uncertainty.member_weights(self.combiner_, len(means))
+        parts = uncertainty.regression_uncertainty(means, variances, fused, weights)
+        if self.calibrator_ is not None:
+            parts = {key: self.calibrator_.transform(value) for key, value in parts.items()}
+        return fused, parts
 
     def _shaped(self, fused: np.ndarray) -> np.ndarray:
         return fused.ravel() if self._y_ndim == 1 else fused
 
     def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
-        """One row per member and one for the ensemble: RMSE, MAE, R²."""
+        """One row per member and one for the ensemble: RMSE, MAE, R², and the predictive
+        distribution's Gaussian NLL, CRPS, ``coverage`` of the central 90 % interval and its
+        mean ``width`` (:func:`ensembles.metrics.distribution_report`).
+
+        A point-prediction member has no distribution: its CRPS is its absolute error, its
+        other distribution columns are NaN.
+        """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)
-        predictions = self._predict_members(X)
-        target = np.asarray(to_numpy(y))
+        means, variances = self._member_moments(X)
+        target = np.asarray(to_numpy(y), dtype=np.float64)
         target = target.reshape(len(target), -1)
-        rows = {
-            name: metrics.regression_report(target, prediction)
-            for name, prediction in zip(self.named_members_, predictions, strict=True)
+        rows = {}
+        for name, mean, variance in zip(self.named_members_, means, variances, strict=True):
+            rows[name] = metrics.regression_report(target, mean)
+            if predicts_std(self.named_members_[name]):
+                rows[name].update(metrics.distribution_report(target, mean, variance))
+            else:
+                rows[name].update(
+                    gaussian_nll=np.nan,
+                    crps=metrics.crps(target, mean, np.zeros_like(mean)),
+                    coverage=np.nan,
+                    width=np.nan,
+                )
+        fused, parts = self._moments(means, variances, X)
+        rows["ensemble"] = {
+            **metrics.regression_report(target, fused),
+            **metrics.distribution_report(target, fused, parts["total"]),
         }
-        rows["ensemble"] = metrics.regression_report(target, self._fuse(predictions, X))
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
@@ -83,3 +230,39 @@ def member_predictions(member: Any, X: np.ndarray, n_outputs: int, name: str) ->
     output = member.predict(X)
     shape = (len(X),) if n_outputs == 1 and np.ndim(output) == 1 else (len(X), n_outputs)
     return check_member_output(output, name, "predict", shape).reshape(len(X), n_outputs)
+
+
+def predicts_std(member: Any) -> bool:
+    """Whether ``member.predict(X, return_std=True)`` gives a predictive standard deviation:
+    a member's ``predicts_std`` says so where it has one (``NeuralRegressor``), otherwise
+    whether its ``predict`` takes ``return_std`` (``BayesianRidge``,
+    ``GaussianProcessRegressor``...)."""
+    says = getattr(member, "predicts_std", None)
+    if says is not None:
+        return bool(says)
+    try:
+        return "return_std" in inspect.signature(member.predict).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def member_moments(
+    member: Any, X: np.ndarray, n_outputs: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Member ``name``'s predictive mean and variance on ``X``, each ``(n_samples,
+    n_outputs)``, checked; the variance is zero for a point-prediction member."""
+    if not predicts_std(member):
+        mean = member_predictions(member, X, n_outputs, name)
+        return mean, np.zeros_like(mean)
+    output = member.predict(X, return_std=True)
+    if not (isinstance(output, tuple) and len(output) == 2):
+        raise ValueError(
+            f"member {name!r}: predict(X, return_std=True) must return (mean, std); got "
+            f"{type(output).__name__}"
+        )
+    shape = (len(X),) if n_outputs == 1 and np.ndim(output[0]) == 1 else (len(X), n_outputs)
+    mean = check_member_output(output[0], name, "predict", shape).reshape(len(X), n_outputs)
+    std = check_member_output(output[1], name, "predict (std)", shape).reshape(len(X), n_outputs)
+    if (std < 0).any():
+        raise ValueError(f"member {name!r}: predict returned a negative standard deviation")
+    return mean, std**2

@@ -52,6 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
 from combiners.selection import CLASSIFICATION_METRICS, REGRESSION_METRICS
 from ensembles._base import cv_splits, is_holdout
+from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier, member_probabilities
 from ensembles.regressor import EnsembleRegressor, member_predictions
 from ensembles.search_space import SubSpace, estimator_params, parse_space
@@ -801,7 +802,7 @@ def _file_storage(optuna: Any, path: Path) -> Any:
     return JournalStorage(JournalFileBackend(str(path)))
 
 
-class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
+class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEnsembleSearch):
     """Search a pool of classifiers with Optuna and build the ensemble from all its trials.
 
     Every trial is a configuration of ``estimator`` drawn from ``space`` (TPE, seeded) with a
@@ -939,7 +940,7 @@ class EnsembleSearchClassifier(ClassifierMixin, _BaseEnsembleSearch):
         return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
 
-class EnsembleSearchRegressor(RegressorMixin, _BaseEnsembleSearch):
+class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsembleSearch):
     """Search a pool of regressors with Optuna and build the ensemble from all its trials.
 
     The parameters and attributes are those of :class:`EnsembleSearchClassifier`, with

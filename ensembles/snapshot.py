@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, SnapshotCombiner
 from ensembles._base import BaseEnsemble, held_out_split
+from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
@@ -163,8 +164,13 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         check_is_fitted(self, "ensemble_")
         return self.ensemble_.member_predictions(X)
 
-    def predict(self, X: Any) -> np.ndarray:
+    def _validate_X(self, X: Any) -> Any:
+        """``X`` for the snapshots' ensemble, which checks it."""
         check_is_fitted(self, "ensemble_")
+        return X
+
+    def predict(self, X: Any) -> np.ndarray:
+        X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict(X)  # type: ignore[no-any-return]
 
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
@@ -190,7 +196,7 @@ def _with_weights(network: Any, state: dict[str, Any]) -> Any:
     return member
 
 
-class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
+class SnapshotEnsembleClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseSnapshotEnsemble):
     """Snapshot ensemble (Huang et al., 2017) of a :class:`~members.NeuralClassifier`.
 
     The template network is trained once with a cyclic cosine schedule of ``n_snapshots``
@@ -250,7 +256,7 @@ class SnapshotEnsembleClassifier(ClassifierMixin, _BaseSnapshotEnsemble):
         return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
 
-class SnapshotEnsembleRegressor(RegressorMixin, _BaseSnapshotEnsemble):
+class SnapshotEnsembleRegressor(RegressorMixin, WrappedRegressorMixin, _BaseSnapshotEnsemble):
     """Snapshot ensemble of a :class:`~members.NeuralRegressor`; see
     :class:`SnapshotEnsembleClassifier` for the parameters.
 

@@ -38,7 +38,7 @@ from typing_extensions import override
 
 from members.data import TensorTuple, as_tensor, n_batches
 from members.mlp import ACTIVATIONS, MLP
-from members.module import MemberModule
+from members.module import MemberModule, gaussian_parts
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
 from members.training import seeded, uses_cuda
@@ -197,6 +197,12 @@ class BatchedMemberModule(MemberModule):
         if self.hparams["task"] == "classification":
             losses = F.cross_entropy(output.flatten(0, 1), y.flatten(), reduction="none")
             return losses.view(y.shape).mean(dim=1)
+        if self.hparams.get("loss") == "gaussian":
+            mean, variance = gaussian_parts(output)
+            nll = F.gaussian_nll_loss(
+                mean, y.reshape(mean.shape), variance, full=True, reduction="none"
+            )
+            return nll.flatten(1).mean(dim=1)
         return ((output - y.reshape(output.shape)) ** 2).flatten(1).mean(dim=1)
 
     @override

@@ -24,6 +24,12 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
 }
 SCHEDULERS = ("cosine", "constant")
 TASKS = ("classification", "regression")
+# Regression losses: "mse" fits a mean; "gaussian" a mean and a variance per output (the
+# network's outputs are the means, then the raw variances; see gaussian_parts).
+LOSSES = ("mse", "gaussian")
+# The smallest variance a Gaussian head predicts, in the network's (standardised) target units:
+# it keeps the NLL finite where a network would otherwise shrink a variance to zero.
+VARIANCE_FLOOR = 1e-6
 # A run has diverged when an epoch's mean loss exceeds this many times its first batch's loss
 # (at least 1): no healthy run climbs four orders of magnitude above its untrained start, while
 # exploding runs reach 1e10 and beyond with the loss still finite.
@@ -33,6 +39,7 @@ SchedulerFactory = Callable[[torch.optim.Optimizer, int], torch.optim.lr_schedul
 
 MODULE_CONSTRAINTS: dict[str, list[Any]] = {
     "task": [StrOptions(set(TASKS))],
+    "loss": [StrOptions(set(LOSSES)), None],
     "optimizer": [StrOptions(set(OPTIMIZERS))],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -45,13 +52,18 @@ class MemberModule(L.LightningModule):
     """Train any backbone with a plain :class:`lightning.Trainer`.
 
     Batches are ``(x, y)``. Classification uses cross-entropy on integer labels ``y``;
-    regression uses mean squared error on float targets of shape ``(batch, n_outputs)``.
+    regression uses mean squared error on float targets of shape ``(batch, n_outputs)``, or the
+    Gaussian negative log-likelihood with ``loss="gaussian"``.
 
     Parameters
     ----------
     backbone : nn.Module
         Maps ``(batch, n_features)`` to ``(batch, n_outputs)`` logits or predictions.
     task : {"classification", "regression"}, default="classification"
+    loss : {None, "mse", "gaussian"}, default=None
+        Regression only. ``None`` or ``"mse"``: mean squared error. ``"gaussian"``: the backbone
+        gives ``2 * n_outputs`` columns, the means then the raw variances, and learns the
+        Gaussian NLL (Lakshminarayanan et al., 2017); see :func:`gaussian_parts`.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adamw"
         ``"sgd"`` is SGD with momentum 0.9.
     lr : float, default=3e-3
@@ -84,6 +96,7 @@ class MemberModule(L.LightningModule):
         backbone: nn.Module,
         *,
         task: str = "classification",
+        loss: str | None = None,
         optimizer: str = "adamw",
         lr: float = 3e-3,
         weight_decay: float = 1e-2,
@@ -91,10 +104,16 @@ class MemberModule(L.LightningModule):
         l1: float = 0.0,
     ) -> None:
         super().__init__()
+        if task == "classification" and loss not in (None, "mse"):
+            raise ValueError(
+                f"loss={loss!r} is a regression loss; classification learns cross-entropy "
+                "(leave loss=None)"
+            )
         check_params(
             type(self).__name__,
             MODULE_CONSTRAINTS,
             task=task,
+            loss=loss,
             optimizer=optimizer,
             lr=lr,
             weight_decay=weight_decay,
@@ -112,6 +131,9 @@ class MemberModule(L.LightningModule):
     def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.hparams["task"] == "classification":
             return F.cross_entropy(output, y)
+        if self.hparams.get("loss") == "gaussian":
+            mean, variance = gaussian_parts(output)
+            return F.gaussian_nll_loss(mean, y.reshape(mean.shape), variance, full=True)
         return F.mse_loss(output, y.reshape(output.shape))
 
     # a weight is a parameter with this many dimensions or more (biases and norm scales have 1)
@@ -209,3 +231,17 @@ class MemberModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def gaussian_parts(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split a Gaussian head's output ``(..., 2 * n_outputs)`` into means and variances, each
+    ``(..., n_outputs)``: the variance is ``softplus(raw) + VARIANCE_FLOOR``, positive and smooth.
+
+    Examples
+    --------
+    >>> mean, variance = gaussian_parts(torch.tensor([[1.0, 0.0]]))
+    >>> mean.tolist(), round(variance.item(), 4)
+    ([[1.0]], 0.6931)
+    """
+    mean, raw = output.chunk(2, dim=-1)
+    return mean, F.softplus(raw) + VARIANCE_FLOOR

@@ -10,7 +10,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ from torch import nn
 
 from members.data import encode_classes, encode_labels, to_numpy, validate_inputs
 from members.distillation import check_distillation
-from members.module import OPTIMIZERS, SCHEDULERS, SchedulerFactory
+from members.module import LOSSES, OPTIMIZERS, SCHEDULERS, SchedulerFactory, gaussian_parts
 from members.params import Interval, ListOf, Names, StrOptions, check_params
 from members.persistence import (
     NetworkRef,
@@ -44,6 +44,38 @@ from members.training import (
 )
 
 PREDICT_CHUNK = 8192
+
+# The parameters every neural estimator takes, in _parameter_constraints form; each task adds
+# its losses.
+NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
+    "module": [Names(BACKBONES, "registered backbone"), callable],
+    "module_kwargs": [dict, None],
+    "loss": [None],  # plus the losses of the task (each class adds them)
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "optimizer": [StrOptions(set(OPTIMIZERS))],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "l1": [Interval(Real, 0, None, closed="left")],
+    "scheduler": [StrOptions(set(SCHEDULERS)), callable],
+    "callbacks": [ListOf(Callback, "lightning.pytorch.callbacks.Callback instances"), None],
+    "standardize": ["boolean"],
+    "accelerator": [StrOptions(set(ACCELERATORS))],
+    "devices": [
+        Interval(Integral, 1, None, closed="left"),
+        ListOf(Integral, "device indices"),
+        StrOptions({"auto"}),
+    ],
+    "strategy": [str],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "bootstrap": ["boolean"],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "log_dir": [str, os.PathLike, None],
+}
 
 
 class _ScriptBytes:
@@ -66,40 +98,14 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     # what validate_data accepts as targets, besides finite numbers
     _target_checks: ClassVar[dict[str, bool]] = {}
 
-    _parameter_constraints: dict[str, list[Any]] = {
-        "module": [Names(BACKBONES, "registered backbone"), callable],
-        "module_kwargs": [dict, None],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [StrOptions(set(OPTIMIZERS))],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "l1": [Interval(Real, 0, None, closed="left")],
-        "scheduler": [StrOptions(set(SCHEDULERS)), callable],
-        "callbacks": [ListOf(Callback, "lightning.pytorch.callbacks.Callback instances"), None],
-        "standardize": ["boolean"],
-        "accelerator": [StrOptions(set(ACCELERATORS))],
-        "devices": [
-            Interval(Integral, 1, None, closed="left"),
-            ListOf(Integral, "device indices"),
-            StrOptions({"auto"}),
-        ],
-        "strategy": [str],
-        "precision": [StrOptions(set(PRECISIONS))],
-        "bootstrap": ["boolean"],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "log_dir": [str, os.PathLike, None],
-    }
+    _parameter_constraints: dict[str, list[Any]] = NEURAL_CONSTRAINTS
 
     def __init__(
         self,
         module: str | BackboneFactory = "mlp",
         *,
         module_kwargs: dict[str, Any] | None = None,
+        loss: str | None = None,
         max_epochs: int = 40,
         batch_size: int = 128,
         lr: float = 3e-3,
@@ -123,6 +129,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     ) -> None:
         self.module = module
         self.module_kwargs = module_kwargs
+        self.loss = loss
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -365,13 +372,19 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         """A fresh network for ``n_features`` inputs; ``n_outputs`` defaults to the fitted
         targets'. Seed it with :func:`members.training.seeded`."""
         n_outputs = self._n_outputs() if n_outputs is None else n_outputs
-        return build_backbone(self.module, n_features, n_outputs, self.module_kwargs)
+        return build_backbone(
+            self.module, n_features, n_outputs * self._heads(), self.module_kwargs
+        )
+
+    def _heads(self) -> int:
+        """Network columns per target column (2 for a Gaussian head: mean and variance)."""
+        return 1
 
     def check_network(self, network: nn.Module, n_features: int) -> None:
         """Run ``network`` on two rows of zeros and check that it returns ``(2, n_outputs)``,
         so that a custom ``module`` of the wrong width fails before training, by name, not
         deep inside the loss. Eval mode and no gradients: nothing in the network changes."""
-        expected = (2, self._n_outputs())
+        expected = (2, self._n_outputs() * self._heads())
         was_training = network.training
         network.eval()
         try:
@@ -398,6 +411,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         """Arguments of :class:`~members.MemberModule` besides the network."""
         return {
             "task": self._task,
+            "loss": self.loss if self._task == "regression" else None,
             "optimizer": self.optimizer,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
@@ -478,14 +492,14 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             module_kwargs=init_args or None,
             max_epochs=int(state.get("epoch", 0)) + 1,
             standardize=False,
-            **{k: hparams[k] for k in ("lr", "optimizer", "weight_decay") if k in hparams},
+            **{k: hparams[k] for k in ("lr", "optimizer", "weight_decay", "loss") if k in hparams},
         )
         network = backbone.double().eval()
         with torch.inference_mode():
             n_outputs = network(torch.zeros(2, n_features, dtype=torch.float64)).shape[1]
         estimator.n_features_in_ = int(n_features)
         estimator.model_ = network
-        estimator._set_outputs(n_outputs, classes)
+        estimator._set_outputs(n_outputs // estimator._heads(), classes)
         return estimator
 
     def _set_outputs(self, n_outputs: int, classes: Any) -> None:
@@ -619,6 +633,13 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         any callable ``f(n_features, n_outputs, **module_kwargs) -> nn.Module``.
     module_kwargs : dict, optional
         Extra arguments for the backbone, e.g. ``{"hidden": (512, 256), "dropout": 0.1}``.
+    loss : str, optional
+        ``NeuralClassifier``: cross-entropy (``None`` or ``"cross_entropy"``).
+        ``NeuralRegressor``: ``None`` or ``"mse"`` (mean squared error, a point prediction), or
+        ``"gaussian"``: the network predicts a mean and a variance per output (a second head;
+        the variance is ``softplus + 1e-6``, in standardised units) and learns the Gaussian
+        negative log-likelihood (Lakshminarayanan et al., 2017); ``predict(X,
+        return_std=True)`` then also returns the predicted standard deviation.
     max_epochs : int, default=40
     batch_size : int, default=128
     lr : float, default=3e-3
@@ -692,6 +713,10 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     """
 
     _task = "classification"
+    _parameter_constraints: dict[str, list[Any]] = {
+        **NEURAL_CONSTRAINTS,
+        "loss": [StrOptions({"cross_entropy"}), None],
+    }
 
     def _validate_fit_data(
         self, X: Any, y: Any, *, reset: bool = True
@@ -784,6 +809,19 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
 
     _task = "regression"
     _target_checks: ClassVar[dict[str, bool]] = {"y_numeric": True, "multi_output": True}
+    _parameter_constraints: dict[str, list[Any]] = {
+        **NEURAL_CONSTRAINTS,
+        "loss": [StrOptions(set(LOSSES)), None],
+    }
+
+    def _heads(self) -> int:
+        return 2 if self.loss == "gaussian" else 1
+
+    @property
+    def predicts_std(self) -> bool:
+        """Whether :meth:`predict` can return a predictive standard deviation
+        (``loss="gaussian"``); an ensemble reads a member's spread from it."""
+        return self.loss == "gaussian"
 
     def _fit_target_encoding(self, y: np.ndarray) -> None:
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
@@ -824,12 +862,37 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
             labels[: len(y)] = self.encode_targets(y)
         return labels, soft
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Predictions: ``(n_samples,)`` for 1-D targets, else ``(n_samples, n_outputs)``."""
-        return self._from_network(self._forward(X))
+    @overload
+    def predict(self, X: Any, return_std: Literal[False] = ...) -> np.ndarray: ...
+
+    @overload
+    def predict(self, X: Any, return_std: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def predict(
+        self, X: Any, return_std: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Predictions: ``(n_samples,)`` for 1-D targets, else ``(n_samples, n_outputs)``.
+
+        With ``return_std=True`` (``loss="gaussian"`` only), also the predicted standard
+        deviation of the target around each prediction, of the same shape (scikit-learn's
+        ``GaussianProcessRegressor`` convention).
+        """
+        if return_std and not self.predicts_std:
+            raise ValueError(
+                f"return_std=True needs a network that predicts a variance: "
+                f"NeuralRegressor(loss='gaussian'); this one has loss={self.loss!r}"
+            )
+        outputs = self._forward(X)
+        prediction = self._from_network(outputs)
+        if not return_std:
+            return prediction
+        _, variance = gaussian_parts(torch.from_numpy(outputs))
+        std = np.sqrt(variance.numpy()) * self.y_scale_
+        return prediction, std.ravel() if self._y_ndim == 1 else std
 
     def _from_network(self, outputs: np.ndarray) -> np.ndarray:
-        prediction = outputs * self.y_scale_ + self.y_mean_
+        means = outputs[:, : self.n_outputs_]  # a Gaussian head's variances follow its means
+        prediction = means * self.y_scale_ + self.y_mean_
         return prediction.ravel() if self._y_ndim == 1 else prediction
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]

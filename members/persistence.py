@@ -66,6 +66,7 @@ TRUSTED_TYPES = frozenset(
         "combiners.stacking.StackingCombiner",
         "combiners.snapshot.SnapshotCombiner",
         "combiners.temperature.TemperatureScaling",
+        "combiners.variance.VarianceScaling",
         "ensembles.classifier.EnsembleClassifier",
         "ensembles.regressor.EnsembleRegressor",
         "ensembles.snapshot.SnapshotEnsembleClassifier",

@@ -70,3 +70,26 @@ def test_bad_predictions(combiner, bad, error, match):
     combiner.fit(predictions, y)
     with pytest.raises(error, match=match):
         combiner.combine(bad)
+
+
+def test_mixture_weights_are_the_weighted_mean_the_rule_computes(combiner):
+    """A rule that reports mixture weights fuses exactly as that weighted mean (the ensembles
+    read uncertainty from them); the others report None."""
+    predictions, y = _predictions()
+    fitted = combiner.fit(predictions, y)
+    weights = fitted.mixture_weights()
+    expected = {"mean", "weighted", "selection", "snapshot"}
+    name = next(key for key, kind in COMBINERS.items() if isinstance(combiner, kind))
+    assert (weights is not None) == (name in expected)
+    if weights is not None:
+        assert weights.shape == (3,) and (weights >= 0).all()
+        assert weights.sum() == pytest.approx(1.0)
+        np.testing.assert_allclose(
+            fitted.combine(predictions), np.tensordot(weights, predictions, axes=1)
+        )
+
+
+def test_mean_rules_other_than_arithmetic_are_not_mixtures():
+    predictions, y = _predictions()
+    for method in ("geometric", "logit"):
+        assert COMBINERS["mean"](method).fit(predictions, y).mixture_weights() is None

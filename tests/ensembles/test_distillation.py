@@ -2,6 +2,7 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
@@ -297,3 +298,15 @@ def test_distillation_leaves_the_global_torch_rng_alone(teacher):
     before = torch.random.get_rng_state()
     ensemble.distill(X, labels, student=NeuralClassifier(max_epochs=1), random_state=0)
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_gaussian_members_distill_into_a_student_of_the_mean(regression_data):
+    X, y = regression_data
+    member = NeuralRegressor(
+        module_kwargs={"hidden": (8,)}, loss="gaussian", max_epochs=3, random_state=0
+    )
+    ens = EnsembleRegressor([("a", member), ("b", clone(member))], random_state=0).fit(X, y)
+    student = ens.distill(X, budget=1, random_state=0)
+    assert student.loss is None and student.predict(X).shape == (len(X),)
+    with pytest.raises(ValueError, match="loss='gaussian'.* cannot be distilled"):
+        ens.distill(X, student=member, random_state=0)

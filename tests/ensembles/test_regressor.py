@@ -25,7 +25,10 @@ def test_fit_predict_and_evaluate(regression_data):
     np.testing.assert_allclose(ens.predict(X), predictions.mean(axis=0).ravel())
     table = ens.evaluate(X, y)
     assert list(table.index) == ["mlp", "ridge", "ensemble"]
-    assert list(table.columns) == ["rmse", "mae", "r2"]
+    assert list(table.columns) == ["rmse", "mae", "r2", "gaussian_nll", "crps", "coverage", "width"]
+    # point members: no distribution of their own, a CRPS equal to their absolute error
+    assert table.loc["ridge", ["gaussian_nll", "coverage", "width"]].isna().all()
+    assert table.loc["ridge", "crps"] == pytest.approx(table.loc["ridge", "mae"])
     assert table.loc["ensemble", "r2"] == pytest.approx(ens.score(X, y))
 
 

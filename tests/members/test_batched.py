@@ -121,14 +121,21 @@ def test_batched_members_match_members_trained_alone(classification_data, bootst
     assert np.abs(first - second).max() > 1e-2
 
 
-def test_batched_regressors_match_regressors_trained_alone(regression_data):
+@pytest.mark.parametrize("loss", [None, "gaussian"])
+def test_batched_regressors_match_regressors_trained_alone(regression_data, loss):
     X, y = regression_data
-    template = NeuralRegressor(module_kwargs={"hidden": (16,)}, max_epochs=3, random_state=0)
+    template = NeuralRegressor(
+        module_kwargs={"hidden": (16,)}, loss=loss, max_epochs=3, random_state=0
+    )
     members = [m for _, m in replicate(template, 2)]
     alone = [clone(m).fit(X, y) for m in members]
     together = fit_batched([clone(m) for m in members], X, y)
     for a, b in zip(alone, together, strict=True):
         np.testing.assert_allclose(a.predict(X), b.predict(X), rtol=1e-4, atol=1e-3)
+        if loss == "gaussian":
+            np.testing.assert_allclose(
+                a.predict(X, return_std=True)[1], b.predict(X, return_std=True)[1], rtol=1e-3
+            )
 
 
 def test_dropout_masks_differ_between_members(classification_data):

@@ -77,3 +77,17 @@ def test_sgd_has_momentum_and_l1_is_a_hyperparameter():
     assert isinstance(optimizer, torch.optim.SGD)
     assert optimizer.param_groups[0]["momentum"] == 0.9
     assert module.hparams["l1"] == 0.1
+
+
+def test_gaussian_loss_is_the_gaussian_nll_and_regression_only():
+    from members.module import VARIANCE_FLOOR, gaussian_parts
+
+    module = MemberModule(torch.nn.Linear(3, 2), task="regression", loss="gaussian")
+    output = torch.tensor([[0.5, -1.0], [2.0, 3.0]])
+    y = torch.tensor([[1.0], [0.0]])
+    mean, variance = gaussian_parts(output)
+    assert torch.allclose(variance, torch.nn.functional.softplus(output[:, 1:]) + VARIANCE_FLOOR)
+    expected = (0.5 * (torch.log(2 * torch.pi * variance) + (y - mean) ** 2 / variance)).mean()
+    assert torch.allclose(module.loss(output, y), expected)
+    with pytest.raises(ValueError, match="regression loss"):
+        MemberModule(torch.nn.Linear(3, 2), task="classification", loss="gaussian")

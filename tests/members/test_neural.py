@@ -244,3 +244,49 @@ def test_one_member_trains_data_parallel_and_comes_back(classification_data):
     untrained = NeuralClassifier(max_epochs=1, lr=1e-9, accelerator="cpu", random_state=0)
     assert clf.score(X, y) > untrained.fit(X, y).score(X, y) + 0.2
     assert next(clf.model_.parameters()).device.type == "cpu"
+
+
+# -- loss="gaussian": a mean and a variance per output ----------------------------------------
+def _heteroscedastic(n, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (n, 1))
+    noise = 0.05 + 0.3 * (x[:, 0] + 1)  # std from 0.05 to 0.65
+    return x, np.sin(3 * x[:, 0]) + noise * rng.normal(size=n), noise
+
+
+def test_gaussian_regressor_learns_the_noise_level():
+    X, y, _ = _heteroscedastic(1000, 0)
+    reg = NeuralRegressor(loss="gaussian", max_epochs=40, random_state=0).fit(X, y)
+    points = np.array([[-0.8], [0.0], [0.8]])
+    mean, std = reg.predict(points, return_std=True)
+    truth = 0.05 + 0.3 * (points[:, 0] + 1)
+    assert mean.shape == std.shape == (3,)
+    np.testing.assert_allclose(mean, reg.predict(points))
+    np.testing.assert_allclose(std, truth, rtol=0.35)
+    assert std[2] > 3 * std[0]
+    assert reg.model_(torch.zeros(1, 1, dtype=torch.float64)).shape == (1, 2)
+
+
+def test_gaussian_regressor_multi_output_and_save_load(tmp_path):
+    X, y, _ = _heteroscedastic(200, 1)
+    Y = np.c_[y, 10 * y]
+    reg = NeuralRegressor(loss="gaussian", max_epochs=3, random_state=0).fit(X, Y)
+    mean, std = reg.predict(X[:5], return_std=True)
+    assert mean.shape == std.shape == (5, 2) and (std > 0).all()
+    # the target scaling applies to the spread too
+    assert (std[:, 1] > 5 * std[:, 0]).all()
+    loaded = NeuralRegressor.load(reg.save(tmp_path / "reg"))
+    for a, b in zip(loaded.predict(X[:5], return_std=True), (mean, std), strict=True):
+        np.testing.assert_allclose(a, b)
+
+
+def test_return_std_needs_a_gaussian_regressor_and_losses_are_per_task():
+    X, y, _ = _heteroscedastic(50, 2)
+    reg = NeuralRegressor(max_epochs=1, random_state=0).fit(X, y)
+    assert not reg.predicts_std
+    with pytest.raises(ValueError, match="return_std=True needs .*loss='gaussian'"):
+        reg.predict(X, return_std=True)
+    with pytest.raises(ValueError, match="'loss' parameter of NeuralClassifier"):
+        NeuralClassifier(loss="gaussian", max_epochs=1).fit(X, (y > 0).astype(int))
+    with pytest.raises(ValueError, match="'loss' parameter of NeuralRegressor"):
+        NeuralRegressor(loss="huber", max_epochs=1).fit(X, y)
