@@ -107,6 +107,23 @@ class SearchConfig:
 
 
 @dataclass
+class ShiftConfig:
+    """Evaluate under dataset shift (:mod:`experiments.shift`): the test inputs corrupted by each
+    of ``corruptions`` at each of ``severities`` (1 to 5), scored for the mean member, the full
+    pool fused by ``combiner``, that ensemble calibrated (temperature, fitted on the clean
+    validation data; classification) and the student (with ``distill``). ``layout`` says how a
+    row's features lie (``tabular``, ``signal`` or ``image`` of ``image_shape``). The corruption
+    ``mnist1d`` draws fresh MNIST-1D rows with harder generator settings instead (MNIST-1D
+    studies only)."""
+
+    corruptions: list[str] = field(default_factory=lambda: ["noise", "scale", "shift", "occlusion"])
+    severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
+    layout: str = "tabular"
+    image_shape: list[int] | None = None
+    combiner: str = "mean"
+
+
+@dataclass
 class StudyConfig:
     """One ensemble study: data, member pool, combiners, ensemble sizes, distillation, and a
     pool search against a deep ensemble."""
@@ -120,6 +137,7 @@ class StudyConfig:
     calibration: str | None = None
     distill: DistillConfig | None = None
     search: SearchConfig | None = None
+    shift: ShiftConfig | None = None
     seed: int = 0
     output: str = "study"
     # member trainings at once (EnsembleClassifier's n_jobs); ensembles-study --n-jobs overrides;
@@ -245,6 +263,31 @@ def _check(config: StudyConfig) -> None:
             raise ConfigError(f"distill: {error}") from None
     if config.search is not None:
         _check_search(config)
+    if config.shift is not None:
+        _check_shift(config, combiners)
+
+
+def _check_shift(config: StudyConfig, combiners: dict[str, BaseCombiner]) -> None:
+    from experiments.shift import CORRUPTIONS, LAYOUTS, SEVERITIES
+
+    shift = config.shift
+    assert shift is not None
+    known = [*CORRUPTIONS, "mnist1d"]
+    bad = [kind for kind in shift.corruptions if kind not in known]
+    if bad or not shift.corruptions:
+        raise ConfigError(f"shift.corruptions must name some of {known}; got {shift.corruptions}")
+    if "mnist1d" in shift.corruptions and config.data.source != "mnist1d":
+        raise ConfigError("shift.corruptions: 'mnist1d' needs data.source: mnist1d")
+    if not shift.severities or any(s not in SEVERITIES for s in shift.severities):
+        raise ConfigError(f"shift.severities must be ints in 1..5; got {shift.severities}")
+    if shift.layout not in LAYOUTS:
+        raise ConfigError(f"shift.layout must be one of {list(LAYOUTS)}; got {shift.layout!r}")
+    if shift.image_shape is not None and len(shift.image_shape) != 2:
+        raise ConfigError(f"shift.image_shape must be [height, width]; got {shift.image_shape}")
+    if shift.combiner not in combiners:
+        raise ConfigError(
+            f"shift.combiner={shift.combiner!r} is not one of the combiners {sorted(combiners)}"
+        )
 
 
 def _check_search(config: StudyConfig) -> None:

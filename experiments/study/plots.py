@@ -24,6 +24,7 @@ def study_plots(
     folder: Path,
     classification: bool,
     searches: dict[str, pd.DataFrame] | None = None,
+    shift: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write the study's figures to ``folder``; return their paths.
 
@@ -53,7 +54,32 @@ def study_plots(
             figures.append(
                 search_pareto(searches["searched"], classification, folder / "search_pareto.png")
             )
+    if shift is not None:
+        shift_metrics = ["accuracy", "nll", "ece"] if classification else ["rmse", "r2"]
+        figures.append(metric_vs_severity(shift, shift_metrics, folder / "shift.png"))
     return figures
+
+
+def metric_vs_severity(shift: pd.DataFrame, metric_names: list[str], path: Path) -> Path:
+    """Each metric against corruption severity (0: clean), one line per model, the mean over
+    the corruptions with their range shaded (as in Ovadia et al., 2019)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(metric_names), figsize=(4.5 * len(metric_names), 3.6))
+    for axis, metric in zip(np.atleast_1d(axes), metric_names, strict=True):
+        for model, rows in shift.groupby("model", sort=False):
+            by_severity = rows.groupby("severity")[metric]
+            mean = by_severity.mean()
+            axis.plot(mean.index, mean.to_numpy(), marker="o", label=model)
+            axis.fill_between(
+                mean.index, by_severity.min().to_numpy(), by_severity.max().to_numpy(), alpha=0.15
+            )
+        axis.set_xlabel("severity (0: clean)")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+    np.atleast_1d(axes)[0].legend(fontsize=8)
+    fig.suptitle("Test metrics under dataset shift")
+    return _save(fig, path)
 
 
 def metric_vs_size(table: pd.DataFrame, metric_names: list[str], path: Path) -> Path:

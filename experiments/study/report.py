@@ -71,6 +71,7 @@ def summary(
     draws: int,
     subsets: str,
     training: str = "",
+    shift: pd.DataFrame | None = None,
 ) -> str:
     """``summary.md``: the headline (best member, full ensembles, student), the metric by
     ensemble size, and the plots."""
@@ -111,6 +112,7 @@ def summary(
         curve.to_markdown(floatfmt=".4f"),
         "",
         *_search_lines(table),
+        *_shift_lines(shift, key),
         "## Plots",
         "",
         *[f"![{figure.stem}](plots/{figure.name})" for figure in figures],
@@ -119,6 +121,22 @@ def summary(
         "",
     ]
     return "\n".join(lines)
+
+
+def _shift_lines(shift: pd.DataFrame | None, key: str) -> list[str]:
+    """The test ``key`` by corruption severity (0: clean), averaged over the corruptions."""
+    if shift is None:
+        return []
+    by_severity = shift.groupby(["severity", "model"])[key].mean().unstack("model")
+    kinds = ", ".join(dict.fromkeys(shift["corruption"]))
+    return [
+        f"## Test {key} under dataset shift (mean over the corruptions: {kinds})",
+        "",
+        by_severity.to_markdown(floatfmt=".4f"),
+        "",
+        "Every corruption and severity: `shift.csv`.",
+        "",
+    ]
 
 
 def _search_lines(table: pd.DataFrame) -> list[str]:
@@ -152,9 +170,10 @@ def write_report(
     subsets: str,
     training: str = "",
     searches: dict[str, pd.DataFrame] | None = None,
+    shift: pd.DataFrame | None = None,
 ) -> None:
     """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``
-    (and, for a search, ``search_<side>.csv``: every trial)."""
+    (and, for a search, ``search_<side>.csv``: every trial; under shift, ``shift.csv``)."""
     output.mkdir(parents=True, exist_ok=True)
     table.to_csv(output / "results.csv", index=False)
     (output / "results.json").write_text(
@@ -170,9 +189,12 @@ def write_report(
         output / "plots",
         data.task == "classification",
         searches,
+        shift,
     )
     for side, trials in (searches or {}).items():
         trials.to_csv(output / f"search_{side}.csv", index=False)
+    if shift is not None:
+        shift.to_csv(output / "shift.csv", index=False)
     text = summary(
         table,
         data,
@@ -181,5 +203,6 @@ def write_report(
         draws=draws,
         subsets=subsets,
         training=training,
+        shift=shift,
     )
     (output / "summary.md").write_text(text)

@@ -136,14 +136,21 @@ class Study:
                 classification,
             )
             rows += combiner_rows
+        student = None
         if self.config.distill is not None:
-            rows.append(
-                self._distill(pool, X_fit, y_fit, X_comb, y_comb, X_test, y_test_t, classification)
+            student_row, student = self._distill(
+                pool, X_fit, y_fit, X_comb, y_comb, X_test, y_test_t, classification
             )
+            rows.append(student_row)
         searches: dict[str, pd.DataFrame] = {}
         if self.config.search is not None:
             search_rows, searches = self._search(data, X_test, y_test_t, classification)
             rows += search_rows
+        shift = None
+        if self.config.shift is not None:
+            shift = self._shift(
+                pool, reference, student, X_fit, X_val, y_val_t, X_test, y_test_t, classification
+            )
         table = pd.DataFrame(rows)
         report.write_report(
             self.output,
@@ -159,6 +166,7 @@ class Study:
             subsets=config.subsets,
             training=self.training,
             searches=searches,
+            shift=shift,
         )
         return table
 
@@ -340,16 +348,34 @@ class Study:
         """Fit ``combiner`` on the subset's validation outputs; fused test outputs and time."""
         subset = list(subset)
         start = time.perf_counter()
+        calibrate = classification and self.config.calibration == "temperature"
+        fitted, calibrator = self._fit_fusion(combiner, pool, subset, X_val, y_val, calibrate)
+        fused = fitted.combine(pool.test[subset], X=X_test)
+        if calibrator is not None:
+            fused = calibrator.transform(fused)
+        return fused, time.perf_counter() - start
+
+    @staticmethod
+    def _fit_fusion(
+        combiner: BaseCombiner,
+        pool: _Pool,
+        subset: list[int],
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        calibrate: bool,
+    ) -> tuple[BaseCombiner, TemperatureScaling | None]:
+        """``combiner`` fitted on the subset's validation outputs, and (``calibrate``) a
+        temperature fitted on its cross-fitted validation fusion."""
         validation = pool.validation[subset]
         if len(X_val):
             fitted = clone(combiner).fit(validation, y_val, X=X_val)
         else:
             fitted = clone(combiner).fit(np.zeros((len(subset), 0, pool.test.shape[2])))
-        fused = fitted.combine(pool.test[subset], X=X_test)
-        if classification and self.config.calibration == "temperature":
+        calibrator = None
+        if calibrate:
             held_out = cross_fitted_fusion(fitted, validation, y_val, X_val)
-            fused = TemperatureScaling().fit(held_out, y_val).transform(fused)
-        return fused, time.perf_counter() - start
+            calibrator = TemperatureScaling().fit(held_out, y_val)
+        return fitted, calibrator
 
     def _ensemble_rows(
         self,
@@ -388,6 +414,65 @@ class Study:
                     )
                 )
         return rows, largest
+
+    def _shift(
+        self,
+        pool: _Pool,
+        reference: Any,
+        student: Any,
+        X_fit: np.ndarray,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        classification: bool,
+    ) -> pd.DataFrame:
+        """Scores on corrupted test inputs, one row per corruption, severity (0: clean) and
+        model: the mean member, the full pool fused by ``shift.combiner``, that ensemble
+        calibrated (classification, with validation data) and the student."""
+        from experiments.shift import corrupt, mnist1d_shifted
+
+        settings = self.config.shift
+        assert settings is not None
+        combiner = study_combiners(self.config)[settings.combiner]
+        everyone = list(range(len(pool.names)))
+        calibrate = classification and len(X_val) > 0
+        fitted, calibrator = self._fit_fusion(combiner, pool, everyone, X_val, y_val, calibrate)
+        shape = tuple(settings.image_shape) if settings.image_shape else None
+        rows = []
+        for kind in settings.corruptions:
+            for severity in [0, *settings.severities]:
+                if severity == 0:
+                    X, y = X_test, y_test
+                elif kind == "mnist1d":
+                    X, labels = mnist1d_shifted(severity, len(X_test), seed=self.config.seed)
+                    y = metrics.encode_labels(labels, reference.classes_)
+                else:
+                    X = corrupt(
+                        X_test,
+                        kind,
+                        severity,
+                        reference=X_fit,
+                        layout=settings.layout,
+                        image_shape=shape,  # type: ignore[arg-type]
+                        random_state=self.config.seed + severity,
+                    )
+                    y = y_test
+                outputs = reference.member_predictions(X)
+                fused = fitted.combine(outputs, X=X)
+                models = {"ensemble": fused}
+                if calibrator is not None:
+                    models["calibrated ensemble"] = calibrator.transform(fused)
+                if student is not None:
+                    models["student"] = student.member_predictions(X)[0]
+                members = pd.DataFrame(
+                    [report.scores(y, output, classification) for output in outputs]
+                )
+                base = {"corruption": kind, "severity": severity}
+                rows.append(base | {"model": "mean member", **members.mean().to_dict()})
+                for name, output in models.items():
+                    rows.append(base | {"model": name, **report.scores(y, output, classification)})
+        return pd.DataFrame(rows)
 
     def _search(
         self, data: Dataset, X_test: np.ndarray, y_test: np.ndarray, classification: bool
@@ -469,9 +554,10 @@ class Study:
         X_test: np.ndarray,
         y_test: np.ndarray,
         classification: bool,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], Any]:
         """The full pool, fused by the chosen combiner, distilled into the student (the student
-        is cached on disk like the members)."""
+        is cached on disk like the members): its row, and the student as a one-member ensemble
+        whose outputs are laid out as the pool's."""
         settings = self.config.distill
         assert settings is not None
         combiner = study_combiners(self.config)[settings.combiner]
@@ -503,7 +589,7 @@ class Study:
         # the student's outputs laid out as the pool's, on the same classes
         alone = self._prefit(["student"], [trained.estimator], X_comb, y_comb)
         [output], [predict_seconds] = alone.member_predictions(X_test, return_seconds=True)
-        return report.row(
+        row = report.row(
             "student",
             f"student ({settings.combiner})",
             combiner=settings.combiner,
@@ -513,3 +599,4 @@ class Study:
             fit_s=trained.fit_seconds,
             predict_s=predict_seconds,
         )
+        return row, alone

@@ -177,6 +177,30 @@ def test_a_search_study_compares_with_a_deep_ensemble_and_resumes(tmp_path):
     assert pd.read_csv(out / "results.csv")[["name", "nll"]].equals(table[["name", "nll"]])
 
 
+def test_a_shift_study_scores_every_model_at_every_severity(tmp_path):
+    shifted = (
+        TINY + "shift: {corruptions: [noise, occlusion], severities: [1, 3, 5], layout: image}\n"
+    )
+    out = tmp_path / "out"
+    assert main([str(write(tmp_path, shifted)), "--output", str(out), "--quiet"]) == 0
+    shift = pd.read_csv(out / "shift.csv")
+    models = ["mean member", "ensemble", "calibrated ensemble", "student"]
+    assert list(dict.fromkeys(shift["model"])) == models
+    assert len(shift) == 2 * 4 * len(models)  # 2 corruptions x (clean + 3 severities)
+    clean = shift[shift.severity == 0].set_index(["corruption", "model"])["nll"]
+    results = pd.read_csv(out / "results.csv").set_index("name")
+    # severity 0 is the clean test set: the study's own numbers
+    assert clean[("noise", "student")] == pytest.approx(results.loc["student (weighted)", "nll"])
+    # the study's own ensembles are calibrated (calibration: temperature)
+    assert clean[("noise", "calibrated ensemble")] == pytest.approx(results.loc["mean[3]", "nll"])
+    assert clean[("noise", "ensemble")] != pytest.approx(results.loc["mean[3]", "nll"])
+    noise = shift[(shift.corruption == "noise") & (shift.model == "ensemble")]
+    assert noise.sort_values("severity")["accuracy"].iloc[-1] < noise["accuracy"].iloc[0]
+    assert "shift.png" in {p.name for p in (out / "plots").iterdir()}
+    summary = (out / "summary.md").read_text()
+    assert "## Test nll under dataset shift" in summary
+
+
 BAD = [
     # (id, edit of the tiny config, words the message must hold)
     ("unknown-key", lambda c: c + "bogus_key_xyz: 1\n", ["bogus_key_xyz"]),
@@ -239,6 +263,23 @@ BAD = [
         "search-task",
         lambda c: c + "search: {estimator: sklearn.linear_model.Ridge}\n",
         ["search.estimator", "not a classifier"],
+    ),
+    (
+        "shift-corruption",
+        lambda c: c + "shift: {corruptions: [blur]}\n",
+        ["shift.corruptions", "blur", "occlusion"],
+    ),
+    ("shift-severity", lambda c: c + "shift: {severities: [0, 6]}\n", ["shift.severities", "1..5"]),
+    ("shift-layout", lambda c: c + "shift: {layout: video}\n", ["shift.layout", "video"]),
+    (
+        "shift-generator",
+        lambda c: c + "shift: {corruptions: [mnist1d]}\n",
+        ["data.source: mnist1d"],
+    ),
+    (
+        "shift-combiner",
+        lambda c: c + "shift: {combiner: stacking}\n",
+        ["shift.combiner", "stacking"],
     ),
 ]
 
