@@ -320,3 +320,19 @@ def test_metrics_against_references():
     assert metrics.crps(y, mean, np.zeros(50)) == pytest.approx(np.abs(y - mean).mean())
     report = metrics.ood_report(np.array([0.1, 0.2]), np.array([0.3, 0.15]))
     assert report["auroc"] == pytest.approx(0.75)
+
+
+def test_a_calibrated_regressor_saves_and_loads_its_distribution(tmp_path, regression_data):
+    X, y = regression_data
+    members = [
+        ("gauss", NeuralRegressor(loss="gaussian", max_epochs=2, module_kwargs={"hidden": (8,)})),
+        ("bayes", BayesianRidge()),
+        ("ridge", Ridge()),
+    ]
+    ens = EnsembleRegressor(members, calibration="variance", random_state=0).fit(X, y)
+    loaded = EnsembleRegressor.load(ens.save(tmp_path / "ens"))
+    np.testing.assert_allclose(loaded.calibrator_.scale_, ens.calibrator_.scale_)
+    for a, b in zip(
+        loaded.predict(X[:10], return_std=True), ens.predict(X[:10], return_std=True), strict=True
+    ):
+        np.testing.assert_allclose(a, b)
