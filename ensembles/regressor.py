@@ -74,6 +74,13 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         "calibration": [StrOptions({"variance"}), None],
     }
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # saves from before regressors had calibration: none, and no calibrator when fitted
+        defaults: dict[str, Any] = {"calibration": None}
+        if "members_" in state:
+            defaults["calibrator_"] = None
+        super().__setstate__({**defaults, **state})
+
     def _validate_targets(
         self, X: Any, y: Any, active: list[tuple[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -166,6 +166,7 @@ TRAINER_DEFAULTS = {
     "early_stopping": False,
     "validation_fraction": 0.1,
     "n_iter_no_change": 10,
+    "loss": None,
 }
 
 

@@ -336,3 +336,26 @@ def test_a_calibrated_regressor_saves_and_loads_its_distribution(tmp_path, regre
         loaded.predict(X[:10], return_std=True), ens.predict(X[:10], return_std=True), strict=True
     ):
         np.testing.assert_allclose(a, b)
+
+
+def test_estimators_saved_before_uncertainty_existed_still_predict(regression_data):
+    """State written before ``loss`` and regression ``calibration`` existed loads with their
+    old meaning: a point-prediction network, an uncalibrated ensemble."""
+    X, y = regression_data
+    members = [("net", NeuralRegressor(max_epochs=1)), ("ridge", Ridge())]
+    ens = EnsembleRegressor(members, random_state=0).fit(X, y)
+    state = dict(ens.__getstate__())  # a copy: scikit-learn may hand out __dict__ itself
+    del state["calibration"], state["calibrator_"]
+    net_state = dict(ens.named_members_["net"].__getstate__())
+    del net_state["loss"]
+    old_net = NeuralRegressor.__new__(NeuralRegressor)
+    old_net.__setstate__(net_state)
+    assert old_net.loss is None
+    np.testing.assert_allclose(old_net.predict(X[:5]), ens.named_members_["net"].predict(X[:5]))
+    old = EnsembleRegressor.__new__(EnsembleRegressor)
+    old.__setstate__(state)
+    assert old.calibration is None and old.calibrator_ is None
+    for a, b in zip(
+        old.predict(X[:5], return_std=True), ens.predict(X[:5], return_std=True), strict=True
+    ):
+        np.testing.assert_allclose(a, b)
