@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import Any, ClassVar, Literal, overload
 
@@ -114,11 +115,13 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     def _needs_held_out(self, combiner: BaseCombiner) -> bool:
         return combiner.learns or self.calibration is not None
 
-    def _member_extra(self, name: str, member: Any, X: np.ndarray) -> np.ndarray | None:
-        """A second output of member ``name`` on held-out rows that calibration needs besides
-        the combiner's inputs (a regressor's predictive variances), ``(n_samples, n_outputs)``;
-        ``None`` (the default) when it needs none."""
-        return None
+    def _held_out_member(
+        self, name: str, member: Any, X: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Member ``name``'s output on held-out rows (:meth:`_member_output`) and, from the same
+        prediction, a second output that calibration needs (a regressor's predictive
+        variances), ``(n_samples, n_outputs)``; ``None`` (the default) when it needs none."""
+        return self._member_output(name, member, X), None
 
     def _fit_calibration(
         self,
@@ -128,7 +131,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         extra: np.ndarray | None,
     ) -> None:
         """Fit what comes after fusion on held-out outputs (``None`` when none were needed);
-        ``extra`` holds the members' :meth:`_member_extra` on the same rows."""
+        ``extra`` holds the members' second outputs (:meth:`_held_out_member`) on those rows."""
 
     # -- validation --------------------------------------------------------------------------
     def _check_members(self) -> list[tuple[str, Any]]:
@@ -235,12 +238,17 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self, named: list[tuple[str, Any]], X: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray | None]:
         """The members' outputs on held-out rows ``X``, ``(n_members, n_samples, n_outputs)``,
-        and their :meth:`_member_extra` (``None`` when calibration needs none)."""
-        outputs = np.stack([self._output_of(name, member, X) for name, member in named])
-        extras = [self._member_extra(name, member, X) for name, member in named]
+        and their second outputs (:meth:`_held_out_member`; ``None`` when calibration needs
+        none), each member predicting once."""
+        outputs, extras = [], []
+        for name, member in named:
+            with naming(name):
+                output, extra = self._held_out_member(name, member, X)
+            outputs.append(output)
+            extras.append(extra)
         if any(extra is None for extra in extras):
-            return outputs, None
-        return outputs, np.stack([extra for extra in extras if extra is not None])
+            return np.stack(outputs), None
+        return np.stack(outputs), np.stack([extra for extra in extras if extra is not None])
 
     def _fit_members(
         self,
@@ -425,12 +433,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
     def _output_of(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         """:meth:`_member_output`, with any error from inside the member marked with its name."""
-        try:
+        with naming(name):
             return self._member_output(name, member, X)
-        except Exception as error:
-            if f"member {name!r}" not in str(error):
-                error.add_note(f"raised while member {name!r} predicted")
-            raise
 
     def fused_function(self) -> Callable[[np.ndarray], np.ndarray]:
         """The ensemble's output (``predict_proba`` / ``predict``) as a function of rows that
@@ -472,6 +476,17 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
+
+
+@contextmanager
+def naming(name: str) -> Iterator[None]:
+    """Mark any error raised inside with the member ``name`` that was predicting."""
+    try:
+        yield
+    except Exception as error:
+        if f"member {name!r}" not in str(error):
+            error.add_note(f"raised while member {name!r} predicted")
+        raise
 
 
 def cross_fitted_fusion(

@@ -18,6 +18,7 @@ from ensembles._base import (
     BaseEnsemble,
     check_member_output,
     cross_fitted_fusion,
+    naming,
 )
 from members.data import to_numpy
 
@@ -95,10 +96,12 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         return member_predictions(member, X, self.n_outputs_, name)
 
-    def _member_extra(self, name: str, member: Any, X: np.ndarray) -> np.ndarray | None:
+    def _held_out_member(
+        self, name: str, member: Any, X: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         if self.calibration != "variance":
-            return None
-        return member_moments(member, X, self.n_outputs_, name)[1]
+            return super()._held_out_member(name, member, X)
+        return member_moments(member, X, self.n_outputs_, name)
 
     def _fit_calibration(
         self,
@@ -170,12 +173,8 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def _member_moments(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         means, variances = [], []
         for name, member in self.named_members_.items():
-            try:
+            with naming(name):
                 mean, variance = member_moments(member, X, self.n_outputs_, name)
-            except Exception as error:
-                if f"member {name!r}" not in str(error):
-                    error.add_note(f"raised while member {name!r} predicted")
-                raise
             means.append(mean)
             variances.append(variance)
         return np.stack(means), np.stack(variances)
