@@ -38,7 +38,7 @@ from typing_extensions import override
 
 from members.data import TensorTuple, as_tensor, n_batches
 from members.mlp import ACTIVATIONS, MLP
-from members.module import MemberModule, gaussian_parts
+from members.module import MemberModule, weighted_mean
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
 from members.training import seeded, uses_cuda
@@ -192,27 +192,24 @@ class BatchedMemberModule(MemberModule):
         self.names = list(names) if names is not None else None
         self._epoch_loss: torch.Tensor | None = None
 
-    def member_losses(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Each member's mean loss over its batch, ``(M,)``."""
-        if self.hparams["task"] == "classification":
-            losses = F.cross_entropy(output.flatten(0, 1), y.flatten(), reduction="none")
-            return losses.view(y.shape).mean(dim=1)
-        if self.hparams.get("loss") == "gaussian":
-            mean, variance = gaussian_parts(output)
-            nll = F.gaussian_nll_loss(
-                mean, y.reshape(mean.shape), variance, full=True, reduction="none"
-            )
-            return nll.flatten(1).mean(dim=1)
-        return ((output - y.reshape(output.shape)) ** 2).flatten(1).mean(dim=1)
+    def member_losses(
+        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Each member's mean loss over its batch, ``(M,)`` (weighted by ``weight``,
+        ``(M, batch)``, when given)."""
+        losses = self.sample_losses(output, y)
+        return losses.mean(dim=1) if weight is None else weighted_mean(losses, weight)
 
     @override
-    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.member_losses(output, y).sum()
+    def loss(
+        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        return self.member_losses(output, y, weight).sum()
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        losses = self.member_losses(self(x), y)
+        x, y, *weight = batch
+        losses = self.member_losses(self(x), y, *weight)
         detached = losses.detach()
         if getattr(self, "_first_loss", None) is None:
             self._first_loss = detached.clone()  # each member's untrained loss
@@ -325,7 +322,12 @@ def prefer_batched(estimator: Any, n_members: int, n_features: int, n_outputs: i
 
 
 def fit_batched(
-    estimators: Sequence[Any], X: Any, y: Any, *, names: Sequence[str] | None = None
+    estimators: Sequence[Any],
+    X: Any,
+    y: Any,
+    *,
+    sample_weight: Any = None,
+    names: Sequence[str] | None = None,
 ) -> list[Any]:
     """Fit neural estimators that differ only in ``random_state`` together, in place.
 
@@ -339,6 +341,8 @@ def fit_batched(
         Equal in class and every parameter except ``random_state``, with no ``callbacks``.
     X, y : array-like
         Training data, shared by all of them.
+    sample_weight : array-like of shape (n_samples,), optional
+        Each row's weight in every member's loss, as in their ``fit``.
     names : sequence of str, optional
         Used in error messages (a member whose training diverged).
 
@@ -375,7 +379,7 @@ def fit_batched(
     if names is not None and len(names) != len(estimators):
         raise ValueError(f"names must name every estimator ({len(estimators)}); got {len(names)}")
 
-    plans = [estimator.plan_fit(X, y) for estimator in estimators]
+    plans = [estimator.plan_fit(X, y, sample_weight) for estimator in estimators]
     networks = []
     for plan in plans:
         with seeded(plan.seed):
@@ -385,9 +389,12 @@ def fit_batched(
     module = BatchedMemberModule(stacked, names=names, **first.settings)
     # on a GPU the data moves there once, not as M batches every step
     device = "cuda" if uses_cuda(first.estimator.accelerator) else "cpu"
-    data = TensorTuple(
-        torch.as_tensor(first.inputs).to(device), as_tensor(first.targets[0]).to(device)
-    )
+    # the weights (sample_weight, class_weight) are the same for every member: their
+    # parameters and data are
+    arrays = [first.inputs, first.targets[0]]
+    if first.batch_weights is not None:
+        arrays.append(first.batch_weights)
+    data = TensorTuple(*(as_tensor(array).to(device) for array in arrays))
     sampler = MemberBatches(
         [plan.rows for plan in plans],
         len(first.X),

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _check_sample_weight, validate_data
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 # The input dtypes the estimators accept (float32 stays float32, anything else becomes float64).
@@ -52,6 +52,30 @@ def validate_inputs(
                 "rescale X first (a log transform, or StandardScaler in a Pipeline)"
             )
     return validated
+
+
+def check_sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
+    """``sample_weight`` as float64 ``(n_samples,)``: a number or one non-negative, finite value
+    per row of ``X``, not all zero (scikit-learn's checks and messages); ``None`` stays ``None``.
+
+    Examples
+    --------
+    >>> check_sample_weight([1, 2], np.zeros((2, 3)))
+    array([1., 2.])
+    """
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(  # type: ignore[no-any-return]
+        to_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
+    )
+
+
+def weighted_moments(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations of ``X``, each row counted ``weights`` times."""
+    if weights is None:
+        return X.mean(axis=0), X.std(axis=0)
+    mean = np.average(X, axis=0, weights=weights)
+    return mean, np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
 
 
 def encode_classes(y: np.ndarray, owner: str) -> tuple[np.ndarray, np.ndarray]:

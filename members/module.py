@@ -51,9 +51,10 @@ MODULE_CONSTRAINTS: dict[str, list[Any]] = {
 class MemberModule(L.LightningModule):
     """Train any backbone with a plain :class:`lightning.Trainer`.
 
-    Batches are ``(x, y)``. Classification uses cross-entropy on integer labels ``y``;
-    regression uses mean squared error on float targets of shape ``(batch, n_outputs)``, or the
-    Gaussian negative log-likelihood with ``loss="gaussian"``.
+    Batches are ``(x, y)``, or ``(x, y, weight)`` for a weighted fit (the loss is then the
+    weighted mean over the batch's rows, see :meth:`loss`). Classification uses cross-entropy
+    on integer labels ``y``; regression uses mean squared error on float targets of shape
+    ``(batch, n_outputs)``, or the Gaussian negative log-likelihood with ``loss="gaussian"``.
 
     Parameters
     ----------
@@ -128,13 +129,34 @@ class MemberModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
 
-    def loss(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The batch's mean loss; with ``weight`` (one per row), the weighted mean
+        ``sum(w * loss) / sum(w)``, so that a row of weight 2 counts as that row twice."""
+        if weight is not None:
+            return weighted_mean(self.sample_losses(output, y), weight)
         if self.hparams["task"] == "classification":
             return F.cross_entropy(output, y)
         if self.hparams.get("loss") == "gaussian":
             mean, variance = gaussian_parts(output)
             return F.gaussian_nll_loss(mean, y.reshape(mean.shape), variance, full=True)
         return F.mse_loss(output, y.reshape(output.shape))
+
+    def sample_losses(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Each row's loss, the shape of ``output`` without its last axis (cross-entropy; or the
+        squared error or Gaussian NLL averaged over the outputs). Leading axes (the batched
+        engine's member axis) are kept."""
+        if self.hparams["task"] == "classification":
+            losses = F.cross_entropy(output.flatten(0, -2), y.flatten(), reduction="none")
+            return losses.view(y.shape)
+        if self.hparams.get("loss") == "gaussian":
+            mean, variance = gaussian_parts(output)
+            nll = F.gaussian_nll_loss(
+                mean, y.reshape(mean.shape), variance, full=True, reduction="none"
+            )
+            return nll.mean(dim=-1)
+        return ((output - y.reshape(output.shape)) ** 2).mean(dim=-1)
 
     # a weight is a parameter with this many dimensions or more (biases and norm scales have 1)
     weight_ndim = 2
@@ -150,8 +172,8 @@ class MemberModule(L.LightningModule):
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
-        loss = self.loss(self(x), y) + self.penalty()
+        x, y, *weight = batch  # a weighted fit's batches carry each row's weight last
+        loss = self.loss(self(x), y, *weight) + self.penalty()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
@@ -207,9 +229,9 @@ class MemberModule(L.LightningModule):
 
     @override
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, y = batch
+        x, y, *weight = batch
         output = self(x)
-        self.log("val_loss", self.loss(output, y), prog_bar=True, batch_size=len(x))
+        self.log("val_loss", self.loss(output, y, *weight), prog_bar=True, batch_size=len(x))
         if self.hparams["task"] == "classification":
             accuracy = (output.argmax(dim=1) == y).float().mean()
             self.log("val_acc", accuracy, prog_bar=True, batch_size=len(x))
@@ -231,6 +253,18 @@ class MemberModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def weighted_mean(losses: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum(w * loss) / sum(w)`` over the last axis (the rows), one value per leading index.
+
+    Examples
+    --------
+    >>> weighted_mean(torch.tensor([1.0, 4.0]), torch.tensor([2.0, 1.0])).item()
+    2.0
+    """
+    weight = weight.to(losses.dtype)
+    return (weight * losses).sum(dim=-1) / weight.sum(dim=-1)
 
 
 def gaussian_parts(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

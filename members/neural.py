@@ -17,11 +17,19 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from members.data import encode_classes, encode_labels, to_numpy, validate_inputs
+from members.data import (
+    check_sample_weight,
+    encode_classes,
+    encode_labels,
+    to_numpy,
+    validate_inputs,
+    weighted_moments,
+)
 from members.distillation import check_distillation
 from members.module import LOSSES, OPTIMIZERS, SCHEDULERS, SchedulerFactory, gaussian_parts
 from members.params import Interval, ListOf, Names, StrOptions, check_params
@@ -38,6 +46,7 @@ from members.training import (
     PRECISIONS,
     TRAINER_DEFAULTS,
     TrainingPlan,
+    bootstrap_rows,
     check_accelerator,
     forget_fit,
     train_network,
@@ -51,6 +60,7 @@ NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
     "module": [Names(BACKBONES, "registered backbone"), callable],
     "module_kwargs": [dict, None],
     "loss": [None],  # plus the losses of the task (each class adds them)
+    "class_weight": [None],  # the classifier adds its options
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
     "lr": [Interval(Real, 0, None, closed="neither")],
@@ -106,6 +116,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         *,
         module_kwargs: dict[str, Any] | None = None,
         loss: str | None = None,
+        class_weight: str | dict[Any, float] | None = None,
         max_epochs: int = 40,
         batch_size: int = 128,
         lr: float = 3e-3,
@@ -130,6 +141,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.module = module
         self.module_kwargs = module_kwargs
         self.loss = loss
+        self.class_weight = class_weight
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -152,9 +164,15 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self.log_dir = log_dir
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> BaseNeuralEstimator:
-        """Train the network on ``X`` (array-like, tensor or DataFrame) and targets ``y``."""
-        return train_network(self.plan_fit(X, y))  # type: ignore[no-any-return]
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseNeuralEstimator:
+        """Train the network on ``X`` (array-like, tensor or DataFrame) and targets ``y``.
+
+        ``sample_weight`` (one non-negative weight per row, or ``None``): each batch's loss is
+        the weighted mean of its rows' losses, so that an integer weight counts as that many
+        copies of the row. Rows of weight 0 are left out; the input (and a regressor's
+        target) scaling is the weighted one.
+        """
+        return train_network(self.plan_fit(X, y, sample_weight))  # type: ignore[no-any-return]
 
     def fit_distill(
         self,
@@ -279,15 +297,24 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             self.x_scale_: np.ndarray = np.asarray(other.x_scale_)
 
     # -- the training seam (members.training) -------------------------------------------------
-    def plan_fit(self, X: Any, y: Any) -> TrainingPlan:
-        """Check the parameters, validate ``(X, y)``, fit the input scaling and the target
-        encoding, and return the plan that trains this estimator's network on them."""
+    def plan_fit(self, X: Any, y: Any, sample_weight: Any = None) -> TrainingPlan:
+        """Check the parameters, validate ``(X, y, sample_weight)``, fit the input scaling and
+        the target encoding, and return the plan that trains this estimator's network on them
+        (see :meth:`fit` for the weights)."""
         self._validate_params()
         forget_fit(self)
         X, y = self._validate_fit_data(X, y)
-        self._fit_scaling(X)
-        self._fit_target_encoding(y)
-        plan = self._plan(X, (self.encode_targets(y),), self.max_epochs)
+        sample_weight = check_sample_weight(sample_weight, X)
+        self._fit_scaling(X, sample_weight)
+        self._fit_target_encoding(y, sample_weight)
+        targets = self.encode_targets(y)
+        weights = self.row_weights(targets, sample_weight)
+        if weights is not None:
+            kept = weights > 0  # a row of weight 0 is a row left out
+            X, targets, weights = X[kept], targets[kept], weights[kept]
+            if np.all(weights == weights[0]):
+                weights = None  # equal weights: the unweighted mean, exactly
+        plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
         if self.early_stopping:
             plan.hold_out(
                 self.validation_fraction,
@@ -307,17 +334,25 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y, reset=False)
         return self._plan(X, (self.encode_targets(y),), max_epochs)
 
+    def row_weights(
+        self, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Each row's weight in the loss, from the checked ``sample_weight`` and the encoded
+        ``targets`` (a classifier multiplies in its ``class_weight``); ``None``: unweighted."""
+        return sample_weight
+
     def _plan(
         self,
         X: np.ndarray,
         targets: tuple[np.ndarray, ...],
         max_epochs: int,
         distillation: dict[str, float] | None = None,
+        weights: np.ndarray | None = None,
     ) -> TrainingPlan:
         """The seed, the bootstrap rows and the scaled inputs of a run on validated ``X``."""
         check_accelerator(self.accelerator, type(self).__name__)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        rows = np.random.RandomState(seed).randint(0, len(X), len(X)) if self.bootstrap else None
+        rows = bootstrap_rows(seed, len(X), weights) if self.bootstrap else None
         return TrainingPlan(
             estimator=self,
             X=X,
@@ -329,15 +364,15 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             distillation=distillation,
             # each run gets fresh copies: a callback's state never leaks into the next fit
             callbacks=[copy.deepcopy(callback) for callback in self.callbacks or []],
+            weights=None if weights is None else weights.astype(np.float32),
         )
 
-    def _fit_scaling(self, X: np.ndarray) -> None:
+    def _fit_scaling(self, X: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
         if self.standardize:
-            self.x_mean_ = X.mean(axis=0)
-            scale = X.std(axis=0)
+            self.x_mean_, scale = weighted_moments(X, sample_weight)
             self.x_scale_ = np.where(scale > 0, scale, 1.0)
 
-    def _fit_target_encoding(self, y: np.ndarray) -> None:
+    def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
         """Learn how targets are encoded for the network (classes, target scaling)."""
         raise NotImplementedError
 
@@ -640,6 +675,12 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         the variance is ``softplus + 1e-6``, in standardised units) and learns the Gaussian
         negative log-likelihood (Lakshminarayanan et al., 2017); ``predict(X,
         return_std=True)`` then also returns the predicted standard deviation.
+    class_weight : "balanced", dict or None, default=None
+        ``NeuralClassifier`` only: weights of the classes in the cross-entropy, multiplied into
+        ``sample_weight``. ``"balanced"`` gives class ``c`` the weight ``n_samples / (n_classes
+        * n_c)`` (counts weighted by ``sample_weight``), as in scikit-learn; a dict maps labels
+        to weights (unnamed classes weigh 1). For imbalanced data: it raises the rare classes'
+        recall at the cost of calibrated probabilities.
     max_epochs : int, default=40
     batch_size : int, default=128
     lr : float, default=3e-3
@@ -716,6 +757,7 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     _parameter_constraints: dict[str, list[Any]] = {
         **NEURAL_CONSTRAINTS,
         "loss": [StrOptions({"cross_entropy"}), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def _validate_fit_data(
@@ -725,8 +767,38 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         check_classification_targets(y)
         return X, y
 
-    def _fit_target_encoding(self, y: np.ndarray) -> None:
+    def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
         self.classes_, _ = encode_classes(y, type(self).__name__)
+
+    def row_weights(
+        self, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray | None:
+        if self.class_weight is None:
+            return sample_weight
+        if isinstance(self.class_weight, dict):
+            unknown = [key for key in self.class_weight if key not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(
+                    f"class_weight names classes that are not in y: {unknown}; the classes are "
+                    f"{self.classes_.tolist()}"
+                )
+            values = list(self.class_weight.values())
+            if not all(isinstance(v, Real) and np.isfinite(v) and v >= 0 for v in values):
+                raise ValueError(f"class_weight values must be finite numbers >= 0; got {values}")
+        # "balanced": n_samples / (n_classes * the class's weighted count), scikit-learn's rule,
+        # over the classes that have rows of positive weight
+        counts = np.bincount(targets, sample_weight, minlength=len(self.classes_))
+        present = np.flatnonzero(counts > 0)
+        kept = np.isin(targets, present)
+        per_class = np.ones(len(self.classes_))
+        per_class[present] = compute_class_weight(
+            self.class_weight,
+            classes=self.classes_[present],
+            y=self.classes_[targets[kept]],
+            sample_weight=None if sample_weight is None else sample_weight[kept],
+        )
+        weights = per_class[targets]
+        return weights if sample_weight is None else weights * sample_weight
 
     def encode_targets(self, y: np.ndarray) -> np.ndarray:
         """Class indices into ``classes_``; a label not among them is refused."""
@@ -823,11 +895,13 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         (``loss="gaussian"``); an ensemble reads a member's spread from it."""
         return self.loss == "gaussian"
 
-    def _fit_target_encoding(self, y: np.ndarray) -> None:
+    def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
         self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), self.n_outputs_)
-        self.y_mean_ = targets.mean(axis=0) if self.standardize else np.zeros(self.n_outputs_)
-        scale = targets.std(axis=0) if self.standardize else np.ones(self.n_outputs_)
+        if self.standardize:
+            self.y_mean_, scale = weighted_moments(targets, sample_weight)
+        else:
+            self.y_mean_, scale = np.zeros(self.n_outputs_), np.ones(self.n_outputs_)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         self._y_ndim = y.ndim
 

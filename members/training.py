@@ -167,6 +167,7 @@ TRAINER_DEFAULTS = {
     "validation_fraction": 0.1,
     "n_iter_no_change": 10,
     "loss": None,
+    "class_weight": None,
 }
 
 
@@ -299,6 +300,10 @@ class TrainingPlan:
         distilling).
     initial : nn.Module, optional
         A trained network of the same architecture to start from (a warm start).
+    weights : ndarray of shape (n_samples,), optional
+        Each row's weight in the loss (``sample_weight`` times the class weights), all
+        positive; ``None``: every row counts once. A bootstrap sample (``rows``) is drawn in
+        proportion to them instead, and trains unweighted.
     callbacks : list of Callback
         Fresh copies of the estimator's ``callbacks`` for this run, so that no state leaks
         from one fit into the next; the estimator keeps them as ``callbacks_``.
@@ -317,6 +322,7 @@ class TrainingPlan:
     patience: int | None = None
     monitor: str = "val_loss"
     initial: nn.Module | None = None
+    weights: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -356,7 +362,15 @@ class TrainingPlan:
         arrays = [self.inputs, *self.targets]
         if self.rows is not None:
             arrays = [array[self.rows] for array in arrays]
+        elif self.weights is not None:
+            arrays.append(self.weights)
         return make_loader(*arrays, batch_size=self.estimator.batch_size, seed=self.seed)
+
+    @property
+    def batch_weights(self) -> np.ndarray | None:
+        """The weights the batches carry: :attr:`weights`, unless a bootstrap sample (drawn in
+        proportion to them) replaces them."""
+        return self.weights if self.rows is None else None
 
     def hold_out(self, fraction: float, patience: int, stratify: np.ndarray | None) -> None:
         """Keep a random ``fraction`` of the rows (stratified by ``stratify`` when every class
@@ -377,14 +391,17 @@ class TrainingPlan:
         except ValueError:  # a class too small to be split: a plain random split
             train, held = train_test_split(rows, test_size=fraction, random_state=self.seed)
         train, held = np.sort(train), np.sort(held)
+        weights = self.weights
         self.validation = (
             self.estimator.scale_inputs(self.X[held]),
             *(target[held] for target in self.targets),
+            *([] if weights is None else [weights[held]]),
         )
         self.X, self.targets = self.X[train], tuple(target[train] for target in self.targets)
+        self.weights = None if weights is None else weights[train]
         self.__dict__.pop("inputs", None)  # the cached scaled inputs were of every row
         if self.rows is not None:
-            self.rows = np.random.RandomState(self.seed).randint(0, len(train), len(train))
+            self.rows = bootstrap_rows(self.seed, len(train), self.weights)
         self.patience, self.monitor = patience, "val_loss"
 
     def run(self, module: L.LightningModule, loader: Any) -> int:
@@ -422,6 +439,21 @@ class TrainingPlan:
             network, self.callbacks, n_iter=self.max_epochs if epochs is None else epochs
         )
         return self.estimator
+
+
+def bootstrap_rows(seed: int, n_samples: int, weights: np.ndarray | None) -> np.ndarray:
+    """A bootstrap sample: ``n_samples`` row indices drawn with replacement from ``seed``, in
+    proportion to ``weights`` when given (so that a weight of 2 counts as the row twice).
+
+    Examples
+    --------
+    >>> bootstrap_rows(0, 5, np.array([0.0, 1.0, 0.0, 0.0, 0.0])).tolist()
+    [1, 1, 1, 1, 1]
+    """
+    rng = np.random.RandomState(seed)
+    if weights is None:
+        return rng.randint(0, n_samples, n_samples)
+    return rng.choice(n_samples, n_samples, p=weights / weights.sum())
 
 
 def train_network(plan: TrainingPlan) -> Any:
