@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.utils.validation import _check_sample_weight
 
 # Probabilities are clipped to at least EPS before a log, so that one member's zero cannot turn
 # a loss or a fused value into inf.
@@ -103,6 +104,19 @@ def check_targets(predictions: np.ndarray, y: Any, owner: str) -> tuple[bool, np
     if not np.isfinite(values).all():
         raise ValueError("y contains NaN or infinite values")
     return False, values
+
+
+def check_sample_weights(sample_weight: Any, n_samples: int) -> np.ndarray | None:
+    """Held-out rows' weights as float64 ``(n_samples,)``: non-negative, finite, not all zero
+    (scikit-learn's checks); ``None`` stays ``None`` (every row counts once)."""
+    if sample_weight is None:
+        return None
+    return _check_sample_weight(  # type: ignore[no-any-return]
+        _as_array(sample_weight),
+        np.empty((n_samples, 0)),
+        dtype=np.float64,
+        ensure_non_negative=True,
+    )
 
 
 def check_features(X: Any, n_samples: int) -> np.ndarray:

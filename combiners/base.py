@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_predictions
+from combiners._validation import check_predictions, check_sample_weights
 
 
 class BaseCombiner(BaseEstimator, ABC):
@@ -51,16 +51,22 @@ class BaseCombiner(BaseEstimator, ABC):
         """Raise ``TypeError`` if this rule's settings cannot serve the task (an ensemble asks
         before training its members); every rule fits both tasks unless it says otherwise."""
 
-    def fit(self, predictions: Any, y: Any = None, X: Any = None) -> BaseCombiner:
-        """Learn what the rule needs from member outputs ``predictions`` and targets ``y``."""
+    def fit(
+        self, predictions: Any, y: Any = None, X: Any = None, sample_weight: Any = None
+    ) -> BaseCombiner:
+        """Learn what the rule needs from member outputs ``predictions`` and targets ``y``;
+        ``sample_weight`` weighs each held-out row in what a learned rule minimises."""
         self._validate_params()
         predictions = check_predictions(predictions, allow_empty=not self.learns)
-        self.n_members_, _, self.n_outputs_ = predictions.shape
-        self._fit(predictions, y, X)
+        self.n_members_, n_samples, self.n_outputs_ = predictions.shape
+        self._fit(predictions, y, X, check_sample_weights(sample_weight, n_samples))
         return self
 
-    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
-        """Hook for learned rules; fixed rules learn nothing."""
+    def _fit(
+        self, predictions: np.ndarray, y: Any, X: Any, sample_weight: np.ndarray | None
+    ) -> None:
+        """Hook for learned rules (``sample_weight`` checked, or ``None``); fixed rules learn
+        nothing."""
 
     def combine(self, predictions: Any, X: Any = None) -> np.ndarray:
         """Fuse ``predictions`` of shape ``(n_members, n_samples, n_outputs)``, one row a sample."""

@@ -15,22 +15,26 @@ from combiners._validation import check_targets, safe_log
 from combiners.base import BaseCombiner
 
 
-def _nll(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+# Each metric takes the candidates, the targets and optional row weights (None: equal).
+def _nll(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
     truth = candidates[:, np.arange(candidates.shape[1]), y]
-    return -np.mean(safe_log(truth), axis=1)  # type: ignore[no-any-return]
+    return -np.average(safe_log(truth), axis=1, weights=sample_weight)  # type: ignore[no-any-return]
 
 
-def _brier(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _brier(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
     onehot = np.eye(candidates.shape[2])[y]
-    return np.mean(np.sum((candidates - onehot) ** 2, axis=2), axis=1)  # type: ignore[no-any-return]
+    scores = np.sum((candidates - onehot) ** 2, axis=2)
+    return np.average(scores, axis=1, weights=sample_weight)  # type: ignore[no-any-return]
 
 
-def _error(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.mean(candidates.argmax(axis=2) != y, axis=1)  # type: ignore[no-any-return]
+def _error(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
+    wrong = candidates.argmax(axis=2) != y
+    return np.average(wrong, axis=1, weights=sample_weight)  # type: ignore[no-any-return]
 
 
-def _rmse(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.mean((candidates - y) ** 2, axis=(1, 2)))  # type: ignore[no-any-return]
+def _rmse(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
+    squared = np.mean((candidates - y) ** 2, axis=2)
+    return np.sqrt(np.average(squared, axis=1, weights=sample_weight))  # type: ignore[no-any-return]
 
 
 # Losses over a stack of candidate ensembles (n_candidates, n_samples, n_outputs): lower is better.
@@ -54,7 +58,8 @@ class EnsembleSelection(BaseCombiner):
     metric : {"auto", "nll", "brier", "error", "rmse"} or callable, default="auto"
         Loss to minimise; ``"auto"`` is NLL for classification, RMSE for regression. A callable
         takes ``(y, fused)`` with ``fused`` of shape ``(n_samples, n_outputs)`` and returns a
-        loss (lower is better).
+        loss (lower is better); when the fit is weighted it is called with
+        ``sample_weight=`` too (scikit-learn's metrics take it).
     n_init : int, default=3
         Best single members the selection starts from (sorted initialisation).
     n_bags : int, default=0
@@ -113,11 +118,14 @@ class EnsembleSelection(BaseCombiner):
     def learns(self) -> bool:
         return True
 
-    def _loss(self, is_classification: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    def _loss(
+        self, is_classification: bool, sample_weight: np.ndarray | None
+    ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         metrics = CLASSIFICATION_METRICS if is_classification else REGRESSION_METRICS
+        weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         if callable(self.metric):
             metric = self.metric
-            return lambda candidates, y: np.array([metric(y, c) for c in candidates])
+            return lambda candidates, y: np.array([metric(y, c, **weighted) for c in candidates])
         name = next(iter(metrics)) if self.metric == "auto" else self.metric
         if name not in metrics:
             task = "classification" if is_classification else "regression"
@@ -125,11 +133,14 @@ class EnsembleSelection(BaseCombiner):
                 f"metric={self.metric!r} is not supported for {task}; expected 'auto', one of "
                 f"{list(metrics)}, or a callable (y, fused) -> loss"
             )
-        return metrics[name]
+        chosen = metrics[name]
+        return lambda candidates, y: chosen(candidates, y, sample_weight)
 
-    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
+    def _fit(
+        self, predictions: np.ndarray, y: Any, X: Any, sample_weight: np.ndarray | None
+    ) -> None:
         is_classification, target = check_targets(predictions, y, type(self).__name__)
-        loss = self._loss(is_classification)
+        loss = self._loss(is_classification, sample_weight)
         n_members = len(predictions)
         if self.n_bags == 0:
             bags = [np.arange(n_members)]

@@ -49,7 +49,9 @@ class SnapshotCombiner(BaseCombiner):
         self.n_last = n_last
         self.weights = weights
 
-    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
+    def _fit(
+        self, predictions: np.ndarray, y: Any, X: Any, sample_weight: np.ndarray | None
+    ) -> None:
         n_members = len(predictions)
         n_last = n_members if self.n_last is None else self.n_last
         if not (isinstance(n_last, int | np.integer) and 1 <= n_last <= n_members):

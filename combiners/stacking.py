@@ -8,6 +8,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.validation import has_fit_parameter
 
 from combiners._validation import check_features, check_targets, safe_log
 from combiners.base import BaseCombiner
@@ -93,7 +94,9 @@ class StackingCombiner(BaseCombiner):
             stacked = np.hstack([stacked, check_features(X, n_samples)])
         return stacked
 
-    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
+    def _fit(
+        self, predictions: np.ndarray, y: Any, X: Any, sample_weight: np.ndarray | None
+    ) -> None:
         if self.features not in FEATURES:
             raise ValueError(
                 f"features={self.features!r} is not supported; expected one of {FEATURES}"
@@ -112,7 +115,16 @@ class StackingCombiner(BaseCombiner):
             )
         if not self.is_classification_ and target.shape[1] == 1:
             target = target.ravel()
-        self.final_estimator_ = estimator.fit(self._stack(predictions, X), target)
+        weighted = {}
+        if sample_weight is not None:
+            if not has_fit_parameter(estimator, "sample_weight"):
+                raise TypeError(
+                    f"the meta-learner {type(estimator).__name__} takes no sample_weight in fit, "
+                    "so a weighted fit cannot reach it; pass a final_estimator that does "
+                    "(LogisticRegression, RidgeCV...)"
+                )
+            weighted["sample_weight"] = sample_weight
+        self.final_estimator_ = estimator.fit(self._stack(predictions, X), target, **weighted)
 
     def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
         stacked = self._stack(predictions, X)

@@ -10,7 +10,12 @@ from scipy.special import log_softmax, softmax
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_predictions, check_targets, safe_log
+from combiners._validation import (
+    check_predictions,
+    check_sample_weights,
+    check_targets,
+    safe_log,
+)
 
 # log-temperature search range: T from about 0.007 to 150
 LOG_T_BOUNDS = (-5.0, 5.0)
@@ -38,14 +43,17 @@ class TemperatureScaling(BaseEstimator):
     True
     """
 
-    def fit(self, proba: Any, y: Any) -> TemperatureScaling:
-        """Fit the temperature on probabilities ``(n_samples, n_classes)`` and labels ``y``."""
+    def fit(self, proba: Any, y: Any, sample_weight: Any = None) -> TemperatureScaling:
+        """Fit the temperature on probabilities ``(n_samples, n_classes)`` and labels ``y``,
+        each row weighted by ``sample_weight`` in the NLL when given."""
         logp = self._log_proba(proba)
         _, labels = check_targets(logp[None], y, type(self).__name__)
+        weights = check_sample_weights(sample_weight, len(labels))
         rows = np.arange(len(labels))
 
         def nll(log_t: float) -> float:
-            return float(-np.mean(log_softmax(logp / np.exp(log_t), axis=1)[rows, labels]))
+            true = log_softmax(logp / np.exp(log_t), axis=1)[rows, labels]
+            return float(-np.average(true, weights=weights))
 
         result = minimize_scalar(nll, bounds=LOG_T_BOUNDS, method="bounded")
         self.temperature_ = float(np.exp(result.x))

@@ -8,7 +8,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_predictions
+from combiners._validation import check_predictions, check_sample_weights
 
 # variances below this share of the targets' variance count as this (a lone point member)
 RELATIVE_FLOOR = 1e-9
@@ -38,12 +38,15 @@ class VarianceScaling(BaseEstimator):
     array([3.8])
     """
 
-    def fit(self, mean: Any, variance: Any, y: Any) -> VarianceScaling:
+    def fit(self, mean: Any, variance: Any, y: Any, sample_weight: Any = None) -> VarianceScaling:
         """Fit the scales on predicted means and variances ``(n_samples, n_outputs)`` and
-        targets ``y`` (``(n_samples,)`` for one output)."""
+        targets ``y`` (``(n_samples,)`` for one output), each row weighted by
+        ``sample_weight`` in the NLL when given."""
         mean, variance, target = self._check(mean, variance, y)
+        weights = check_sample_weights(sample_weight, len(target))
         floor = RELATIVE_FLOOR * np.maximum(target.var(axis=0), 1e-12)
-        self.scale_ = np.mean((target - mean) ** 2 / np.maximum(variance, floor), axis=0)
+        ratios = (target - mean) ** 2 / np.maximum(variance, floor)
+        self.scale_ = np.average(ratios, axis=0, weights=weights)
         self.scale_ = np.maximum(self.scale_, np.finfo(float).tiny)
         return self
 

@@ -30,26 +30,42 @@ def simplex_weights(loss_and_grad: Any, n_members: int) -> np.ndarray:
     return weights / weights.sum()  # type: ignore[no-any-return]
 
 
-def nll_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Weights minimising the NLL of the weighted mean of member probabilities."""
+def _row_shares(n_samples: int, sample_weight: np.ndarray | None) -> np.ndarray:
+    """Each row's share of a (weighted) mean: ``1 / n``, or its weight over their sum."""
+    if sample_weight is None:
+        return np.full(n_samples, 1.0 / n_samples)
+    return sample_weight / sample_weight.sum()  # type: ignore[no-any-return]
+
+
+def nll_weights(
+    predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Weights minimising the (row-weighted) NLL of the weighted mean of member
+    probabilities."""
     n_samples = predictions.shape[1]
     truth = predictions[:, np.arange(n_samples), y]  # (n_members, n_samples): p_m(true class)
+    shares = _row_shares(n_samples, sample_weight)
 
     def loss_and_grad(weights: np.ndarray) -> tuple[float, np.ndarray]:
         fused = np.maximum(weights @ truth, EPS)
-        return float(-np.mean(np.log(fused))), -(truth / fused).mean(axis=1)
+        return float(-shares @ np.log(fused)), -(truth / fused) @ shares
 
     return simplex_weights(loss_and_grad, len(predictions))
 
 
-def squared_error_weights(predictions: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Non-negative weights summing to one minimising squared error (Breiman, 1996)."""
-    flat = predictions.reshape(len(predictions), -1)
+def squared_error_weights(
+    predictions: np.ndarray, y: np.ndarray, sample_weight: np.ndarray | None = None
+) -> np.ndarray:
+    """Non-negative weights summing to one minimising the (row-weighted) squared error
+    (Breiman, 1996)."""
+    n_members, n_samples, n_outputs = predictions.shape
+    flat = predictions.reshape(n_members, -1)
     target = y.reshape(-1)
+    shares = np.repeat(_row_shares(n_samples, sample_weight), n_outputs) / n_outputs
 
     def loss_and_grad(weights: np.ndarray) -> tuple[float, np.ndarray]:
         residual = weights @ flat - target
-        return float(np.mean(residual**2)), 2.0 * flat @ residual / len(target)
+        return float(shares @ residual**2), 2.0 * flat @ (shares * residual)
 
     return simplex_weights(loss_and_grad, len(predictions))
 
@@ -91,15 +107,17 @@ class WeightedCombiner(BaseCombiner):
     def learns(self) -> bool:
         return self.weights is None
 
-    def _fit(self, predictions: np.ndarray, y: Any, X: Any) -> None:
+    def _fit(
+        self, predictions: np.ndarray, y: Any, X: Any, sample_weight: np.ndarray | None
+    ) -> None:
         if self.weights is not None:
             self.weights_ = check_weights(self.weights, len(predictions))
             return
         is_classification, target = check_targets(predictions, y, type(self).__name__)
         if is_classification:
-            self.weights_ = nll_weights(predictions, target)
+            self.weights_ = nll_weights(predictions, target, sample_weight)
         else:
-            self.weights_ = squared_error_weights(predictions, target)
+            self.weights_ = squared_error_weights(predictions, target, sample_weight)
 
     def mixture_weights(self) -> np.ndarray | None:
         check_is_fitted(self, "weights_")

@@ -13,16 +13,22 @@ from typing import Any, ClassVar, Literal, overload
 import numpy as np
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, check_cv, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    _routing_enabled,
+    process_routing,
+)
 from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill
 from ensembles.training import plan_tasks, run_tasks
-from members.data import validate_inputs
+from members.data import check_sample_weight, validate_inputs
 from members.persistence import SaveLoadMixin
 from members.training import forget_fit
 
@@ -40,6 +46,7 @@ ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
         Interval(Integral, 2, None, closed="left"),
         Interval(RealNotInt, 0, 1, closed="neither"),
         HasMethods(["split", "get_n_splits"]),
+        list,  # of (train, test) index pairs
         StrOptions({PREFIT}),
         None,
     ],
@@ -129,9 +136,11 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         targets: np.ndarray | None,
         X: Any,
         extra: np.ndarray | None,
+        sample_weight: np.ndarray | None = None,
     ) -> None:
         """Fit what comes after fusion on held-out outputs (``None`` when none were needed);
-        ``extra`` holds the members' second outputs (:meth:`_held_out_member`) on those rows."""
+        ``extra`` holds the members' second outputs (:meth:`_held_out_member`) on those rows,
+        ``sample_weight`` their weights (``None``: equal)."""
 
     # -- validation --------------------------------------------------------------------------
     def _check_members(self) -> list[tuple[str, Any]]:
@@ -192,17 +201,34 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return validate_inputs(self, X, reset=False)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> BaseEnsemble:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None, **fit_params: Any) -> BaseEnsemble:
         """Fit the members, then the combiner on predictions the members did not train on.
 
         Fixed rules (averaging, voting) need no held-out data: each member is trained once. A
         rule that learns (or calibration) gets held-out member outputs according to ``cv``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Each row's weight. Every member gets the weights of the rows it trains on, as
+            ``VotingClassifier`` passes them (a member whose ``fit`` takes no
+            ``sample_weight`` is refused by name); a learned combiner and the calibration
+            weigh the held-out rows by them. With scikit-learn's metadata routing enabled,
+            a member gets them only if it asks (``member.set_fit_request(sample_weight=True)``);
+            the combiner and calibration always use them.
+        **fit_params
+            Other metadata, for metadata routing only: each member gets what it requests for
+            ``fit``, and a splitter ``cv`` what it requests for ``split`` (``groups``).
         """
         self._validate_params()
         active = self._check_members()
         combiner = self._check_combiner()
         forget_fit(self)  # nothing of an earlier fit (oof_predictions_, say) survives a refit
         X, y, targets = self._validate_targets(X, y, active)
+        sample_weight = check_sample_weight(sample_weight, X)
+        member_params, split_params = self._route_fit(active, sample_weight, fit_params)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
         needs_held_out = self._needs_held_out(combiner)
@@ -216,23 +242,85 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             if needs_held_out:
                 oof, extra = self._held_out_outputs(list(self.named_members_.items()), X)
         elif not needs_held_out:
-            [fitted] = self._fit_members(active, seeds, X, y, [(None, None)])
+            [fitted] = self._fit_members(active, seeds, X, y, [(None, None)], member_params)
             self._set_members(active, fitted)
         else:
-            held_out, oof, extra = self._cross_fit(active, seeds, X, y, rng)
+            held_out, oof, extra = self._cross_fit(
+                active, seeds, X, y, rng, member_params, split_params
+            )
 
         if oof is not None:
             self.oof_predictions_ = oof
             self.oof_index_ = held_out
             X_held, targets_held = X[held_out], targets[held_out]
-            self.combiner_ = combiner.fit(oof, targets_held, X=X_held)
-            self._fit_calibration(oof, targets_held, X_held, extra)
+            weights_held = None if sample_weight is None else sample_weight[held_out]
+            self.combiner_ = combiner.fit(oof, targets_held, X=X_held, sample_weight=weights_held)
+            self._fit_calibration(oof, targets_held, X_held, extra, weights_held)
         else:
             # Fixed rules learn nothing from data: fit them on the shape alone.
             shape_only = np.zeros((len(self.members_), 0, self._n_outputs()))
             self.combiner_ = combiner.fit(shape_only)
             self._fit_calibration(None, None, None, None)
         return self
+
+    def _route_fit(
+        self,
+        active: list[tuple[str, Any]],
+        sample_weight: np.ndarray | None,
+        fit_params: dict[str, Any],
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+        """What each member's ``fit`` gets besides ``(X, y)``, by name, and what the
+        splitter's ``split`` gets: by metadata routing when it is enabled, else
+        ``sample_weight`` to every member (each must take it). Prefit members are not
+        trained: they get nothing."""
+        if self.cv == PREFIT and not fit_params:
+            return {name: {} for name, _ in active}, {}
+        if _routing_enabled() and self.cv != PREFIT:
+            weights = {} if sample_weight is None else {"sample_weight": sample_weight}
+            routed = process_routing(self, "fit", **weights, **fit_params)
+            split = dict(routed["splitter"].split) if "splitter" in routed else {}
+            return {name: dict(routed[name].fit) for name, _ in active}, split
+        if fit_params:
+            if self.cv == PREFIT:
+                raise TypeError(
+                    f"{type(self).__name__}.fit got {sorted(fit_params)}, but with "
+                    "cv='prefit' no member is trained: there is nothing to pass them to"
+                )
+            raise TypeError(
+                f"{type(self).__name__}.fit got {sorted(fit_params)}: metadata other than "
+                "sample_weight reaches the members through scikit-learn's metadata routing "
+                "only: sklearn.set_config(enable_metadata_routing=True), then "
+                "member.set_fit_request(<name>=True) on the members that take it"
+            )
+        if sample_weight is None:
+            return {name: {} for name, _ in active}, {}
+        for name, estimator in active:
+            if not has_fit_parameter(estimator, "sample_weight"):
+                raise TypeError(
+                    f"member {name!r} ({type(estimator).__name__}) takes no sample_weight in "
+                    "fit, so a weighted fit cannot reach it and the ensemble would not learn "
+                    f"the weighted problem; drop it (set_params({name}='drop')), or enable "
+                    "metadata routing (sklearn.set_config(enable_metadata_routing=True)) and "
+                    "say which members take the weights with set_fit_request"
+                )
+        return {name: {"sample_weight": sample_weight} for name, _ in active}, {}
+
+    def get_metadata_routing(self) -> MetadataRouter:
+        """scikit-learn's metadata routing: the ensemble uses ``sample_weight`` itself (its
+        combiner and calibration) and routes ``fit`` metadata to each member that requests
+        it, and ``split`` metadata (``groups``) to a splitter ``cv``."""
+        router = MetadataRouter(owner=self).add_self_request(self)
+        for name, estimator in self.members:
+            if not _is_drop(estimator) and self.cv != PREFIT:  # prefit members are not fitted
+                router.add(
+                    **{name: estimator},
+                    method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+                )
+        if hasattr(self.cv, "split"):
+            router.add(
+                splitter=self.cv, method_mapping=MethodMapping().add(caller="fit", callee="split")
+            )
+        return router
 
     def _held_out_outputs(
         self, named: list[tuple[str, Any]], X: np.ndarray
@@ -257,8 +345,10 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         X: np.ndarray,
         y: np.ndarray,
         jobs: list[tuple[int | None, np.ndarray | None]],
+        member_params: dict[str, dict[str, Any]],
     ) -> list[list[Any]]:
-        """For each ``(fold, rows)`` job, fresh clones of the members fitted on those rows.
+        """For each ``(fold, rows)`` job, fresh clones of the members fitted on those rows
+        (with their ``member_params``, :meth:`_route_fit`, cut to the rows).
 
         A member left unseeded gets its seed; a failure names the member (and fold). Every
         training of every job is one task of the member-training service
@@ -284,6 +374,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
                 n_outputs=self._n_outputs(),
                 rows=rows,
                 keys=[(job, index) for index in range(len(members))],
+                fit_params=[member_params[name] for name in names],
             )
         prefix = f"[{type(self).__name__}] "
         results = run_tasks(
@@ -321,10 +412,12 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         """A float cv: members trained once on the rest, no refit (blending)."""
         return is_holdout(self.cv)
 
-    def _splits(self, X: np.ndarray, y: np.ndarray, rng: Any) -> list[tuple[Any, Any]]:
+    def _splits(
+        self, X: np.ndarray, y: np.ndarray, rng: Any, split_params: dict[str, Any]
+    ) -> list[tuple[Any, Any]]:
         shuffle_seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
         cv: Any = DEFAULT_FOLDS if self.cv is None else self.cv
-        return cv_splits(cv, X, y, is_classifier(self), shuffle_seed)
+        return cv_splits(cv, X, y, is_classifier(self), shuffle_seed, split_params)
 
     def _cross_fit(
         self,
@@ -333,10 +426,13 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         X: np.ndarray,
         y: np.ndarray,
         rng: Any,
+        member_params: dict[str, dict[str, Any]],
+        split_params: dict[str, Any],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Held-out rows, their out-of-fold member outputs and extras (:meth:`_held_out_outputs`);
-        then the members on all data (K folds) or as trained."""
-        splits = self._splits(X, y, rng)
+        then the members on all data (K folds) or as trained. Each member trains with its
+        ``member_params`` cut to its rows (sample weights follow their rows)."""
+        splits = self._splits(X, y, rng, split_params)
         holdout = self._is_holdout()
         if not holdout:
             message = (
@@ -352,7 +448,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         ]
         if not holdout:
             jobs.append((None, None))  # the refit on all the data
-        fitted = self._fit_members(active, seeds, X, y, jobs)
+        fitted = self._fit_members(active, seeds, X, y, jobs, member_params)
         oof = np.zeros((len(active), len(X), self._n_outputs()))
         extra: np.ndarray | None = None
         for members, (_, test) in zip(fitted, splits, strict=False):
@@ -490,9 +586,14 @@ def naming(name: str) -> Iterator[None]:
 
 
 def cross_fitted_fusion(
-    combiner: BaseCombiner, predictions: np.ndarray, targets: np.ndarray, X: Any
+    combiner: BaseCombiner,
+    predictions: np.ndarray,
+    targets: np.ndarray,
+    X: Any,
+    sample_weight: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fused outputs that a learned combiner did not see in its own fit (cross-fitted).
+    """Fused outputs that a learned combiner did not see in its own fit (cross-fitted, each
+    fold's combiner weighted by ``sample_weight`` as the ensemble's was).
 
     Calibration is fitted on these, so it never sees a learned combiner's in-sample fit.
     """
@@ -501,7 +602,10 @@ def cross_fitted_fusion(
     fused = np.zeros(predictions.shape[1:])
     folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
     for train, test in folds.split(targets):
-        fold_combiner = clone(combiner).fit(predictions[:, train], targets[train], X=X[train])
+        weights = None if sample_weight is None else sample_weight[train]
+        fold_combiner = clone(combiner).fit(
+            predictions[:, train], targets[train], X=X[train], sample_weight=weights
+        )
         fused[test] = fold_combiner.combine(predictions[:, test], X=X[test])
     return fused
 
@@ -512,17 +616,27 @@ def is_holdout(cv: Any) -> bool:
 
 
 def cv_splits(
-    cv: Any, X: np.ndarray, y: np.ndarray, stratified: bool, seed: int | None
+    cv: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    stratified: bool,
+    seed: int | None,
+    split_params: dict[str, Any] | None = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """The ``(train, held_out)`` row indices ``cv`` means: one :func:`held_out_split` for a
     float, shuffled K folds (stratified for a classifier) for an int, a splitter's own folds
+    (given ``split_params``, e.g. ``groups``) or a list of ``(train, test)`` pairs
     otherwise. Refused when a row is held out more than once (overlapping test folds)."""
     if is_holdout(cv):
         return [held_out_split(y, float(cv), stratified, seed)]
     if isinstance(cv, Integral):
         kind = StratifiedKFold if stratified else KFold
         cv = kind(n_splits=int(cv), shuffle=True, random_state=seed)
-    splits = [(np.asarray(train), np.asarray(test)) for train, test in cv.split(X, y)]
+    splitter = check_cv(cv)  # a splitter as it is; an iterable of splits wrapped
+    splits = [
+        (np.asarray(train), np.asarray(test))
+        for train, test in splitter.split(X, y, **(split_params or {}))
+    ]
     held_out = np.concatenate([test for _, test in splits])
     if len(np.unique(held_out)) != len(held_out):
         raise ValueError("cv must not hold a sample out more than once (test folds overlap)")

@@ -33,13 +33,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         any scikit-learn classifier. A member set to ``"drop"`` is left out.
     combiner : BaseCombiner, optional
         Fusion rule; :class:`~combiners.MeanCombiner` (soft voting) when ``None``.
-    cv : int, float, CV splitter, "prefit" or None, default=None
+    cv : int, float, CV splitter, list of splits, "prefit" or None, default=None
         Where a combiner that learns (and calibration) gets member outputs the members did not
         train on. An int K: K-fold cross-fitting (stratified, shuffled): out-of-fold outputs for
         every sample, then the members are refit on all the data (K + 1 trainings each). A
         float: that fraction is held out and the members are trained once on the rest
-        (blending, no refit). A scikit-learn splitter: its folds, as with an int. ``"prefit"``:
-        the members are already fitted; ``fit(X, y)`` only fits the combiner on ``(X, y)``.
+        (blending, no refit). A scikit-learn splitter (``groups`` reach it through metadata
+        routing) or a list of ``(train, test)`` index pairs: its folds, as with an int.
+        ``"prefit"``: the members are already fitted; ``fit(X, y)`` only fits the combiner on
+        ``(X, y)``.
         ``None``: 5 folds when something learns; fixed rules (averaging, voting) train each
         member once on all the data and cost nothing extra.
     calibration : {None, "temperature"}, default=None
@@ -138,13 +140,14 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         targets: np.ndarray | None,
         X: Any,
         extra: np.ndarray | None,
+        sample_weight: np.ndarray | None = None,
     ) -> None:
         self.calibrator_: TemperatureScaling | None = None
         if self.calibration == "temperature":
             # calibration makes _needs_held_out true, so held-out outputs are here
             assert predictions is not None and targets is not None
-            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X)
-            self.calibrator_ = TemperatureScaling().fit(fused, targets)
+            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X, sample_weight)
+            self.calibrator_ = TemperatureScaling().fit(fused, targets, sample_weight)
 
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         return member_probabilities(member, X, self.classes_, name)

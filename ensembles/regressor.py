@@ -109,15 +109,16 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         targets: np.ndarray | None,
         X: Any,
         extra: np.ndarray | None,
+        sample_weight: np.ndarray | None = None,
     ) -> None:
         self.calibrator_: VarianceScaling | None = None
         if self.calibration == "variance":
             # calibration makes _needs_held_out true, so held-out outputs are here
             assert predictions is not None and targets is not None and extra is not None
-            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X)
+            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X, sample_weight)
             weights = uncertainty.member_weights(self.combiner_, len(predictions))
             parts = uncertainty.regression_uncertainty(predictions, extra, fused, weights)
-            self.calibrator_ = VarianceScaling().fit(fused, parts["total"], targets)
+            self.calibrator_ = VarianceScaling().fit(fused, parts["total"], targets, sample_weight)
 
     @overload
     def predict(self, X: Any, return_std: Literal[False] = ...) -> np.ndarray: ...

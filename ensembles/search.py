@@ -58,7 +58,7 @@ from ensembles.regressor import EnsembleRegressor, member_predictions
 from ensembles.search_space import SubSpace, estimator_params, parse_space
 from ensembles.training import FittedMember, MemberTask, load_fitted, plan_tasks, run_tasks
 from members import NeuralClassifier, NeuralRegressor
-from members.data import encode_classes, validate_inputs
+from members.data import check_sample_weight, encode_classes, validate_inputs
 from members.persistence import SaveLoadMixin
 from members.training import forget_fit
 
@@ -82,6 +82,7 @@ SEARCH_CONSTRAINTS: dict[str, list[Any]] = {
         Interval(RealNotInt, 0, 1, closed="neither"),
         Interval(Integral, 2, None, closed="left"),
         HasMethods(["split", "get_n_splits"]),
+        list,  # of (train, test) index pairs
     ],
     "objectives": [tuple, list, str, None],
     "storage": [str, os.PathLike, None, HasMethods(["create_new_study"])],
@@ -211,7 +212,10 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         """The held-out losses every trial reports (columns of ``trials_``)."""
         raise NotImplementedError
 
-    def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    def _losses(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> dict[str, float]:
+        """The held-out losses of one trial's outputs (weighted by ``sample_weight``)."""
         raise NotImplementedError
 
     def _refits(self) -> bool:
@@ -219,8 +223,12 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         return not is_holdout(self.cv)
 
     # -- fitting -----------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any) -> _BaseEnsembleSearch:
-        """Search ``n_trials`` configurations, select the ensemble from all of them, fit it."""
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _BaseEnsembleSearch:
+        """Search ``n_trials`` configurations, select the ensemble from all of them, fit it.
+
+        ``sample_weight`` weighs each row in every trial's training (its rows of it), in the
+        held-out losses that judge the trials and in the selection.
+        """
         import optuna
 
         self._validate_params()
@@ -230,6 +238,7 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         selection = self._selection()
         forget_fit(self)
         X, y, targets = self._validate_targets(X, y)
+        row_weights = check_sample_weight(sample_weight, X)
         rng = check_random_state(self.random_state)
         split_seed, sampler_seed, trial_seed = (
             int(rng.randint(np.iinfo(np.int32).max)) for _ in range(3)
@@ -238,11 +247,13 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         held = np.concatenate([test for _, test in splits])
         order = np.argsort(held)
         held = held[order]
+        held_weights = None if row_weights is None else row_weights[held]
 
-        study = self._study(optuna, objectives, X, y, splits)
+        study = self._study(optuna, objectives, X, y, splits, row_weights)
         search = _Search(
             self, template, space, objectives, splits, order, X, y, trial_seed, sampler_seed
         )
+        search.weights, search.held_weights = row_weights, held_weights
         search.run(study, targets[held])
         trials = [trial for trial in search.trials if trial.state == "COMPLETE"]
         if not trials:
@@ -251,12 +262,12 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
                 f"every one of the {len(search.trials)} trials failed, so there is no ensemble "
                 f"to select; their errors: {errors[:3]}"
             )
-        weights = _select(selection, trials, targets[held], X[held])
+        weights = _select(selection, trials, targets[held], X[held], held_weights)
         if self.extra_seeds:
             chosen = [trial for trial, weight in zip(trials, weights, strict=True) if weight > 0]
             trials += search.reseed(chosen, self.extra_seeds)
             trials = [trial for trial in trials if trial.state == "COMPLETE"]
-            weights = _select(selection, trials, targets[held], X[held])
+            weights = _select(selection, trials, targets[held], X[held], held_weights)
         members = search.final_members(trials, weights)
         named = [
             (_member_name(trial), member)
@@ -265,7 +276,7 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         ]
         self.ensemble_ = self._ensemble_type(
             named, combiner=WeightedCombiner([w for w in weights if w > 0]), cv="prefit"
-        ).fit(X, y)
+        ).fit(X, y, sample_weight=row_weights)
         self.weights_ = np.asarray([w for w in weights if w > 0])
         self.held_out_index_ = held
         # plain rows (the safe file format holds them; a DataFrame it cannot)
@@ -285,12 +296,14 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         X: np.ndarray,
         y: np.ndarray,
         splits: list[tuple[Any, Any]],
+        weights: np.ndarray | None,
     ) -> Any:
         storage = self.storage
         if isinstance(storage, str | os.PathLike) and "://" not in str(storage):
             storage = _file_storage(optuna, Path(storage))
+        data = (X, y) if weights is None else (X, y, weights)  # unweighted: as before
         fingerprint = joblib.hash(
-            (type(self).__name__, X, y, [(train, test) for train, test in splits], objectives)
+            (type(self).__name__, *data, [(train, test) for train, test in splits], objectives)
         )
         optuna.logging.set_verbosity(
             optuna.logging.INFO if self.verbose else optuna.logging.WARNING
@@ -388,6 +401,9 @@ class _Search:
         self.X, self.y, self.seed, self.sampler_seed = X, y, seed, sampler_seed
         self.checkpoint_dir = owner._checkpoint_dir()
         self.trials: list[_Trial] = []
+        # the rows' weights (None: equal), and those of the held-out rows in held-out order
+        self.weights: np.ndarray | None = None
+        self.held_weights: np.ndarray | None = None
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.seeded = template.get_params().get("random_state", 0) is None
 
@@ -440,9 +456,13 @@ class _Search:
                 [name if len(self.splits) == 1 else f"{name}-fold{fold}"],
                 np.asarray(train),
                 [(trial.number, fold)],
+                self._fit_params(),
             )
             for fold, (train, _) in enumerate(self.splits)
         ]
+
+    def _fit_params(self) -> dict[str, Any] | None:
+        return None if self.weights is None else {"sample_weight": self.weights}
 
     # -- the loop ----------------------------------------------------------------------------
     def run(self, study: Any, targets: np.ndarray) -> None:
@@ -626,7 +646,7 @@ class _Search:
                     outputs.append(self.owner._output(member, self.X[test], _member_name(trial)))
                     latency.append((time.perf_counter() - start) / max(len(test), 1))
                 trial.held_out = np.concatenate(outputs)[self.order]
-                trial.metrics = self.owner._losses(trial.held_out, targets)
+                trial.metrics = self.owner._losses(trial.held_out, targets, self.held_weights)
                 # milliseconds for 1000 rows
                 trial.metrics["latency"] = 1e6 * _latency(
                     trial.members[0], self.X[self.splits[0][1]], min(latency)
@@ -677,6 +697,7 @@ class _Search:
             batched=False,
             n_features=self.X.shape[1],
             n_outputs=1,
+            fit_params=[self._fit_params()] * len(estimators),
         )
         results = run_tasks(
             tasks, self.X, self.y, checkpoint_dir=self.checkpoint_dir, n_jobs=self.owner.n_jobs
@@ -710,10 +731,14 @@ class _Search:
 
 
 def _select(
-    selection: BaseCombiner, trials: list[_Trial], targets: np.ndarray, X: np.ndarray
+    selection: BaseCombiner,
+    trials: list[_Trial],
+    targets: np.ndarray,
+    X: np.ndarray,
+    sample_weight: np.ndarray | None,
 ) -> np.ndarray:
     outputs = np.stack([trial.held_out for trial in trials])  # type: ignore[misc]
-    fitted = clone(selection).fit(outputs, targets, X=X)
+    fitted = clone(selection).fit(outputs, targets, X=X, sample_weight=sample_weight)
     weights = getattr(fitted, "weights_", None)
     if weights is None:
         raise ValueError(
@@ -840,9 +865,10 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
         The hyper-deep step (Wenzel et al. 2020): after the first selection, every chosen
         configuration is trained ``extra_seeds`` more times with new seeds, and the selection
         runs again over the trials and the new seeds.
-    cv : float, int or CV splitter, default=0.2
+    cv : float, int, CV splitter or list of (train, test) pairs, default=0.2
         A float: that fraction is held out (stratified); every trial trains once on the rest,
-        and the chosen members are used as trained. An int K or a splitter: every trial trains
+        and the chosen members are used as trained. An int K, a splitter or folds given as
+        index pairs: every trial trains
         K times and is judged on its out-of-fold outputs; the chosen configurations are then
         trained again on all the data (K + 1 trainings for each of them).
     objectives : tuple of str, optional
@@ -927,10 +953,12 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
     def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
         return member_probabilities(member, X, self.classes_, name)
 
-    def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    def _losses(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> dict[str, float]:
         # the very losses the selection minimises
         return {
-            name: float(CLASSIFICATION_METRICS[name](outputs[None], targets)[0])
+            name: float(CLASSIFICATION_METRICS[name](outputs[None], targets, sample_weight)[0])
             for name in self._metric_names()
         }
 
@@ -975,8 +1003,10 @@ class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsemb
     def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
         return member_predictions(member, X, self.n_outputs_, name)
 
-    def _losses(self, outputs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        return {"rmse": float(REGRESSION_METRICS["rmse"](outputs[None], targets)[0])}
+    def _losses(
+        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> dict[str, float]:
+        return {"rmse": float(REGRESSION_METRICS["rmse"](outputs[None], targets, sample_weight)[0])}
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -21,7 +21,7 @@ from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
-from members.data import validate_inputs
+from members.data import check_sample_weight, validate_inputs
 from members.persistence import SaveLoadMixin
 from members.training import forget_fit, while_training
 
@@ -84,11 +84,12 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         peak = peak if self.cycle_peak is None else self.cycle_peak
         return estimator, warmup, peak
 
-    def fit(self, X: Any, y: Any) -> _BaseSnapshotEnsemble:
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _BaseSnapshotEnsemble:
         """Train the template once, turn its snapshots into members, fit the combiner.
 
         A combiner that learns is fitted on ``validation_fraction`` of the data (default 0.1),
-        held out from the training run.
+        held out from the training run. ``sample_weight`` weighs each row in the network's
+        loss and, for the held-out rows, in the combiner's fit.
         """
         template, warmup, peak = self._check_params()
         forget_fit(self)
@@ -105,16 +106,20 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         )
         if is_classifier:
             check_classification_targets(y)
+        weights = check_sample_weight(sample_weight, X)
         rng = check_random_state(self.random_state)
         network = clone(template)
         if network.random_state is None and self.random_state is not None:
             network.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
         X_fit, y_fit, X_comb, y_comb = X, y, X, y
+        w_fit = w_comb = weights
         if combiner.learns:
             fraction = 0.1 if self.validation_fraction is None else self.validation_fraction
             seed = int(rng.randint(np.iinfo(np.int32).max))
             train, held = held_out_split(y, fraction, is_classifier, seed)
             X_fit, y_fit, X_comb, y_comb = X[train], y[train], X[held], y[held]
+            if weights is not None:
+                w_fit, w_comb = weights[train], weights[held]
         extra = list(network.callbacks or [])
         if self.method == "swa":
             averaging = StochasticWeightAveraging(
@@ -128,7 +133,7 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
             schedule = CyclicCosineSchedule(self.n_snapshots, warmup, peak)
             network.set_params(scheduler=schedule, callbacks=[*extra, collector])
         with while_training(f"the network of {type(self).__name__}(method={self.method!r})"):
-            network.fit(X_fit, y_fit)
+            network.fit(X_fit, y_fit, sample_weight=w_fit)
         # the members keep the user's callbacks, not the averaging or the snapshot store
         network.set_params(callbacks=extra or None)
         if self.method == "swa":
@@ -142,7 +147,7 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
             [(f"snapshot{i}", member) for i, member in enumerate(snapshots)],
             combiner=combiner,
             cv="prefit",
-        ).fit(X_comb, y_comb)
+        ).fit(X_comb, y_comb, sample_weight=w_comb)
         for name in ("classes_", "n_outputs_"):
             if hasattr(self.ensemble_, name):
                 setattr(self, name, getattr(self.ensemble_, name))

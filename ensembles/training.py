@@ -33,6 +33,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+from sklearn.utils.validation import _check_method_params
 
 from ensembles.parallel import (
     DeviceLease,
@@ -69,6 +70,10 @@ class MemberTask:
         The rows of the training data to fit on; ``None``: all of them.
     keys : list, optional
         Whatever the caller needs to file each result (e.g. ``(fold, member index)``).
+    fit_params : dict, optional
+        What ``fit`` gets besides ``X`` and ``y`` (``sample_weight``, metadata routed to these
+        members), the same for every estimator of the task; arrays with one entry per row of
+        the training data are cut to ``rows`` with it.
     """
 
     estimators: list[Any]
@@ -76,6 +81,7 @@ class MemberTask:
     stems: list[str]
     rows: np.ndarray | None = None
     keys: list[Any] | None = None
+    fit_params: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.estimators)
@@ -110,21 +116,55 @@ def plan_tasks(
     n_outputs: int,
     rows: np.ndarray | None = None,
     keys: Sequence[Any] | None = None,
+    fit_params: Sequence[dict[str, Any] | None] | None = None,
 ) -> list[MemberTask]:
     """Cut ``estimators`` into tasks on ``rows``: the groups :func:`plan_groups` forms train
-    together, every other estimator alone. ``keys`` (default: the indices) travel with them."""
+    together (those of them whose ``fit_params``, one dict per estimator, are equal), every
+    other estimator alone. ``keys`` (default: the indices) travel with them."""
     keys = list(range(len(estimators))) if keys is None else list(keys)
+    params = [None] * len(estimators) if fit_params is None else list(fit_params)
     groups = plan_groups(estimators, batched=batched, n_features=n_features, n_outputs=n_outputs)
-    return [
-        MemberTask(
-            [estimators[i] for i in group],
-            [names[i] for i in group],
-            [stems[i] for i in group],
-            rows,
-            [keys[i] for i in group],
-        )
-        for group in groups
-    ]
+    tasks = []
+    for group in groups:
+        parts: list[list[int]] = []
+        for index in group:
+            part = next((p for p in parts if _same_params(params[p[0]], params[index])), None)
+            if part is None:
+                parts.append([index])
+            else:
+                part.append(index)
+        tasks += [
+            MemberTask(
+                [estimators[i] for i in part],
+                [names[i] for i in part],
+                [stems[i] for i in part],
+                rows,
+                [keys[i] for i in part],
+                params[part[0]] or None,
+            )
+            for part in parts
+        ]
+    return tasks
+
+
+def _same_params(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool:
+    a, b = a or {}, b or {}
+    if a.keys() != b.keys():
+        return False
+    try:
+        return all(a[key] is b[key] or joblib.hash(a[key]) == joblib.hash(b[key]) for key in a)
+    except Exception:  # values that cannot be hashed: train apart
+        return False
+
+
+def task_data(
+    task: MemberTask, X: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The task's rows of ``X`` and ``y`` and its fit parameters cut to the same rows."""
+    params = dict(task.fit_params or {})
+    if task.rows is None:
+        return X, y, params
+    return X[task.rows], y[task.rows], _check_method_params(X, params, task.rows)
 
 
 def run_tasks(
@@ -307,9 +347,9 @@ def run_task(
     :func:`members.fit_batched` when there are two or more, each then credited with an equal
     share of the time.
     """
-    X_task, y_task = (X, y) if task.rows is None else (X[task.rows], y[task.rows])
+    X_task, y_task, params = task_data(task, X, y)
     paths = [
-        checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task)
+        checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task, params)
         for stem, estimator in zip(task.stems, task.estimators, strict=True)
     ]
     results: dict[int, FittedMember] = {}
@@ -332,9 +372,10 @@ def run_task(
                 X_task,
                 y_task,
                 names=[task.names[i] for i in todo],
+                **params,
             )
         elif todo:
-            task.estimators[todo[0]].fit(X_task, y_task)
+            task.estimators[todo[0]].fit(X_task, y_task, **params)
     except Exception as exc:
         if failures != "record":
             _name_members(exc, task, todo, together, checkpoint_dir)
@@ -384,9 +425,9 @@ def load_fitted(
 ) -> list[FittedMember | None]:
     """The members of ``task`` that ``checkpoint_dir`` holds, trained on the task's rows of
     ``(X, y)``; ``None`` for each one it does not hold. Nothing is trained."""
-    X_task, y_task = (X, y) if task.rows is None else (X[task.rows], y[task.rows])
+    X_task, y_task, params = task_data(task, X, y)
     return [
-        _load(checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task), estimator)
+        _load(checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task, params), estimator)
         for stem, estimator in zip(task.stems, task.estimators, strict=True)
     ]
 
@@ -410,10 +451,11 @@ def checkpoint_path(
     estimator: Any,
     X: np.ndarray,
     y: np.ndarray,
+    fit_params: dict[str, Any] | None = None,
 ) -> Path | None:
-    """Where ``estimator`` trained on ``(X, y)`` is stored: keyed by its class, its parameters
-    (all but logging ones) and the data. ``None`` without a directory or when the parameters
-    cannot be hashed (a lambda, say)."""
+    """Where ``estimator`` trained on ``(X, y)`` (and ``fit_params``: sample weights...) is
+    stored: keyed by its class, its parameters (all but logging ones) and the data. ``None``
+    without a directory or when the parameters cannot be hashed (a lambda, say)."""
     if checkpoint_dir is None:
         return None
     params = {
@@ -422,7 +464,8 @@ def checkpoint_path(
         if key.rsplit("__", 1)[-1] not in _NOT_IN_KEY
     }
     try:
-        key = joblib.hash((type(estimator).__qualname__, params, X, y))
+        data = (X, y, fit_params) if fit_params else (X, y)  # unweighted keys as before
+        key = joblib.hash((type(estimator).__qualname__, params, *data))
     except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
         logger.warning("%s cannot be checkpointed: its parameters do not hash", file_stem)
         return None

@@ -25,23 +25,38 @@ ESTIMATORS = [
     NeuralRegressor("mlp", max_epochs=20, random_state=0, precision="64-true"),
     EnsembleClassifier(
         [
-            ("wide", NeuralClassifier(max_epochs=20)),
-            ("narrow", NeuralClassifier(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+            ("wide", NeuralClassifier(max_epochs=20, precision="64-true")),
+            (
+                "narrow",
+                NeuralClassifier(
+                    module_kwargs={"hidden": (32,)}, max_epochs=20, precision="64-true"
+                ),
+            ),
         ],
         random_state=0,
     ),
     EnsembleRegressor(
         [
-            ("wide", NeuralRegressor(max_epochs=20)),
-            ("narrow", NeuralRegressor(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+            ("wide", NeuralRegressor(max_epochs=20, precision="64-true")),
+            (
+                "narrow",
+                NeuralRegressor(
+                    module_kwargs={"hidden": (32,)}, max_epochs=20, precision="64-true"
+                ),
+            ),
         ],
         random_state=0,
     ),
     # the cross-fitting path: a learned combiner, K folds, calibration
     EnsembleClassifier(
         [
-            ("wide", NeuralClassifier(max_epochs=20)),
-            ("narrow", NeuralClassifier(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+            ("wide", NeuralClassifier(max_epochs=20, precision="64-true")),
+            (
+                "narrow",
+                NeuralClassifier(
+                    module_kwargs={"hidden": (32,)}, max_epochs=20, precision="64-true"
+                ),
+            ),
         ],
         combiner=StackingCombiner(),
         cv=3,
@@ -50,32 +65,74 @@ ESTIMATORS = [
     ),
     EnsembleRegressor(
         [
-            ("wide", NeuralRegressor(max_epochs=20)),
-            ("narrow", NeuralRegressor(module_kwargs={"hidden": (32,)}, max_epochs=20)),
+            ("wide", NeuralRegressor(max_epochs=20, precision="64-true")),
+            (
+                "narrow",
+                NeuralRegressor(
+                    module_kwargs={"hidden": (32,)}, max_epochs=20, precision="64-true"
+                ),
+            ),
         ],
         combiner=StackingCombiner(),
         cv=3,
         random_state=0,
     ),
     # members trained together by the batched engine
-    EnsembleClassifier(replicate(NeuralClassifier(max_epochs=20, random_state=0), 2), batched=True),
-    EnsembleRegressor(
-        replicate(NeuralRegressor(max_epochs=20, random_state=0), 2, bootstrap=True),
+    EnsembleClassifier(
+        replicate(NeuralClassifier(max_epochs=20, random_state=0, precision="64-true"), 2),
         batched=True,
     ),
-    SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=20), n_snapshots=3, random_state=0),
-    SnapshotEnsembleRegressor(NeuralRegressor(max_epochs=20), n_snapshots=3, random_state=0),
+    EnsembleRegressor(
+        replicate(
+            NeuralRegressor(max_epochs=20, random_state=0, precision="64-true"), 2, bootstrap=True
+        ),
+        batched=True,
+    ),
+    SnapshotEnsembleClassifier(
+        NeuralClassifier(max_epochs=20, precision="64-true"), n_snapshots=3, random_state=0
+    ),
+    SnapshotEnsembleRegressor(
+        NeuralRegressor(max_epochs=20, precision="64-true"), n_snapshots=3, random_state=0
+    ),
     # the pool search: three trials of the "mlp" space, the ensemble selected from them
     EnsembleSearchClassifier(
-        NeuralClassifier(max_epochs=20), n_trials=3, ensemble_size=2, random_state=0
+        NeuralClassifier(max_epochs=20, precision="64-true"),
+        n_trials=3,
+        ensemble_size=2,
+        random_state=0,
     ),
     EnsembleSearchRegressor(
-        NeuralRegressor(max_epochs=20), n_trials=3, ensemble_size=2, random_state=0
+        NeuralRegressor(max_epochs=20, precision="64-true"),
+        n_trials=3,
+        ensemble_size=2,
+        random_state=0,
     ),
 ]
 
 
-@parametrize_with_checks(ESTIMATORS)
+def expected_failed_checks(estimator):
+    """Checks that cannot pass by design, and why."""
+    params = estimator.get_params()
+    if any(key.endswith("bootstrap") and value is True for key, value in params.items()):
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "a bootstrap is drawn in proportion to the weights: the same distribution as "
+                "drawing from repeated rows, not the same draws"
+            )
+        }
+    if "n_trials" in params:
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "the search space samples dropout, and dropout draws one mask per row: a row "
+                "repeated twice gets two masks, a row of weight 2 one (without dropout a "
+                "weighted network equals one trained on repeated rows: tests/members/"
+                "test_weights.py)"
+            )
+        }
+    return {}
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

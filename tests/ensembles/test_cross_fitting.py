@@ -127,8 +127,8 @@ def test_temperature_calibration_keeps_accuracy(classification_data):
 
 CV_MESSAGE = (
     r"The 'cv' parameter of EnsembleClassifier must be an int in the range \[2, inf\), a float "
-    r"in the range \(0.0, 1.0\), an object implementing 'split' and 'get_n_splits', a str "
-    r"among {'prefit'} or None\. "
+    r"in the range \(0.0, 1.0\), an object implementing 'split' and 'get_n_splits', an "
+    r"instance of 'list', a str among {'prefit'} or None\. "
 )
 
 
