@@ -26,12 +26,16 @@ class WrappedClassifierMixin:
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict_uncertainty(X)  # type: ignore[no-any-return]
 
-    def evaluate(self, X: Any, y: Any, X_ood: Any = None) -> pd.DataFrame:
+    def evaluate(
+        self, X: Any, y: Any, X_ood: Any = None, *, sample_weight: Any = None
+    ) -> pd.DataFrame:
         """The table of :meth:`EnsembleClassifier.evaluate`, one row per member, with the
         out-of-distribution columns when ``X_ood`` is given."""
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         X_ood = None if X_ood is None else self._validate_X(X_ood)
-        return self.ensemble_.evaluate(X, y, X_ood=X_ood)  # type: ignore[no-any-return]
+        return self.ensemble_.evaluate(  # type: ignore[no-any-return]
+            X, y, X_ood=X_ood, sample_weight=sample_weight
+        )
 
 
 class WrappedRegressorMixin:

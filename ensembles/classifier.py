@@ -20,7 +20,7 @@ from ensembles._base import (
     check_member_output,
     cross_fitted_fusion,
 )
-from members.data import encode_classes
+from members.data import check_sample_weight, encode_classes
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -188,7 +188,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             predictions, self._fuse(predictions, X), weights
         )
 
-    def evaluate(self, X: Any, y: Any, X_ood: Any = None) -> pd.DataFrame:
+    def evaluate(
+        self, X: Any, y: Any, X_ood: Any = None, *, sample_weight: Any = None
+    ) -> pd.DataFrame:
         """One row per member and one for the ensemble: accuracy, NLL, Brier, ECE, disagreement.
 
         ``disagreement`` is a member's mean share of differing top-class predictions against the
@@ -198,17 +200,22 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         them from ``X`` (out-of-distribution the positive class): ``auroc_<score>`` and
         ``aupr_<score>`` for the scores of :meth:`predict_uncertainty`. A member's only score is
         its entropy (``total``, all aleatoric); its ``epistemic`` columns are NaN.
+
+        ``sample_weight`` weighs the rows of ``X`` in every metric (not the rows of
+        ``X_ood``).
         """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)
         predictions = self._predict_members(X)
         encoded = metrics.encode_labels(y, self.classes_)
+        weights = check_sample_weight(sample_weight, X)
         rows = {
-            name: metrics.classification_report(encoded, proba)
+            name: metrics.classification_report(encoded, proba, weights)
             for name, proba in zip(self.named_members_, predictions, strict=True)
         }
-        rows["ensemble"] = metrics.classification_report(encoded, self._fuse(predictions, X))
-        pairwise = metrics.disagreement(predictions)
+        fused = self._fuse(predictions, X)
+        rows["ensemble"] = metrics.classification_report(encoded, fused, weights)
+        pairwise = metrics.disagreement(predictions, weights)
         n_members = len(predictions)
         others = max(n_members - 1, 1)
         for name, row in zip(self.named_members_, pairwise, strict=True):

@@ -1,7 +1,8 @@
 """Metrics for ensembles and their members: plain functions over numpy arrays.
 
 Classification metrics take encoded labels ``y`` (integers ``0..n_classes-1``) and
-probabilities ``proba`` of shape ``(n_samples, n_classes)``.
+probabilities ``proba`` of shape ``(n_samples, n_classes)``. Every per-sample metric takes
+``sample_weight`` (one weight per sample; ``None``: equal), as scikit-learn's metrics do.
 """
 
 from __future__ import annotations
@@ -24,26 +25,34 @@ from ensembles.uncertainty import gaussian_interval
 from members.data import encode_labels as encode_labels
 
 ECE_BINS = 15
+# one weight per sample, or None (equal weights)
+Weights = np.ndarray | None
 
 
-def accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+def accuracy(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> float:
     """Share of samples whose most probable class is the true one."""
-    return float(np.mean(proba.argmax(axis=1) == y))
+    return float(np.average(proba.argmax(axis=1) == y, weights=sample_weight))
 
 
-def nll(y: np.ndarray, proba: np.ndarray) -> float:
+def nll(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> float:
     """Mean negative log-likelihood of the true class (scikit-learn's ``log_loss``)."""
-    return float(log_loss(y, proba, labels=np.arange(proba.shape[1])))
+    return float(log_loss(y, proba, labels=np.arange(proba.shape[1]), sample_weight=sample_weight))
 
 
-def brier(y: np.ndarray, proba: np.ndarray) -> float:
+def brier(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> float:
     """Multiclass Brier score: mean over samples of ``sum_k (p_k - [y == k])^2``."""
     onehot = np.eye(proba.shape[1])[y]
-    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    return float(np.average(np.sum((proba - onehot) ** 2, axis=1), weights=sample_weight))
 
 
-def ece(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
-    """Expected calibration error of the top-class confidence, equal-width bins (torchmetrics)."""
+def ece(
+    y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None, n_bins: int = ECE_BINS
+) -> float:
+    """Expected calibration error of the top-class confidence, equal-width bins (torchmetrics;
+    with ``sample_weight``, each bin's gap weighted by its share of the total weight, as if
+    each sample were repeated as often as its weight)."""
+    if sample_weight is not None:
+        return _weighted_ece(y, proba, np.asarray(sample_weight, dtype=np.float64), n_bins)
     return float(
         multiclass_calibration_error(
             torch.as_tensor(proba, dtype=torch.float64),
@@ -55,32 +64,47 @@ def ece(y: np.ndarray, proba: np.ndarray, n_bins: int = ECE_BINS) -> float:
     )
 
 
-def disagreement(predictions: np.ndarray) -> np.ndarray:
+def _weighted_ece(y: np.ndarray, proba: np.ndarray, weights: np.ndarray, n_bins: int) -> float:
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == y).astype(np.float64)
+    # torchmetrics' bins: (lower, upper], the first one closed at 0
+    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
+    total = np.bincount(bins, weights, minlength=n_bins)
+    gap = np.bincount(bins, weights * (confidence - correct), minlength=n_bins)
+    return float(np.abs(gap).sum() / total.sum())
+
+
+def disagreement(predictions: np.ndarray, sample_weight: Weights = None) -> np.ndarray:
     """Pairwise disagreement of members: share of samples whose top classes differ.
 
     Returns the ``(n_members, n_members)`` matrix for ``predictions`` of shape
     ``(n_members, n_samples, n_classes)``.
     """
     votes = predictions.argmax(axis=2)
-    return (votes[:, None, :] != votes[None, :, :]).mean(axis=2)  # type: ignore[no-any-return]
+    differ = votes[:, None, :] != votes[None, :, :]
+    return np.average(differ, axis=2, weights=sample_weight)  # type: ignore[no-any-return]
 
 
-def classification_report(y: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+def classification_report(
+    y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None
+) -> dict[str, float]:
     """Accuracy, NLL, Brier and ECE of one set of probabilities."""
     return {
-        "accuracy": accuracy(y, proba),
-        "nll": nll(y, proba),
-        "brier": brier(y, proba),
-        "ece": ece(y, proba),
+        "accuracy": accuracy(y, proba, sample_weight),
+        "nll": nll(y, proba, sample_weight),
+        "brier": brier(y, proba, sample_weight),
+        "ece": ece(y, proba, sample_weight),
     }
 
 
-def regression_report(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]:
+def regression_report(
+    y: np.ndarray, prediction: np.ndarray, sample_weight: Weights = None
+) -> dict[str, float]:
     """RMSE, MAE and R² (averaged uniformly over outputs)."""
     return {
-        "rmse": float(np.sqrt(mean_squared_error(y, prediction))),
-        "mae": float(mean_absolute_error(y, prediction)),
-        "r2": float(r2_score(y, prediction)),
+        "rmse": float(np.sqrt(mean_squared_error(y, prediction, sample_weight=sample_weight))),
+        "mae": float(mean_absolute_error(y, prediction, sample_weight=sample_weight)),
+        "r2": float(r2_score(y, prediction, sample_weight=sample_weight)),
     }
 
 
@@ -88,34 +112,47 @@ def regression_report(y: np.ndarray, prediction: np.ndarray) -> dict[str, float]
 INTERVAL_COVERAGE = 0.9
 
 
-def gaussian_nll(y: np.ndarray, mean: np.ndarray, variance: np.ndarray) -> float:
+def _sample_mean(values: np.ndarray, sample_weight: Weights) -> float:
+    """The mean over samples (axis 0; weighted) of the mean over outputs."""
+    per_sample = np.asarray(values, dtype=np.float64).reshape(len(values), -1).mean(axis=1)
+    return float(np.average(per_sample, weights=sample_weight))
+
+
+def gaussian_nll(
+    y: np.ndarray, mean: np.ndarray, variance: np.ndarray, sample_weight: Weights = None
+) -> float:
     """Mean negative log-likelihood of ``y`` under ``Normal(mean, variance)`` (all outputs)."""
     variance = np.maximum(variance, np.finfo(float).tiny)
-    return float(np.mean(0.5 * (np.log(2 * np.pi * variance) + (y - mean) ** 2 / variance)))
+    scores = 0.5 * (np.log(2 * np.pi * variance) + (y - mean) ** 2 / variance)
+    return _sample_mean(scores, sample_weight)
 
 
-def crps(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+def crps(y: np.ndarray, mean: np.ndarray, std: np.ndarray, sample_weight: Weights = None) -> float:
     """Mean continuous ranked probability score of ``Normal(mean, std^2)`` (properscoring);
     in the units of ``y``, and equal to the absolute error for a point prediction (std 0)."""
     std = np.broadcast_to(std, np.shape(mean))
     spread = std > 0
     scores = np.abs(y - mean)  # the CRPS of a point prediction
     scores[spread] = properscoring.crps_gaussian(y[spread], mu=mean[spread], sig=std[spread])
-    return float(np.mean(scores))
+    return _sample_mean(scores, sample_weight)
 
 
 def distribution_report(
-    y: np.ndarray, mean: np.ndarray, variance: np.ndarray, coverage: float = INTERVAL_COVERAGE
+    y: np.ndarray,
+    mean: np.ndarray,
+    variance: np.ndarray,
+    sample_weight: Weights = None,
+    coverage: float = INTERVAL_COVERAGE,
 ) -> dict[str, float]:
     """Gaussian NLL, CRPS, and the share of ``y`` inside the central ``coverage`` interval
     (``coverage``) with its mean width (``width``)."""
     std = np.sqrt(variance)
     lower, upper = gaussian_interval(mean, std, coverage)
     return {
-        "gaussian_nll": gaussian_nll(y, mean, variance),
-        "crps": crps(y, mean, std),
-        "coverage": float(np.mean((y >= lower) & (y <= upper))),
-        "width": float(np.mean(upper - lower)),
+        "gaussian_nll": gaussian_nll(y, mean, variance, sample_weight),
+        "crps": crps(y, mean, std, sample_weight),
+        "coverage": _sample_mean((y >= lower) & (y <= upper), sample_weight),
+        "width": _sample_mean(upper - lower, sample_weight),
     }
 
 

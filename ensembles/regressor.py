@@ -20,7 +20,7 @@ from ensembles._base import (
     cross_fitted_fusion,
     naming,
 )
-from members.data import to_numpy
+from members.data import check_sample_weight, to_numpy
 
 
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):
@@ -193,35 +193,36 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     def _shaped(self, fused: np.ndarray) -> np.ndarray:
         return fused.ravel() if self._y_ndim == 1 else fused
 
-    def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
+    def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
         """One row per member and one for the ensemble: RMSE, MAE, R², and the predictive
         distribution's Gaussian NLL, CRPS, ``coverage`` of the central 90 % interval and its
         mean ``width`` (:func:`ensembles.metrics.distribution_report`).
 
         A point-prediction member has no distribution: its CRPS is its absolute error, its
-        other distribution columns are NaN.
+        other distribution columns are NaN. ``sample_weight`` weighs the rows in every metric.
         """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)
         means, variances = self._member_moments(X)
         target = np.asarray(to_numpy(y), dtype=np.float64)
         target = target.reshape(len(target), -1)
+        weights = check_sample_weight(sample_weight, X)
         rows = {}
         for name, mean, variance in zip(self.named_members_, means, variances, strict=True):
-            rows[name] = metrics.regression_report(target, mean)
+            rows[name] = metrics.regression_report(target, mean, weights)
             if predicts_std(self.named_members_[name]):
-                rows[name].update(metrics.distribution_report(target, mean, variance))
+                rows[name].update(metrics.distribution_report(target, mean, variance, weights))
             else:
                 rows[name].update(
                     gaussian_nll=np.nan,
-                    crps=metrics.crps(target, mean, np.zeros_like(mean)),
+                    crps=metrics.crps(target, mean, np.zeros_like(mean), weights),
                     coverage=np.nan,
                     width=np.nan,
                 )
         fused, parts = self._moments(means, variances, X)
         rows["ensemble"] = {
-            **metrics.regression_report(target, fused),
-            **metrics.distribution_report(target, fused, parts["total"]),
+            **metrics.regression_report(target, fused, weights),
+            **metrics.distribution_report(target, fused, parts["total"], weights),
         }
         return pd.DataFrame.from_dict(rows, orient="index")
 

@@ -357,10 +357,12 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         X = self._validate_X(X)
         return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
 
-    def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
+    def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
         """The table of the fitted ensemble's ``evaluate``: one row per chosen member."""
         X = self._validate_X(X)
-        return self.ensemble_.evaluate(X, y)  # type: ignore[no-any-return]
+        return self.ensemble_.evaluate(  # type: ignore[no-any-return]
+            X, y, sample_weight=sample_weight
+        )
 
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
         """Compress the searched ensemble into one student; see

@@ -186,10 +186,12 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         check_is_fitted(self, "ensemble_")
         return self.ensemble_.distill(X, y, **kwargs)
 
-    def evaluate(self, X: Any, y: Any) -> pd.DataFrame:
+    def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
         """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot."""
         check_is_fitted(self, "ensemble_")
-        return self.ensemble_.evaluate(X, y)  # type: ignore[no-any-return]
+        return self.ensemble_.evaluate(  # type: ignore[no-any-return]
+            X, y, sample_weight=sample_weight
+        )
 
 
 def _with_weights(network: Any, state: dict[str, Any]) -> Any:
