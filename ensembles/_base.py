@@ -50,6 +50,7 @@ ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
         StrOptions({PREFIT}),
         None,
     ],
+    "class_weight": [None],  # the classifier adds its options
     "batched": [StrOptions({"auto"}), "boolean"],
     "checkpoint_dir": [str, os.PathLike, None],
     # scikit-learn's n_jobs: -1 every core, -2 all but one...; 0 means nothing
@@ -81,6 +82,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         combiner: BaseCombiner | None = None,
         cv: int | float | str | Any | None = None,
         calibration: str | None = None,
+        class_weight: str | dict[Any, float] | None = None,
         batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
         n_jobs: int | None = None,
@@ -91,11 +93,16 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.combiner = combiner
         self.cv = cv
         self.calibration = calibration
+        self.class_weight = class_weight
         self.batched = batched
         self.checkpoint_dir = checkpoint_dir
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # saves from before class weights: none
+        super().__setstate__({"class_weight": None, **state})
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         return self._get_params("members", deep=deep)  # type: ignore[no-any-return]
@@ -113,6 +120,13 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
     def _n_outputs(self) -> int:
         raise NotImplementedError
+
+    def _row_weights(
+        self, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray | None:
+        """Each training row's weight from the checked ``sample_weight`` (the classifier
+        multiplies in its ``class_weight``); ``None``: unweighted."""
+        return sample_weight
 
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         """Member ``name``'s output on ``X``, ``(n_samples, n_outputs)``, checked with
@@ -227,7 +241,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         combiner = self._check_combiner()
         forget_fit(self)  # nothing of an earlier fit (oof_predictions_, say) survives a refit
         X, y, targets = self._validate_targets(X, y, active)
-        sample_weight = check_sample_weight(sample_weight, X)
+        sample_weight = self._row_weights(targets, check_sample_weight(sample_weight, X))
         member_params, split_params = self._route_fit(active, sample_weight, fit_params)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
@@ -489,7 +503,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             "cached"), ``augment`` ("auto"; None for "cached"), ``budget`` (3),
             ``validation_fraction`` (0.1), ``warm_start`` (False: start from the best member
             of the student's architecture when True), ``n_augment`` (1, "cached" only),
-            ``X_unlabeled`` (None), ``random_state`` (None). The defaults of function matching
+            ``X_unlabeled`` (None), ``random_state`` (None), ``sample_weight`` (None: the rows of
+            ``X`` weigh equally). The defaults of function matching
             were chosen on a validation split of MNIST-1D's training data
             (``python experiments/mnist1d_distill.py --select``).
         """

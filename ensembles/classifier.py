@@ -20,7 +20,7 @@ from ensembles._base import (
     check_member_output,
     cross_fitted_fusion,
 )
-from members.data import check_sample_weight, encode_classes
+from members.data import check_sample_weight, class_row_weights, encode_classes
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -48,6 +48,13 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         ``"temperature"`` fits one temperature on held-out fused probabilities (cross-fitted
         when the combiner learns, so it never sees the combiner's own training fit); accuracy
         is unchanged, calibration improves (averaged ensembles tend to be under-confident).
+    class_weight : "balanced", dict or None, default=None
+        Weigh the rows by their class (scikit-learn's meaning, times ``sample_weight``):
+        ``"balanced"`` gives class ``c`` the weight ``n_samples / (n_classes * n_c)``. The
+        row weights reach every member as ``sample_weight`` (a ``NeuralClassifier`` then
+        learns the same weighted cross-entropy as with its own ``class_weight``), and the
+        combiner and calibration learn on them: the ensemble is fitted to the balanced
+        problem. For imbalanced data, where the rare classes matter.
     batched : {"auto", True, False}, default="auto"
         Members that differ only in ``random_state`` (e.g. from :func:`members.replicate`) are
         trained together by the batched engine (:func:`members.fit_batched`): one forward,
@@ -116,6 +123,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **ENSEMBLE_CONSTRAINTS,
         "calibration": [StrOptions({"temperature"}), None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
     def _validate_targets(
@@ -133,6 +141,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
 
     def _n_outputs(self) -> int:
         return len(self.classes_)
+
+    def _row_weights(
+        self, targets: np.ndarray, sample_weight: np.ndarray | None
+    ) -> np.ndarray | None:
+        return class_row_weights(self.class_weight, self.classes_, targets, sample_weight)
 
     def _fit_calibration(
         self,

@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
 from members.augment import augmentation_for
-from members.data import to_numpy, validate_inputs
+from members.data import check_sample_weight, to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
 from members.training import seeded, while_training
@@ -160,8 +160,14 @@ def distill(
     validation_fraction: float | None = None,
     warm_start: bool | None = None,
     random_state: int | np.random.RandomState | None = None,
+    sample_weight: Any = None,
 ) -> Any:
-    """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``)."""
+    """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``).
+
+    ``sample_weight`` weighs the rows of ``X`` in the student's loss and in the held-out
+    loss that stops it; the rows of ``X_unlabeled`` weigh 1, an augmented row as the row it
+    was made from (mixup: the first of its two rows).
+    """
     check_is_fitted(ensemble)
     options = distill_options(
         method=method,
@@ -193,7 +199,14 @@ def distill(
     labels = None if y is None else np.asarray(to_numpy(y))
     if labels is not None and len(labels) != len(X):
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
+    weights = check_sample_weight(sample_weight, X)
     unlabeled = None if X_unlabeled is None else _validate_X(ensemble, X_unlabeled)
+    # the weights of X's rows, then 1 for each unlabelled row (None: unweighted)
+    base_weights = (
+        None
+        if weights is None
+        else np.concatenate([weights, np.ones(0 if unlabeled is None else len(unlabeled))])
+    )
     if student.random_state is None and random_state is not None:
         student.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
     kwargs = {"classes": ensemble.classes_} if classifier else {}
@@ -204,13 +217,22 @@ def distill(
     what = f"the distillation student ({type(student).__name__})"
     if not matching:
         parts = [X] if unlabeled is None else [X, unlabeled]
+        transfer_weights = base_weights
         if augment is not None:
             parts.append(augment_rows(np.concatenate(parts), augment, n_augment, rng))
+            if base_weights is not None:  # each copy follows the rows in order
+                transfer_weights = np.tile(base_weights, n_augment + 1)
         transfer = np.concatenate(parts)
         # the ensemble labels the transfer set once; the student then trains on cached targets
         with while_training(what):
             return student.fit_distill(
-                transfer, teach(transfer), labels, temperature=temperature, alpha=alpha, **kwargs
+                transfer,
+                teach(transfer),
+                labels,
+                temperature=temperature,
+                alpha=alpha,
+                sample_weight=transfer_weights,
+                **kwargs,
             )
     fit_rows, held_out = _validation_split(
         len(X), labels if classifier else None, validation_fraction or VALIDATION_FRACTION, rng
@@ -243,9 +265,18 @@ def distill(
             temperature=temperature,
             alpha=alpha,
             augment=views,
-            validation_data=(X[held_out], teach(X[held_out])),
+            validation_data=(
+                X[held_out],
+                teach(X[held_out]),
+                *([] if weights is None else [weights[held_out]]),
+            ),
             patience=max(1, round(PATIENCE_FRACTION * epochs)),
             init_from=initial,
+            sample_weight=(
+                None
+                if weights is None or base_weights is None
+                else np.concatenate([weights[fit_rows], base_weights[len(X) :]])
+            ),
             **kwargs,
         )
 

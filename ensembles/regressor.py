@@ -47,6 +47,8 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         when the combiner learns), so that intervals cover what they say (Kuleshov et al.,
         2018). Predictions are unchanged. Held-out outputs come from ``cv`` as for a learned
         combiner (5 folds by default).
+    class_weight : None
+        A classifier's parameter (:class:`EnsembleClassifier`); a regressor takes only None.
 
     Attributes
     ----------

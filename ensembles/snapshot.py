@@ -166,13 +166,14 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
 
     def member_predictions(self, X: Any) -> np.ndarray:
         """Outputs of every snapshot, ``(n_snapshots, n_samples, n_outputs)``."""
-        check_is_fitted(self, "ensemble_")
+        X = self._validate_X(X)
         return self.ensemble_.member_predictions(X)
 
     def _validate_X(self, X: Any) -> Any:
-        """``X`` for the snapshots' ensemble, which checks it."""
+        """``X`` checked against the fit's features (their number, and names when the fit had
+        them), as the array the snapshots were trained on."""
         check_is_fitted(self, "ensemble_")
-        return X
+        return validate_inputs(self, X, reset=False)
 
     def predict(self, X: Any) -> np.ndarray:
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
@@ -183,12 +184,12 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
 
         The default student is the template architecture.
         """
-        check_is_fitted(self, "ensemble_")
+        X = self._validate_X(X)
         return self.ensemble_.distill(X, y, **kwargs)
 
     def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
         """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot."""
-        check_is_fitted(self, "ensemble_")
+        X = self._validate_X(X)
         return self.ensemble_.evaluate(  # type: ignore[no-any-return]
             X, y, sample_weight=sample_weight
         )
@@ -259,7 +260,7 @@ class SnapshotEnsembleClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseS
     }
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "ensemble_")
+        X = self._validate_X(X)
         return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
 

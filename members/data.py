@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from numbers import Real
 from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -68,6 +70,50 @@ def check_sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     return _check_sample_weight(  # type: ignore[no-any-return]
         to_numpy(sample_weight), X, dtype=np.float64, ensure_non_negative=True
     )
+
+
+def class_row_weights(
+    class_weight: str | dict[Any, float] | None,
+    classes: np.ndarray,
+    encoded: np.ndarray,
+    sample_weight: np.ndarray | None,
+) -> np.ndarray | None:
+    """Each row's weight: its class's weight (``class_weight``: ``None``, ``"balanced"`` or a
+    dict from labels to weights, scikit-learn's meaning) times its ``sample_weight``.
+    ``encoded`` holds the rows' class indices into ``classes``; ``None`` when unweighted.
+
+    ``"balanced"`` gives class ``c`` the weight ``n_samples / (n_classes * n_c)``, counts
+    weighted by ``sample_weight``, over the classes that have rows of positive weight.
+
+    Examples
+    --------
+    >>> class_row_weights("balanced", np.array(["a", "b"]), np.array([0, 0, 0, 1]), None)
+    array([0.66666667, 0.66666667, 0.66666667, 2.        ])
+    """
+    if class_weight is None:
+        return sample_weight
+    if isinstance(class_weight, dict):
+        unknown = [key for key in class_weight if key not in set(classes.tolist())]
+        if unknown:
+            raise ValueError(
+                f"class_weight names classes that are not in y: {unknown}; the classes are "
+                f"{classes.tolist()}"
+            )
+        values = list(class_weight.values())
+        if not all(isinstance(v, Real) and np.isfinite(v) and v >= 0 for v in values):
+            raise ValueError(f"class_weight values must be finite numbers >= 0; got {values}")
+    counts = np.bincount(encoded, sample_weight, minlength=len(classes))
+    present = np.flatnonzero(counts > 0)
+    kept = np.isin(encoded, present)
+    per_class = np.ones(len(classes))
+    per_class[present] = compute_class_weight(
+        class_weight,
+        classes=classes[present],
+        y=classes[encoded[kept]],
+        sample_weight=None if sample_weight is None else sample_weight[kept],
+    )
+    weights = per_class[encoded]
+    return weights if sample_weight is None else weights * sample_weight
 
 
 def weighted_moments(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 from typing_extensions import override
 
-from members.module import MemberModule
+from members.module import MemberModule, weighted_mean
 from members.params import Interval, check_params
 
 EPS = 1e-12
@@ -60,8 +60,16 @@ class DistillationModule(MemberModule):
         self.alpha = alpha
 
     def distillation_loss(
-        self, output: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor
+        self,
+        output: torch.Tensor,
+        y: torch.Tensor,
+        teacher: torch.Tensor,
+        weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``alpha`` times the teacher term plus ``1 - alpha`` times the label term (on the
+        labelled rows); each a weighted mean over the rows with ``weight``."""
+        if weight is not None:
+            return self._weighted_distillation_loss(output, y, teacher, weight)
         if self.hparams["task"] == "classification":
             t = self.temperature
             student_t = F.log_softmax(output / t, dim=1)
@@ -81,12 +89,59 @@ class DistillationModule(MemberModule):
             return soft
         return self.alpha * soft + (1 - self.alpha) * hard
 
+    def teacher_losses(self, output: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        """Each row's teacher term: ``T^2 * KL(teacher_T || student_T)``, or the squared error
+        to the teacher averaged over the outputs."""
+        if self.hparams["task"] == "classification":
+            t = self.temperature
+            student_t = F.log_softmax(output / t, dim=1)
+            teacher_t = F.softmax(torch.log(teacher.clamp_min(EPS)) / t, dim=1)
+            return F.kl_div(student_t, teacher_t, reduction="none").sum(dim=1) * t * t
+        return ((output - teacher.reshape(output.shape)) ** 2).mean(dim=1)
+
+    def _weighted_distillation_loss(
+        self, output: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor, weight: torch.Tensor
+    ) -> torch.Tensor:
+        soft = weighted_mean(self.teacher_losses(output, teacher), weight)
+        if self.hparams["task"] == "classification":
+            labelled = y >= 0
+        else:
+            labelled = torch.isfinite(y.reshape(len(y), -1)).all(dim=1)
+        if not labelled.any():
+            return soft
+        hard = self.loss(output[labelled], y[labelled], weight[labelled])
+        return self.alpha * soft + (1 - self.alpha) * hard
+
     @override
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y, teacher = batch
-        loss = self.distillation_loss(self(x), y, teacher) + self.penalty()
+        x, y, teacher, *weight = batch  # a weighted fit's batches carry each row's weight
+        loss = self.distillation_loss(self(x), y, teacher, *weight) + self.penalty()
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
+
+    @override
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        """Validation batches are ``(x, teacher)`` (and weights): the teacher's outputs on
+        held-out rows. ``val_teacher_loss`` is KL(teacher || student) at temperature 1 (MSE
+        for regression), ``val_agreement`` the share of matching top classes."""
+        x, teacher, *weight = batch
+        output = self(x)
+        if self.hparams["task"] == "classification":
+            log_student = F.log_softmax(output, dim=1)
+            log_teacher = teacher.clamp_min(EPS).log()
+            if weight:
+                gaps = F.kl_div(log_student, log_teacher, reduction="none", log_target=True)
+                gap = weighted_mean(gaps.sum(dim=1), weight[0])
+            else:
+                gap = F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True)
+            agreement = (output.argmax(dim=1) == teacher.argmax(dim=1)).float().mean()
+            self.log("val_agreement", agreement, prog_bar=True, batch_size=len(x))
+        elif weight:
+            gaps = ((output - teacher.reshape(output.shape)) ** 2).mean(dim=1)
+            gap = weighted_mean(gaps, weight[0])
+        else:
+            gap = F.mse_loss(output, teacher.reshape(output.shape))
+        self.log("val_teacher_loss", gap, prog_bar=True, batch_size=len(x))
 
 
 class FunctionMatchingModule(DistillationModule):
@@ -179,7 +234,7 @@ class FunctionMatchingModule(DistillationModule):
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y = batch
+        x, y, *weight = batch  # a view is weighted as the row it is drawn from
         raw = self._raw(x)
         if self.augment is not None:
             assert self.views is not None  # made in on_train_start
@@ -191,28 +246,14 @@ class FunctionMatchingModule(DistillationModule):
             if self.hparams["task"] == "classification"
             else torch.full_like(y, float("nan"))
         )
-        loss = self.distillation_loss(self(view), unlabelled, teacher) + self.penalty()
+        loss = self.distillation_loss(self(view), unlabelled, teacher, *weight) + self.penalty()
         if self.alpha < 1:
             labelled = (y >= 0) if y.dtype == torch.long else torch.isfinite(y).all(dim=-1)
             if labelled.any():
-                hard = self.loss(self(x[labelled]), y[labelled])
+                hard = self.loss(self(x[labelled]), y[labelled], *(w[labelled] for w in weight))
                 loss = self.alpha * loss + (1 - self.alpha) * hard
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
-
-    @override
-    def validation_step(self, batch: Any, batch_idx: int) -> None:
-        x, teacher = batch
-        output = self(x)
-        if self.hparams["task"] == "classification":
-            log_student = F.log_softmax(output, dim=1)
-            log_teacher = teacher.clamp_min(EPS).log()
-            gap = F.kl_div(log_student, log_teacher, reduction="batchmean", log_target=True)
-            agreement = (output.argmax(dim=1) == teacher.argmax(dim=1)).float().mean()
-            self.log("val_agreement", agreement, prog_bar=True, batch_size=len(x))
-        else:
-            gap = F.mse_loss(output, teacher.reshape(output.shape))
-        self.log("val_teacher_loss", gap, prog_bar=True, batch_size=len(x))
 
 
 class BestWeights(Callback):

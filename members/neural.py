@@ -17,13 +17,13 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from members.data import (
     check_sample_weight,
+    class_row_weights,
     encode_classes,
     encode_labels,
     to_numpy,
@@ -86,6 +86,18 @@ NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
     "verbose": ["verbose"],
     "log_dir": [str, os.PathLike, None],
 }
+
+
+def _positive_rows(
+    X: np.ndarray, targets: tuple[np.ndarray, ...], weights: np.ndarray | None
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
+    """The rows of positive weight (a row of weight 0 is a row left out), and their weights;
+    ``None`` for equal weights, whose weighted mean is the plain mean, exactly."""
+    if weights is None:
+        return X, targets, None
+    kept = weights > 0
+    X, targets, weights = X[kept], tuple(target[kept] for target in targets), weights[kept]
+    return X, targets, None if np.all(weights == weights[0]) else weights
 
 
 class _ScriptBytes:
@@ -187,6 +199,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         validation_data: tuple[Any, Any] | None = None,
         patience: int | None = None,
         init_from: BaseNeuralEstimator | None = None,
+        sample_weight: Any = None,
     ) -> BaseNeuralEstimator:
         """Train on a teacher's outputs (knowledge distillation) instead of labels alone.
 
@@ -217,7 +230,8 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             A callable teacher only: ``augment(rows, generator)`` draws views of a tensor of
             raw rows (:class:`members.augment.Augmentation`).
         validation_data : tuple, optional
-            ``(X_val, teacher_val)``: held-out rows and the teacher's outputs on them. Each
+            ``(X_val, teacher_val)`` or ``(X_val, teacher_val, sample_weight_val)``: held-out
+            rows, the teacher's outputs on them (and their weights). Each
             epoch is validated (KL or MSE to the teacher), training stops after ``patience``
             epochs without improvement, and the best epoch's weights are kept.
         patience : int, optional
@@ -225,6 +239,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         init_from : NeuralClassifier or NeuralRegressor, optional
             A fitted estimator of the same architecture whose network the student starts from
             (a warm start); its input scaling is used too.
+        sample_weight : array-like of shape (n_samples,), optional
+            Each row's weight in both terms of the loss (a view drawn from a row weighs as the
+            row), as in :meth:`fit`; rows of weight 0 are left out.
         """
         check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()
@@ -235,6 +252,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         )
         forget_fit(self)
         X = validate_inputs(self, X, float32=True, ensure_min_samples=2)
+        weights = check_sample_weight(sample_weight, X)
         online = callable(teacher)
         if augment is not None and not online:
             raise ValueError(
@@ -248,8 +266,8 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         if init_from is not None:
             self._copy_scaling(init_from)
         else:
-            self._fit_scaling(X)
-        targets = self._distillation_targets(outputs, labels, classes)
+            self._fit_scaling(X, weights)
+        targets: tuple[np.ndarray, ...] = self._distillation_targets(outputs, labels, classes)
         distillation: dict[str, Any] = {"temperature": temperature, "alpha": alpha}
         if online:
             # the network learns the teacher's outputs in its own encoding
@@ -264,13 +282,26 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
                 x_mean=getattr(self, "x_mean_", None),
                 x_scale=getattr(self, "x_scale_", None),
             )
-            targets = (targets[0],)  # type: ignore[assignment]
-        plan = self._plan(X, targets, self.max_epochs, distillation)
+            targets = (targets[0],)
+        X, targets, weights = _positive_rows(X, targets, weights)
+        plan = self._plan(X, targets, self.max_epochs, distillation, weights=weights)
         if validation_data is not None:
+            if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
+                raise ValueError(
+                    "validation_data must be (X_val, teacher_val) or (X_val, teacher_val, "
+                    f"sample_weight_val); got {type(validation_data).__name__}"
+                )
             X_val = validate_inputs(self, validation_data[0], float32=True, reset=False)
             val_outputs = self._teacher_outputs(validation_data[1], len(X_val), "teacher_val")
             val_targets = self._distillation_targets(val_outputs, None, None, refit=False)[1]
-            plan.validation = (self.scale_inputs(X_val), val_targets)
+            val_weights = check_sample_weight(
+                validation_data[2] if len(validation_data) == 3 else None, X_val
+            )
+            plan.validation = (
+                self.scale_inputs(X_val),
+                val_targets,
+                *([] if val_weights is None else [val_weights.astype(np.float32)]),
+            )
             plan.patience, plan.monitor = patience, "val_teacher_loss"
         plan.initial = None if init_from is None else init_from.model_
         return train_network(plan)  # type: ignore[no-any-return]
@@ -309,11 +340,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self._fit_target_encoding(y, sample_weight)
         targets = self.encode_targets(y)
         weights = self.row_weights(targets, sample_weight)
-        if weights is not None:
-            kept = weights > 0  # a row of weight 0 is a row left out
-            X, targets, weights = X[kept], targets[kept], weights[kept]
-            if np.all(weights == weights[0]):
-                weights = None  # equal weights: the unweighted mean, exactly
+        X, (targets,), weights = _positive_rows(X, (targets,), weights)
         plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
         if self.early_stopping:
             plan.hold_out(
@@ -773,32 +800,7 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     def row_weights(
         self, targets: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray | None:
-        if self.class_weight is None:
-            return sample_weight
-        if isinstance(self.class_weight, dict):
-            unknown = [key for key in self.class_weight if key not in set(self.classes_.tolist())]
-            if unknown:
-                raise ValueError(
-                    f"class_weight names classes that are not in y: {unknown}; the classes are "
-                    f"{self.classes_.tolist()}"
-                )
-            values = list(self.class_weight.values())
-            if not all(isinstance(v, Real) and np.isfinite(v) and v >= 0 for v in values):
-                raise ValueError(f"class_weight values must be finite numbers >= 0; got {values}")
-        # "balanced": n_samples / (n_classes * the class's weighted count), scikit-learn's rule,
-        # over the classes that have rows of positive weight
-        counts = np.bincount(targets, sample_weight, minlength=len(self.classes_))
-        present = np.flatnonzero(counts > 0)
-        kept = np.isin(targets, present)
-        per_class = np.ones(len(self.classes_))
-        per_class[present] = compute_class_weight(
-            self.class_weight,
-            classes=self.classes_[present],
-            y=self.classes_[targets[kept]],
-            sample_weight=None if sample_weight is None else sample_weight[kept],
-        )
-        weights = per_class[targets]
-        return weights if sample_weight is None else weights * sample_weight
+        return class_row_weights(self.class_weight, self.classes_, targets, sample_weight)
 
     def encode_targets(self, y: np.ndarray) -> np.ndarray:
         """Class indices into ``classes_``; a label not among them is refused."""

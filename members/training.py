@@ -291,9 +291,9 @@ class TrainingPlan:
         (and ``augment``, ``x_mean``, ``x_scale``), of a :class:`FunctionMatchingModule`.
     validation : tuple of ndarray, optional
         ``(inputs, targets)``: scaled held-out rows and their targets (the teacher's outputs
-        when distilling). Each epoch is then validated, training stops once ``monitor`` has
-        not improved for ``patience`` epochs, and the best epoch's weights are kept
-        (:class:`BestWeights`).
+        when distilling), and their weights last for a weighted fit. Each epoch is then
+        validated, training stops once ``monitor`` has not improved for ``patience`` epochs, and
+        the best epoch's weights are kept (:class:`BestWeights`).
     patience : int, optional
     monitor : str, default="val_loss"
         What the validation logs and early stopping watches (``"val_teacher_loss"`` when
@@ -318,7 +318,7 @@ class TrainingPlan:
     settings: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] | None = None
     callbacks: list[Callback] = field(default_factory=list)
-    validation: tuple[np.ndarray, np.ndarray] | None = None
+    validation: tuple[np.ndarray, ...] | None = None
     patience: int | None = None
     monitor: str = "val_loss"
     initial: nn.Module | None = None

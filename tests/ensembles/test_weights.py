@@ -39,7 +39,7 @@ class Recorder(LogisticRegression):
 
     def fit(self, X, y, sample_weight=None):
         Recorder.received.append(None if sample_weight is None else np.asarray(sample_weight))
-        Recorder.rows.append([ROW_OF[row.tobytes()] for row in np.asarray(X, dtype=np.float64)])
+        Recorder.rows.append([ROW_OF.get(r.tobytes(), -1) for r in np.asarray(X, dtype=np.float64)])
         self.received_ = Recorder.received[-1]
         return super().fit(X, y, sample_weight=sample_weight)
 
@@ -287,3 +287,64 @@ def test_regression_evaluate_is_weighted_like_repeated_rows():
     repeated = ensemble.evaluate(np.repeat(X_r, counts, 0), np.repeat(y_r, counts))
     for column in ("rmse", "mae", "r2", "gaussian_nll", "crps", "coverage", "width"):
         np.testing.assert_allclose(table[column], repeated[column], rtol=1e-9, err_msg=column)
+
+
+def test_distillation_carries_the_weights_of_its_rows():
+    ensemble = EnsembleClassifier(sklearn_members()).fit(X, Y)
+    student = NeuralClassifier(max_epochs=5, batch_size=1024, precision="64-true", random_state=0)
+    counts = W.astype(int)
+    cached = dict(student=student, method="cached", alpha=0.8, augment=None)
+    weighted = ensemble.distill(X, Y, sample_weight=W, **cached)
+    on_copies = ensemble.distill(np.repeat(X, counts, 0), np.repeat(Y, counts), **cached)
+    np.testing.assert_allclose(weighted.predict_proba(X), on_copies.predict_proba(X), atol=1e-8)
+    plain = ensemble.distill(X, Y, **cached)
+    assert np.abs(plain.predict_proba(X) - weighted.predict_proba(X)).max() > 1e-4
+    # function matching (held-out rows, views): the weights go along
+    matched = ensemble.distill(X, Y, student=student, budget=1, sample_weight=W, random_state=0)
+    assert matched.n_iter_ <= 5
+
+
+def test_ensemble_class_weight_weighs_members_combiner_and_calibration():
+    X_i, y_i = make_classification(
+        600, 8, n_informative=4, weights=[0.9, 0.1], flip_y=0.02, random_state=0
+    )
+    members = [("rec", Recorder()), ("nb", GaussianNB())]
+    params = dict(combiner=WeightedCombiner(), cv=3, calibration="temperature", random_state=0)
+    balanced = EnsembleClassifier(members, class_weight="balanced", **params).fit(X_i, y_i)
+    expected = len(y_i) / (2 * np.bincount(y_i))
+    np.testing.assert_allclose(Recorder.received[-1], expected[y_i])
+    by_rows = EnsembleClassifier(members, **params).fit(X_i, y_i, sample_weight=expected[y_i])
+    np.testing.assert_allclose(balanced.predict_proba(X_i), by_rows.predict_proba(X_i))
+    with pytest.raises(ValueError, match="'class_weight' parameter of EnsembleRegressor"):
+        EnsembleRegressor([("ridge", Ridge())], class_weight="balanced").fit(X_i, y_i)
+    with pytest.raises(ValueError, match="not in y: \\[7\\]"):
+        EnsembleClassifier(members, class_weight={7: 1.0}).fit(X_i, y_i)
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        NeuralClassifier(max_epochs=2, random_state=0),
+        EnsembleClassifier(sklearn_members(), combiner=WeightedCombiner(), cv=2, random_state=0),
+        SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=4), n_snapshots=2, random_state=0),
+        EnsembleSearchClassifier(
+            NeuralClassifier(max_epochs=2), n_trials=2, ensemble_size=2, random_state=0
+        ),
+    ],
+    ids=lambda estimator: type(estimator).__name__,
+)
+def test_feature_names_survive_weighted_fits_and_saving(estimator, tmp_path):
+    import pandas as pd
+
+    from members import persistence
+
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    fitted = estimator.fit(frame, Y, sample_weight=W)
+    assert list(fitted.feature_names_in_) == list(frame.columns)
+    persistence.save(fitted, tmp_path / "model")
+    loaded = persistence.load(tmp_path / "model", trusted=[f"{Recorder.__module__}.Recorder"])
+    assert list(loaded.feature_names_in_) == list(frame.columns)
+    np.testing.assert_array_equal(loaded.predict_proba(frame), fitted.predict_proba(frame))
+    renamed = frame.rename(columns={"f0": "other"})
+    with pytest.raises(ValueError, match="feature names"):
+        loaded.predict_proba(renamed)

@@ -197,3 +197,57 @@ def test_bad_weights_are_named(estimator, weights, match):
     X, y = classification()
     with pytest.raises(ValueError, match=match):
         estimator.fit(X, y, sample_weight=weights)
+
+
+# -- distillation -----------------------------------------------------------------------------
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_weighted_distillation_loss_equals_the_loss_on_repeated_rows(task):
+    from members.distillation import DistillationModule
+
+    rng = torch.Generator().manual_seed(0)
+    width = 3 if task == "classification" else 2
+    output = torch.randn(6, width, generator=rng)
+    if task == "classification":
+        teacher = torch.softmax(torch.randn(6, 3, generator=rng), dim=1)
+        y = torch.tensor([0, 2, -1, 1, -1, 0])
+    else:
+        teacher = torch.randn(6, 2, generator=rng)
+        y = torch.randn(6, 2, generator=rng)
+        y[2] = float("nan")
+    weight = torch.tensor([2.0, 1.0, 3.0, 1.0, 2.0, 1.0])
+    counts = weight.long()
+    module = DistillationModule(torch.nn.Identity(), task=task, temperature=2.0, alpha=0.7)
+    weighted = module.distillation_loss(output, y, teacher, weight)
+    on_copies = module.distillation_loss(
+        *(t.repeat_interleave(counts, 0) for t in (output, y, teacher))
+    )
+    assert weighted.item() == pytest.approx(on_copies.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("online", [False, True])
+def test_fit_distill_weights_equal_repeated_rows(online):
+    X, y = classification()
+    teacher = NeuralClassifier(max_epochs=5, random_state=1).fit(X, y)
+    params = dict(max_epochs=10, batch_size=512, random_state=0, precision="64-true")
+    source = teacher.predict_proba if online else None
+
+    def outputs(rows):
+        return source if online else teacher.predict_proba(rows)
+
+    weighted = NeuralClassifier(**params).fit_distill(
+        X, outputs(X), y, alpha=0.8, sample_weight=WEIGHTS
+    )
+    X_rep, y_rep = repeated(X, y)
+    on_copies = NeuralClassifier(**params).fit_distill(X_rep, outputs(X_rep), y_rep, alpha=0.8)
+    np.testing.assert_allclose(weighted.predict_proba(X), on_copies.predict_proba(X), atol=1e-6)
+    # held-out weights: accepted as a third entry of validation_data
+    checked = NeuralClassifier(**params).fit_distill(
+        X,
+        outputs(X),
+        validation_data=(X[:10], teacher.predict_proba(X[:10]), np.arange(1.0, 11.0)),
+        patience=2,
+        sample_weight=WEIGHTS,
+    )
+    assert checked.n_iter_ <= 10
+    with pytest.raises(ValueError, match="validation_data must be"):
+        NeuralClassifier(**params).fit_distill(X, outputs(X), validation_data=(X,))
