@@ -17,6 +17,8 @@ from combiners._validation import (
     safe_log,
 )
 
+# how far outside [0, 1] a probability may be from rounding alone
+ROUNDING = 1e-9
 # log-temperature search range: T from about 0.007 to 150
 LOG_T_BOUNDS = (-5.0, 5.0)
 
@@ -67,8 +69,9 @@ class TemperatureScaling(BaseEstimator):
     @staticmethod
     def _log_proba(proba: Any) -> np.ndarray:
         values = check_predictions(np.asarray(proba)[None], name="proba")[0]
-        if values.shape[1] < 2 or values.min() < 0 or values.max() > 1:
+        # a weighted mean of probabilities can pass 1 by a rounding error (1 + 2e-16)
+        if values.shape[1] < 2 or values.min() < -ROUNDING or values.max() > 1 + ROUNDING:
             raise ValueError(
                 "proba must hold class probabilities of shape (n_samples, n_classes >= 2) in [0, 1]"
             )
-        return safe_log(values)  # type: ignore[no-any-return]
+        return safe_log(np.clip(values, 0.0, 1.0))  # type: ignore[no-any-return]

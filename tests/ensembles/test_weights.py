@@ -348,3 +348,14 @@ def test_feature_names_survive_weighted_fits_and_saving(estimator, tmp_path):
     renamed = frame.rename(columns={"f0": "other"})
     with pytest.raises(ValueError, match="feature names"):
         loaded.predict_proba(renamed)
+
+
+@pytest.mark.usefixtures("routing")
+def test_an_ensemble_inside_a_pipeline_gets_the_routed_weights():
+    ensemble = EnsembleClassifier(
+        [("rec", Recorder().set_fit_request(sample_weight=True))]
+    ).set_fit_request(sample_weight=True)
+    pipeline = make_pipeline(StandardScaler().set_fit_request(sample_weight=False), ensemble)
+    pipeline.fit(X, Y, sample_weight=W)
+    np.testing.assert_array_equal(Recorder.received[-1], W)
+    assert pipeline.score(X, Y) > 0.5
