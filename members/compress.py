@@ -31,6 +31,7 @@ def compress(
     finetune_epochs: int = 0,
     X: Any = None,
     y: Any = None,
+    sample_weight: Any = None,
 ) -> BaseNeuralEstimator:
     """Return a compressed copy of a fitted ``NeuralClassifier`` / ``NeuralRegressor``.
 
@@ -51,6 +52,9 @@ def compress(
         of the estimator's learning rate.
     X, y : array-like, optional
         Calibration data for ``quantize``; training data for ``finetune_epochs``.
+    sample_weight : array-like of shape (n_samples,), optional
+        The fine-tune's row weights, as in ``fit`` (rows of weight 0 are left out of the
+        calibration rows too).
 
     Examples
     --------
@@ -81,6 +85,8 @@ def compress(
     )
     if finetune_epochs and (X is None or y is None or prune is None):
         raise ValueError("finetune_epochs > 0 fine-tunes after pruning: pass prune, X and y")
+    if sample_weight is not None and not finetune_epochs:
+        raise ValueError("sample_weight weighs the fine-tune's rows: pass finetune_epochs > 0")
     if not isinstance(estimator.model_, nn.Module) or isinstance(
         estimator.model_, torch.jit.ScriptModule
     ):
@@ -89,7 +95,9 @@ def compress(
     compressed = copy.deepcopy(estimator)
     # the fine-tune plan validates X and y, and encodes y as the original fit did
     finetune = (
-        compressed.plan_finetune(X, y, max_epochs=finetune_epochs) if finetune_epochs else None
+        compressed.plan_finetune(X, y, max_epochs=finetune_epochs, sample_weight=sample_weight)
+        if finetune_epochs
+        else None
     )
     if X is None:
         inputs = None

@@ -350,8 +350,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             )
         return plan
 
-    def plan_finetune(self, X: Any, y: Any, *, max_epochs: int) -> TrainingPlan:
-        """The plan that goes on training this fitted estimator's network on ``(X, y)``.
+    def plan_finetune(
+        self, X: Any, y: Any, *, max_epochs: int, sample_weight: Any = None
+    ) -> TrainingPlan:
+        """The plan that goes on training this fitted estimator's network on ``(X, y)``
+        (rows weighted by ``sample_weight`` and ``class_weight``, as in :meth:`fit`).
 
         Nothing fitted changes: ``X`` is scaled and ``y`` encoded as in the original fit (a
         regressor keeps its ``y_mean_`` / ``y_scale_``); labels unknown to the fit are refused.
@@ -359,7 +362,10 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         """
         check_is_fitted(self, "model_")
         X, y = self._validate_fit_data(X, y, reset=False)
-        return self._plan(X, (self.encode_targets(y),), max_epochs)
+        targets = self.encode_targets(y)
+        weights = self.row_weights(targets, check_sample_weight(sample_weight, X))
+        X, (targets,), weights = _positive_rows(X, (targets,), weights)
+        return self._plan(X, (targets,), max_epochs, weights=weights)
 
     def row_weights(
         self, targets: np.ndarray, sample_weight: np.ndarray | None

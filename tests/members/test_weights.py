@@ -251,3 +251,19 @@ def test_fit_distill_weights_equal_repeated_rows(online):
     assert checked.n_iter_ <= 10
     with pytest.raises(ValueError, match="validation_data must be"):
         NeuralClassifier(**params).fit_distill(X, outputs(X), validation_data=(X,))
+
+
+def test_compress_fine_tune_is_weighted():
+    from members import compress
+
+    X, y = classification()
+    model = NeuralClassifier(max_epochs=5, batch_size=512, precision="64-true", random_state=0)
+    model.fit(X, y)
+    params = dict(prune=0.5, finetune_epochs=3)
+    weighted = compress(model, X=X, y=y, sample_weight=WEIGHTS, **params)
+    on_copies = compress(model, X=repeated(X, y)[0], y=repeated(X, y)[1], **params)
+    plain = compress(model, X=X, y=y, **params)
+    np.testing.assert_allclose(weighted.predict_proba(X), on_copies.predict_proba(X), atol=1e-6)
+    assert np.abs(weighted.predict_proba(X) - plain.predict_proba(X)).max() > 1e-6
+    with pytest.raises(ValueError, match="sample_weight weighs the fine-tune"):
+        compress(model, prune=0.5, X=X, y=y, sample_weight=WEIGHTS)
