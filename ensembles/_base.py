@@ -287,19 +287,19 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         splitter's ``split`` gets: by metadata routing when it is enabled, else
         ``sample_weight`` to every member (each must take it). Prefit members are not
         trained: they get nothing."""
-        if self.cv == PREFIT and not fit_params:
+        if self.cv == PREFIT:
+            if fit_params:
+                raise TypeError(
+                    f"{type(self).__name__}.fit got {sorted(fit_params)}, but with "
+                    "cv='prefit' no member is trained: there is nothing to pass them to"
+                )
             return {name: {} for name, _ in active}, {}
-        if _routing_enabled() and self.cv != PREFIT:
+        if _routing_enabled():
             weights = {} if sample_weight is None else {"sample_weight": sample_weight}
             routed = process_routing(self, "fit", **weights, **fit_params)
             split = dict(routed["splitter"].split) if "splitter" in routed else {}
             return {name: dict(routed[name].fit) for name, _ in active}, split
         if fit_params:
-            if self.cv == PREFIT:
-                raise TypeError(
-                    f"{type(self).__name__}.fit got {sorted(fit_params)}, but with "
-                    "cv='prefit' no member is trained: there is nothing to pass them to"
-                )
             raise TypeError(
                 f"{type(self).__name__}.fit got {sorted(fit_params)}: metadata other than "
                 "sample_weight reaches the members through scikit-learn's metadata routing "

@@ -201,12 +201,12 @@ def distill(
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
     weights = check_sample_weight(sample_weight, X)
     unlabeled = None if X_unlabeled is None else _validate_X(ensemble, X_unlabeled)
-    # the weights of X's rows, then 1 for each unlabelled row (None: unweighted)
-    base_weights = (
-        None
-        if weights is None
-        else np.concatenate([weights, np.ones(0 if unlabeled is None else len(unlabeled))])
-    )
+    n_unlabeled = 0 if unlabeled is None else len(unlabeled)
+
+    def transfer_weights(rows: Any) -> np.ndarray | None:
+        """The weights of ``X[rows]`` then 1 for each unlabelled row (None: unweighted)."""
+        return None if weights is None else np.r_[weights[rows], np.ones(n_unlabeled)]
+
     if student.random_state is None and random_state is not None:
         student.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
     kwargs = {"classes": ensemble.classes_} if classifier else {}
@@ -217,11 +217,11 @@ def distill(
     what = f"the distillation student ({type(student).__name__})"
     if not matching:
         parts = [X] if unlabeled is None else [X, unlabeled]
-        transfer_weights = base_weights
+        cached_weights = transfer_weights(slice(None))
         if augment is not None:
             parts.append(augment_rows(np.concatenate(parts), augment, n_augment, rng))
-            if base_weights is not None:  # each copy follows the rows in order
-                transfer_weights = np.tile(base_weights, n_augment + 1)
+            if cached_weights is not None:  # each copy follows the rows in order
+                cached_weights = np.tile(cached_weights, n_augment + 1)
         transfer = np.concatenate(parts)
         # the ensemble labels the transfer set once; the student then trains on cached targets
         with while_training(what):
@@ -231,7 +231,7 @@ def distill(
                 labels,
                 temperature=temperature,
                 alpha=alpha,
-                sample_weight=transfer_weights,
+                sample_weight=cached_weights,
                 **kwargs,
             )
     fit_rows, held_out = _validation_split(
@@ -272,11 +272,7 @@ def distill(
             ),
             patience=max(1, round(PATIENCE_FRACTION * epochs)),
             init_from=initial,
-            sample_weight=(
-                None
-                if weights is None or base_weights is None
-                else np.concatenate([weights[fit_rows], base_weights[len(X) :]])
-            ),
+            sample_weight=transfer_weights(fit_rows),
             **kwargs,
         )
 

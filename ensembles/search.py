@@ -251,9 +251,19 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
 
         study = self._study(optuna, objectives, X, y, splits, row_weights)
         search = _Search(
-            self, template, space, objectives, splits, order, X, y, trial_seed, sampler_seed
+            self,
+            template,
+            space,
+            objectives,
+            splits,
+            order,
+            X,
+            y,
+            trial_seed,
+            sampler_seed,
+            row_weights,
+            held_weights,
         )
-        search.weights, search.held_weights = row_weights, held_weights
         search.run(study, targets[held])
         trials = [trial for trial in search.trials if trial.state == "COMPLETE"]
         if not trials:
@@ -397,6 +407,8 @@ class _Search:
         y: np.ndarray,
         seed: int,
         sampler_seed: int,
+        weights: np.ndarray | None,
+        held_weights: np.ndarray | None,
     ) -> None:
         self.owner, self.template, self.space = owner, template, space
         self.objectives, self.splits, self.order = objectives, splits, order
@@ -404,8 +416,7 @@ class _Search:
         self.checkpoint_dir = owner._checkpoint_dir()
         self.trials: list[_Trial] = []
         # the rows' weights (None: equal), and those of the held-out rows in held-out order
-        self.weights: np.ndarray | None = None
-        self.held_weights: np.ndarray | None = None
+        self.weights, self.held_weights = weights, held_weights
         self.me = f"{socket.gethostname()}:{os.getpid()}"
         self.seeded = template.get_params().get("random_state", 0) is None
 

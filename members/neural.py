@@ -339,7 +339,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self._fit_scaling(X, sample_weight)
         self._fit_target_encoding(y, sample_weight)
         targets = self.encode_targets(y)
-        weights = self.row_weights(targets, sample_weight)
+        weights = self._row_weights(targets, sample_weight)
         X, (targets,), weights = _positive_rows(X, (targets,), weights)
         plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
         if self.early_stopping:
@@ -363,11 +363,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X, y = self._validate_fit_data(X, y, reset=False)
         targets = self.encode_targets(y)
-        weights = self.row_weights(targets, check_sample_weight(sample_weight, X))
+        weights = self._row_weights(targets, check_sample_weight(sample_weight, X))
         X, (targets,), weights = _positive_rows(X, (targets,), weights)
         return self._plan(X, (targets,), max_epochs, weights=weights)
 
-    def row_weights(
+    def _row_weights(
         self, targets: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray | None:
         """Each row's weight in the loss, from the checked ``sample_weight`` and the encoded
@@ -803,7 +803,7 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
         self.classes_, _ = encode_classes(y, type(self).__name__)
 
-    def row_weights(
+    def _row_weights(
         self, targets: np.ndarray, sample_weight: np.ndarray | None
     ) -> np.ndarray | None:
         return class_row_weights(self.class_weight, self.classes_, targets, sample_weight)
