@@ -195,11 +195,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         X = self._validate_X(X)
         return pd.DataFrame(self._uncertainty(self._predict_members(X), X))
 
-    def _uncertainty(self, predictions: np.ndarray, X: np.ndarray) -> dict[str, np.ndarray]:
+    def _uncertainty(
+        self, predictions: np.ndarray, X: np.ndarray, fused: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
+        """The parts of :meth:`predict_uncertainty` from member ``predictions`` on ``X``
+        (``fused``: their fusion, when the caller has it already)."""
         weights = uncertainty.member_weights(self.combiner_, len(predictions))
-        return uncertainty.classification_uncertainty(
-            predictions, self._fuse(predictions, X), weights
-        )
+        if fused is None:
+            fused = self._fuse(predictions, X)
+        return uncertainty.classification_uncertainty(predictions, fused, weights)
 
     def evaluate(
         self, X: Any, y: Any, X_ood: Any = None, *, sample_weight: Any = None
@@ -237,7 +241,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         if X_ood is not None:
             X_out = self._validate_X(X_ood)
             outside = self._predict_members(X_out)
-            scores_in = self._uncertainty(predictions, X)
+            scores_in = self._uncertainty(predictions, X, fused)
             scores_out = self._uncertainty(outside, X_out)
             for score in uncertainty.COMPONENTS:
                 report = metrics.ood_report(scores_in[score], scores_out[score])

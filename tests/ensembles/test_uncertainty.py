@@ -1,5 +1,7 @@
 """Predictive uncertainty of every ensemble class, against closed-form cases."""
 
+from unittest import mock
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -199,7 +201,10 @@ def test_evaluate_out_of_distribution_columns_match_scikit_learn(classification_
     members = [(f"lr{c}", LogisticRegression(C=c, max_iter=500)) for c in (0.05, 1.0)]
     clf = EnsembleClassifier(members).fit(X, y)
     X_ood = np.random.default_rng(0).normal(size=(80, X.shape[1])) * 3
-    table = clf.evaluate(X, y, X_ood=X_ood)
+    combine = clf.combiner_.combine
+    with mock.patch.object(clf.combiner_, "combine", wraps=combine) as counted:
+        table = clf.evaluate(X, y, X_ood=X_ood)
+    assert counted.call_count == 2  # once for X, once for X_ood: nothing fused twice
     inside, outside = clf.predict_uncertainty(X), clf.predict_uncertainty(X_ood)
     labels = np.r_[np.zeros(len(X)), np.ones(len(X_ood))]
     for score in ("total", "aleatoric", "epistemic"):
