@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import clone, is_classifier
-from sklearn.model_selection import train_test_split
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -18,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
 from members.augment import augmentation_for
-from members.data import check_sample_weight, to_numpy, validate_inputs
+from members.data import check_sample_weight, split_rows, to_numpy, validate_inputs
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
 from members.training import seeded, while_training
@@ -234,8 +233,13 @@ def distill(
                 sample_weight=cached_weights,
                 **kwargs,
             )
-    fit_rows, held_out = _validation_split(
-        len(X), labels if classifier else None, validation_fraction or VALIDATION_FRACTION, rng
+    fit_rows, held_out = split_rows(
+        len(X),
+        validation_fraction or VALIDATION_FRACTION,
+        labels if classifier else None,
+        rng,
+        what="the student",
+        min_train=2,
     )
     transfer = X[fit_rows] if unlabeled is None else np.concatenate([X[fit_rows], unlabeled])
     initial = None
@@ -275,26 +279,6 @@ def distill(
             sample_weight=transfer_weights(fit_rows),
             **kwargs,
         )
-
-
-def _validation_split(
-    n_rows: int, labels: np.ndarray | None, fraction: float, rng: np.random.RandomState
-) -> tuple[np.ndarray, np.ndarray]:
-    """Rows the student trains on and rows that decide when it stops (stratified by class
-    when labels are given and every class has two rows)."""
-    rows = np.arange(n_rows)
-    stratify = labels
-    if labels is not None and np.unique(labels, return_counts=True)[1].min() < 2:
-        stratify = None
-    fit_rows, held_out = train_test_split(
-        rows, test_size=fraction, stratify=stratify, random_state=rng
-    )
-    if len(fit_rows) < 2 or len(held_out) < 1:
-        raise ValueError(
-            f"validation_fraction={fraction} leaves {len(fit_rows)} rows to train the student "
-            f"and {len(held_out)} to validate it; pass more rows"
-        )
-    return np.sort(fit_rows), np.sort(held_out)
 
 
 def best_member(

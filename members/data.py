@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.model_selection import train_test_split
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import _check_sample_weight, validate_data
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -199,3 +200,40 @@ def make_loader(X: np.ndarray, *targets: np.ndarray, batch_size: int, seed: int)
     """A DataLoader over in-memory arrays that slices whole batches at once."""
     tensors = TensorTuple(torch.as_tensor(X, dtype=torch.float32), *map(as_tensor, targets))
     return DataLoader(tensors, sampler=ShuffledBatches(len(X), batch_size, seed), batch_size=None)
+
+
+def split_rows(
+    n_rows: int,
+    fraction: float,
+    stratify: np.ndarray | None,
+    random_state: Any,
+    *,
+    what: str = "the network",
+    min_train: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices ``(train, held)`` with a random ``fraction`` of ``n_rows`` held out
+    (counted as ``train_test_split`` counts them), stratified by ``stratify`` when every
+    class allows it and a plain random split otherwise. A ``ValueError`` naming
+    ``validation_fraction`` when fewer than ``min_train`` rows would train ``what`` or none
+    would validate it.
+
+    Examples
+    --------
+    >>> train, held = split_rows(10, 0.2, np.array([0, 1] * 5), random_state=0)
+    >>> len(train), len(held)
+    (8, 2)
+    """
+    n_held = int(np.ceil(fraction * n_rows))
+    if n_held < 1 or n_rows - n_held < min_train:
+        raise ValueError(
+            f"validation_fraction={fraction} leaves {n_rows - n_held} rows to train {what} and "
+            f"{n_held} to validate it, of {n_rows}; pass more rows or another fraction"
+        )
+    rows = np.arange(n_rows)
+    try:
+        train, held = train_test_split(
+            rows, test_size=fraction, stratify=stratify, random_state=random_state
+        )
+    except ValueError:  # a class too small to be split: a plain random split
+        train, held = train_test_split(rows, test_size=fraction, random_state=random_state)
+    return np.sort(train), np.sort(held)

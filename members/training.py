@@ -38,11 +38,10 @@ from lightning.pytorch.accelerators import CUDAAccelerator, MPSAccelerator, XLAA
 from lightning.pytorch.callbacks import Callback, EarlyStopping
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.seed import isolate_rng
-from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.utils.data import DataLoader
 
-from members.data import make_loader
+from members.data import make_loader, split_rows
 from members.distillation import BestWeights, DistillationModule, FunctionMatchingModule
 from members.module import MemberModule
 
@@ -377,20 +376,7 @@ class TrainingPlan:
         allows it) for early stopping: training stops once the validation loss has not
         improved for ``patience`` epochs, and the best epoch is kept. Drawn from the plan's
         seed; a bootstrap is redrawn over the rows that remain."""
-        rows = np.arange(len(self.X))
-        n_held = int(np.ceil(fraction * len(rows)))  # as train_test_split counts them
-        if n_held < 1 or len(rows) - n_held < 1:
-            raise ValueError(
-                f"validation_fraction={fraction} leaves {len(rows) - n_held} training and "
-                f"{n_held} validation rows of {len(rows)}; pass more rows or another fraction"
-            )
-        try:
-            train, held = train_test_split(
-                rows, test_size=fraction, stratify=stratify, random_state=self.seed
-            )
-        except ValueError:  # a class too small to be split: a plain random split
-            train, held = train_test_split(rows, test_size=fraction, random_state=self.seed)
-        train, held = np.sort(train), np.sort(held)
+        train, held = split_rows(len(self.X), fraction, stratify, self.seed)
         weights = self.weights
         self.validation = (
             self.estimator.scale_inputs(self.X[held]),

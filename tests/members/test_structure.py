@@ -93,7 +93,7 @@ def test_bad_structure_knobs(params, match):
 
 
 def test_a_split_that_leaves_no_rows_is_refused():
-    with pytest.raises(ValueError, match=r"validation_fraction=0.9 leaves 0 training"):
+    with pytest.raises(ValueError, match=r"validation_fraction=0.9 leaves 0 rows to train"):
         NeuralClassifier(max_epochs=1, early_stopping=True, validation_fraction=0.9).fit(
             X_sparse[:2], [0, 1]
         )
