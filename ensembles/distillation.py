@@ -244,7 +244,14 @@ def distill(
     transfer = X[fit_rows] if unlabeled is None else np.concatenate([X[fit_rows], unlabeled])
     initial = None
     if WARM_START if warm_start is None else warm_start:
-        initial = best_member(ensemble, student, X[held_out], labels, held_out)
+        initial = best_member(
+            ensemble,
+            student,
+            X[held_out],
+            labels,
+            held_out,
+            None if weights is None else weights[held_out],
+        )
         if initial is None and warm_start:
             raise ValueError(
                 "warm_start=True needs a member of the student's architecture (the same class, "
@@ -282,11 +289,17 @@ def distill(
 
 
 def best_member(
-    ensemble: Any, student: Any, X_val: np.ndarray, labels: Any, held_out: np.ndarray
+    ensemble: Any,
+    student: Any,
+    X_val: np.ndarray,
+    labels: Any,
+    held_out: np.ndarray,
+    sample_weight: np.ndarray | None = None,
 ) -> Any:
     """The member of the student's architecture that fits the held-out rows best (log-loss
-    or squared error against the labels; against the ensemble without them); ``None`` when no
-    member shares the student's architecture."""
+    or squared error against the labels; against the ensemble without them; each row weighted
+    by ``sample_weight``, the held-out rows' weights, when given); ``None`` when no member
+    shares the student's architecture."""
     same = [
         member
         for member in ensemble.members_
@@ -303,13 +316,17 @@ def best_member(
             if labels is not None
             else ensemble.predict_proba(X_val)
         )
-        scores = [
-            -np.mean(np.sum(reference * np.log(np.clip(m.predict_proba(X_val), 1e-12, 1)), axis=1))
+        losses = [
+            -np.sum(reference * np.log(np.clip(m.predict_proba(X_val), 1e-12, 1)), axis=1)
             for m in same
         ]
     else:
         target = labels[held_out] if labels is not None else ensemble.predict(X_val)
-        scores = [np.mean((m.predict(X_val) - target) ** 2) for m in same]
+        losses = [
+            np.reshape((m.predict(X_val) - target) ** 2, (len(X_val), -1)).mean(axis=1)
+            for m in same
+        ]
+    scores = [np.average(loss, weights=sample_weight) for loss in losses]
     return same[int(np.argmin(scores))]
 
 

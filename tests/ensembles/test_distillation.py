@@ -175,6 +175,19 @@ def test_bad_data_and_unfitted_ensemble(teacher):
         EnsembleClassifier([("lr", LogisticRegression())]).fit(X, labels).distill(X)
 
 
+def test_the_best_member_is_chosen_on_the_weighted_held_out_loss():
+    sure, unsure = NeuralClassifier(), NeuralClassifier()  # one architecture, fixed outputs
+    sure.predict_proba = lambda X: np.tile([0.9, 0.1], (len(X), 1))
+    unsure.predict_proba = lambda X: np.tile([0.4, 0.6], (len(X), 1))
+    ensemble = EnsembleClassifier([("sure", sure), ("unsure", unsure)])
+    ensemble.members_, ensemble.classes_ = [sure, unsure], np.array([0, 1])
+    labels, held_out, X_val = np.array([0, 0, 1, 1]), np.arange(4), np.zeros((4, 1))
+    # unweighted log-loss: sure 1.20, unsure 0.71; the first two rows weighted 10: 0.31, 0.88
+    assert best_member(ensemble, NeuralClassifier(), X_val, labels, held_out) is unsure
+    weights = np.array([10.0, 10.0, 1.0, 1.0])
+    assert best_member(ensemble, NeuralClassifier(), X_val, labels, held_out, weights) is sure
+
+
 def test_function_matching_is_the_default_and_warm_starts_from_the_best_member(teacher):
     ensemble, X, labels = teacher
     held_out = np.arange(0, len(X), 5)
