@@ -164,8 +164,9 @@ def distill(
     """Train one student network on a fitted ensemble's outputs (see ``BaseEnsemble.distill``).
 
     ``sample_weight`` weighs the rows of ``X`` in the student's loss and in the held-out
-    loss that stops it; the rows of ``X_unlabeled`` weigh 1, an augmented row as the row it
-    was made from (mixup: the first of its two rows).
+    loss that stops it (rows of weight 0 are left out before the held-out rows are drawn); the
+    rows of ``X_unlabeled`` weigh 1, an augmented row as the row it was made from (mixup: the
+    first of its two rows).
     """
     check_is_fitted(ensemble)
     options = distill_options(
@@ -199,6 +200,10 @@ def distill(
     if labels is not None and len(labels) != len(X):
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
     weights = check_sample_weight(sample_weight, X)
+    if weights is not None:  # a row of weight 0 is left out, as in a network's fit: before the
+        kept = weights > 0  # held-out rows are drawn, so that both sides get weighted rows
+        X, weights = X[kept], weights[kept]
+        labels = None if labels is None else labels[kept]
     unlabeled = None if X_unlabeled is None else _validate_X(ensemble, X_unlabeled)
     n_unlabeled = 0 if unlabeled is None else len(unlabeled)
 

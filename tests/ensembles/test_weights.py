@@ -302,6 +302,16 @@ def test_distillation_carries_the_weights_of_its_rows():
     # function matching (held-out rows, views): the weights go along
     matched = ensemble.distill(X, Y, student=student, budget=1, sample_weight=W, random_state=0)
     assert matched.n_iter_ <= 5
+    # rows of weight 0 are left out before the held-out rows are drawn: as if never given
+    kept = W > 0
+    alone = ensemble.distill(
+        X[kept], Y[kept], student=student, budget=1, sample_weight=W[kept], random_state=0
+    )
+    np.testing.assert_array_equal(matched.predict_proba(X), alone.predict_proba(X))
+    one_row = np.zeros(len(Y))
+    one_row[0] = 1.0
+    with pytest.raises(ValueError, match=r"validation_fraction=0.1 leaves 0 rows to train"):
+        ensemble.distill(X, Y, student=student, sample_weight=one_row)
 
 
 def test_ensemble_class_weight_weighs_members_combiner_and_calibration():
