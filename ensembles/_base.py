@@ -260,7 +260,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             self._set_members(active, fitted)
         else:
             held_out, oof, extra = self._cross_fit(
-                active, seeds, X, y, rng, member_params, split_params
+                active, seeds, X, y, rng, member_params, split_params, sample_weight
             )
 
         if oof is not None:
@@ -442,11 +442,17 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         rng: Any,
         member_params: dict[str, dict[str, Any]],
         split_params: dict[str, Any],
+        sample_weight: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Held-out rows, their out-of-fold member outputs and extras (:meth:`_held_out_outputs`);
         then the members on all data (K folds) or as trained. Each member trains with its
-        ``member_params`` cut to its rows (sample weights follow their rows)."""
+        ``member_params`` cut to its rows (sample weights follow their rows). Held-out rows
+        that all weigh 0 (``sample_weight``) are refused before anything trains."""
         splits = self._splits(X, y, rng, split_params)
+        held_out = np.concatenate([test for _, test in splits])
+        check_held_out_weights(
+            sample_weight, held_out, "cv", self.cv, "the combiner and calibration"
+        )
         holdout = self._is_holdout()
         if not holdout:
             message = (
@@ -456,7 +462,6 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             logger.info(message)
             if self.verbose:
                 print(f"[{type(self).__name__}] {message}", flush=True)
-        held_out = np.concatenate([test for _, test in splits])
         jobs: list[tuple[int | None, np.ndarray | None]] = [
             (fold, np.asarray(train)) for fold, (train, _) in enumerate(splits)
         ]
@@ -656,6 +661,21 @@ def cv_splits(
     if len(np.unique(held_out)) != len(held_out):
         raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
     return splits
+
+
+def check_held_out_weights(
+    sample_weight: np.ndarray | None, held_out: np.ndarray, parameter: str, value: Any, learner: str
+) -> None:
+    """Refuse held-out rows that all weigh 0: ``learner``, which learns from them, would learn
+    from nothing (a ``ValueError`` naming ``sample_weight`` and the ``parameter`` that held
+    them out, before anything trains)."""
+    if sample_weight is not None and not sample_weight[held_out].any():
+        shown = f"a list of {len(value)} splits" if isinstance(value, list | tuple) else value
+        raise ValueError(
+            f"sample_weight is 0 on all {len(held_out)} rows that {parameter}={shown} holds out "
+            f"for {learner}, which would learn from nothing; give some of them weight or hold "
+            "out more rows"
+        )
 
 
 def held_out_split(

@@ -51,7 +51,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
 from combiners.selection import CLASSIFICATION_METRICS, REGRESSION_METRICS
-from ensembles._base import cv_splits, is_holdout
+from ensembles._base import check_held_out_weights, cv_splits, is_holdout
 from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier, member_probabilities
 from ensembles.regressor import EnsembleRegressor, member_predictions
@@ -248,6 +248,9 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         order = np.argsort(held)
         held = held[order]
         held_weights = None if row_weights is None else row_weights[held]
+        check_held_out_weights(
+            row_weights, held, "cv", self.cv, "judging the trials and the selection"
+        )
 
         study = self._study(optuna, objectives, X, y, splits, row_weights)
         search = _Search(

@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, SnapshotCombiner
-from ensembles._base import BaseEnsemble, held_out_split
+from ensembles._base import BaseEnsemble, check_held_out_weights, held_out_split
 from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
@@ -117,6 +117,7 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
             fraction = 0.1 if self.validation_fraction is None else self.validation_fraction
             seed = int(rng.randint(np.iinfo(np.int32).max))
             train, held = held_out_split(y, fraction, is_classifier, seed)
+            check_held_out_weights(weights, held, "validation_fraction", fraction, "the combiner")
             X_fit, y_fit, X_comb, y_comb = X[train], y[train], X[held], y[held]
             if weights is not None:
                 w_fit, w_comb = weights[train], weights[held]

@@ -226,6 +226,28 @@ def test_bad_weights_are_refused_before_training(weights, match):
     assert Recorder.received == []
 
 
+@pytest.mark.parametrize("estimator", ["ensemble", "search", "snapshot"])
+def test_held_out_rows_that_all_weigh_nothing_are_refused_before_training(estimator):
+    weights = np.zeros(len(Y))
+    weights[[0, 2, 3, 4, 5]] = 1.0  # they train; the held-out rows all weigh 0
+    cv = [(np.r_[np.arange(6), np.arange(46, len(Y))], np.arange(6, 46))]
+    model = {
+        "ensemble": EnsembleClassifier([("rec", Recorder())], combiner=WeightedCombiner(), cv=cv),
+        "search": EnsembleSearchClassifier(estimator=Recorder(), space={}, n_trials=2, cv=cv),
+        # 24 rows held out at random: of the first 6, only row 1 for this seed
+        "snapshot": SnapshotEnsembleClassifier(
+            NeuralClassifier(max_epochs=2),
+            n_snapshots=2,
+            combiner=WeightedCombiner(),
+            random_state=0,
+        ),
+    }[estimator]
+    parameter = "validation_fraction=0.1" if estimator == "snapshot" else "cv=a list of 1 splits"
+    with pytest.raises(ValueError, match=f"sample_weight is 0 on all .* rows that {parameter}"):
+        model.fit(X, Y, sample_weight=weights)
+    assert Recorder.received == []  # no member trained
+
+
 # -- metadata routing -------------------------------------------------------------------------
 @pytest.mark.usefixtures("routing")
 def test_grid_search_routes_the_weights_to_every_member():
