@@ -17,7 +17,13 @@ from sklearn.utils.validation import check_is_fitted
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
 from members.augment import augmentation_for
-from members.data import check_sample_weight, split_rows, to_numpy, validate_inputs
+from members.data import (
+    check_sample_weight,
+    positive_rows,
+    split_rows,
+    to_numpy,
+    validate_inputs,
+)
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
 from members.training import seeded, while_training
@@ -200,10 +206,9 @@ def distill(
     if labels is not None and len(labels) != len(X):
         raise ValueError(f"y must label every row of X: got {len(labels)} labels for {len(X)} rows")
     weights = check_sample_weight(sample_weight, X)
-    if weights is not None:  # a row of weight 0 is left out, as in a network's fit: before the
-        kept = weights > 0  # held-out rows are drawn, so that both sides get weighted rows
-        X, weights = X[kept], weights[kept]
-        labels = None if labels is None else labels[kept]
+    # a row of weight 0 is left out, as in a network's fit: before the held-out rows are drawn
+    X, given, weights = positive_rows(X, () if labels is None else (labels,), weights)
+    labels = given[0] if given else None
     unlabeled = None if X_unlabeled is None else _validate_X(ensemble, X_unlabeled)
     n_unlabeled = 0 if unlabeled is None else len(unlabeled)
 

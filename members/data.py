@@ -117,6 +117,18 @@ def class_row_weights(
     return weights if sample_weight is None else weights * sample_weight
 
 
+def positive_rows(
+    X: np.ndarray, targets: tuple[np.ndarray, ...], weights: np.ndarray | None
+) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
+    """The rows of positive weight (a row of weight 0 is a row left out), and their weights;
+    ``None`` for equal weights, whose weighted mean is the plain mean, exactly."""
+    if weights is None:
+        return X, targets, None
+    kept = weights > 0
+    X, targets, weights = X[kept], tuple(target[kept] for target in targets), weights[kept]
+    return X, targets, None if np.all(weights == weights[0]) else weights
+
+
 def weighted_moments(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations of ``X``, each row counted ``weights`` times."""
     if weights is None:

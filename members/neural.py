@@ -26,6 +26,7 @@ from members.data import (
     class_row_weights,
     encode_classes,
     encode_labels,
+    positive_rows,
     to_numpy,
     validate_inputs,
     weighted_moments,
@@ -86,18 +87,6 @@ NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
     "verbose": ["verbose"],
     "log_dir": [str, os.PathLike, None],
 }
-
-
-def _positive_rows(
-    X: np.ndarray, targets: tuple[np.ndarray, ...], weights: np.ndarray | None
-) -> tuple[np.ndarray, tuple[np.ndarray, ...], np.ndarray | None]:
-    """The rows of positive weight (a row of weight 0 is a row left out), and their weights;
-    ``None`` for equal weights, whose weighted mean is the plain mean, exactly."""
-    if weights is None:
-        return X, targets, None
-    kept = weights > 0
-    X, targets, weights = X[kept], tuple(target[kept] for target in targets), weights[kept]
-    return X, targets, None if np.all(weights == weights[0]) else weights
 
 
 class _ScriptBytes:
@@ -283,7 +272,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
                 x_scale=getattr(self, "x_scale_", None),
             )
             targets = (targets[0],)
-        X, targets, weights = _positive_rows(X, targets, weights)
+        X, targets, weights = positive_rows(X, targets, weights)
         plan = self._plan(X, targets, self.max_epochs, distillation, weights=weights)
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
@@ -340,7 +329,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         self._fit_target_encoding(y, sample_weight)
         targets = self.encode_targets(y)
         weights = self._row_weights(targets, sample_weight)
-        X, (targets,), weights = _positive_rows(X, (targets,), weights)
+        X, (targets,), weights = positive_rows(X, (targets,), weights)
         plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
         if self.early_stopping:
             plan.hold_out(
@@ -364,7 +353,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y, reset=False)
         targets = self.encode_targets(y)
         weights = self._row_weights(targets, check_sample_weight(sample_weight, X))
-        X, (targets,), weights = _positive_rows(X, (targets,), weights)
+        X, (targets,), weights = positive_rows(X, (targets,), weights)
         return self._plan(X, (targets,), max_epochs, weights=weights)
 
     def _row_weights(
