@@ -3,6 +3,7 @@
 Pure numpy and scikit-learn: no torch training, no Lightning, no ``members`` import.
 """
 
+from combiners.auto import AutoCombiner
 from combiners.base import BaseCombiner
 from combiners.mean import MeanCombiner
 from combiners.selection import EnsembleSelection
@@ -14,6 +15,7 @@ from combiners.voting import VotingCombiner
 from combiners.weighted import WeightedCombiner
 
 COMBINERS: dict[str, type[BaseCombiner]] = {
+    "auto": AutoCombiner,
     "mean": MeanCombiner,
     "voting": VotingCombiner,
     "weighted": WeightedCombiner,
@@ -24,6 +26,7 @@ COMBINERS: dict[str, type[BaseCombiner]] = {
 
 __all__ = [
     "COMBINERS",
+    "AutoCombiner",
     "BaseCombiner",
     "EnsembleSelection",
     "MeanCombiner",

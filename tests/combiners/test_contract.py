@@ -78,7 +78,8 @@ def test_mixture_weights_are_the_weighted_mean_the_rule_computes(combiner):
     predictions, y = _predictions()
     fitted = combiner.fit(predictions, y)
     weights = fitted.mixture_weights()
-    expected = {"mean", "weighted", "selection", "snapshot"}
+    # auto: its default candidates are all weighted means
+    expected = {"mean", "weighted", "selection", "snapshot", "auto"}
     name = next(key for key, kind in COMBINERS.items() if isinstance(combiner, kind))
     assert (weights is not None) == (name in expected)
     if weights is not None:
