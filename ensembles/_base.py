@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from numbers import Integral, Real
@@ -25,8 +26,9 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from combiners import BaseCombiner, MeanCombiner
+from combiners import BaseCombiner, MeanCombiner, WeightedCombiner
 from ensembles.distillation import distill
+from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.training import plan_tasks, run_tasks
 from members.data import check_sample_weight, validate_inputs
 from members.persistence import SaveLoadMixin
@@ -37,7 +39,14 @@ logger = logging.getLogger(__name__)
 DROP = "drop"
 PREFIT = "prefit"
 DEFAULT_FOLDS = 5
-
+# The default fusion (combiner=None, cv=None): learned weights (WeightedCombiner) on this share
+# of the rows, held out from members trained on the rest, then the members refit on every row
+# (1 + (1 - DEFAULT_HOLDOUT) trainings each). Chosen on validation splits of the training data
+# of five sets (python benchmarks/defaults.py --validation; the table is in the README), against
+# no refit, AutoCombiner's per-fit choice and Caruana selection.
+DEFAULT_HOLDOUT = 0.2
+# Below this many training rows the default is the plain mean: too few to hold any out.
+DEFAULT_MIN_ROWS = 250
 # The parameters every ensemble takes, in _parameter_constraints form; subclasses add theirs.
 ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
     "members": [list, tuple],  # each entry is checked by _check_members
@@ -134,7 +143,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         raise NotImplementedError
 
     def _needs_held_out(self, combiner: BaseCombiner) -> bool:
-        return combiner.learns or self.calibration is not None
+        # an explicit cv gives a fixed rule held-out outputs too: the fusion guard checks them
+        return combiner.learns or self.calibration is not None or self.cv is not None
 
     def _held_out_member(
         self, name: str, member: Any, X: np.ndarray
@@ -204,9 +214,33 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return active
 
     def _check_combiner(self) -> BaseCombiner:
-        combiner = MeanCombiner() if self.combiner is None else clone(self.combiner)
+        combiner = WeightedCombiner() if self.combiner is None else clone(self.combiner)
         combiner.check_task(is_classifier(self))
         return combiner
+
+    def _default_combiner(
+        self, combiner: BaseCombiner, n_members: int, n_rows: int
+    ) -> BaseCombiner:
+        """The combiner ``combiner=None`` means for this fit: learned weights
+        (:class:`~combiners.WeightedCombiner`) with two or more members and, unless ``cv`` says
+        where held-out rows come from, at least :data:`DEFAULT_MIN_ROWS` rows; the plain mean
+        otherwise (nothing to weigh, or too few rows to hold out); ``combiner`` itself when
+        the user gave one."""
+        if self.combiner is not None:
+            return combiner
+        if n_members > 1 and (self.cv is not None or n_rows >= DEFAULT_MIN_ROWS):
+            return combiner
+        return MeanCombiner()
+
+    def _held_out_plan(self) -> tuple[Any, bool]:
+        """``(cv, refit)``: where held-out outputs come from (a ``cv`` value) and whether the
+        members are then refit on all the rows. ``cv=None``: :data:`DEFAULT_HOLDOUT` of the rows
+        with a refit for the default combiner, :data:`DEFAULT_FOLDS` folds for one given."""
+        if self.cv is None:
+            if self.combiner is None:
+                return DEFAULT_HOLDOUT, True
+            return DEFAULT_FOLDS, True
+        return self.cv, not is_holdout(self.cv)
 
     def _validate_fit_data(self, X: Any, y: Any, **kwargs: Any) -> Any:
         return validate_inputs(self, X, y, ensure_min_samples=2, **kwargs)
@@ -241,6 +275,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         combiner = self._check_combiner()
         forget_fit(self)  # nothing of an earlier fit (oof_predictions_, say) survives a refit
         X, y, targets = self._validate_targets(X, y, active)
+        combiner = self._default_combiner(combiner, len(active), len(X))
         sample_weight = self._row_weights(targets, check_sample_weight(sample_weight, X))
         member_params, split_params = self._route_fit(active, sample_weight, fit_params)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
@@ -270,6 +305,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             weights_held = None if sample_weight is None else sample_weight[held_out]
             self.combiner_ = combiner.fit(oof, targets_held, X=X_held, sample_weight=weights_held)
             self._fit_calibration(oof, targets_held, X_held, extra, weights_held)
+            self._guard_fusion(oof, targets_held, X_held, weights_held)
         else:
             # Fixed rules learn nothing from data: fit them on the shape alone.
             shape_only = np.zeros((len(self.members_), 0, self._n_outputs()))
@@ -422,16 +458,33 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
                 ) from None
         self._set_members(active, [estimator for _, estimator in active])
 
-    def _is_holdout(self) -> bool:
-        """A float cv: members trained once on the rest, no refit (blending)."""
-        return is_holdout(self.cv)
-
     def _splits(
-        self, X: np.ndarray, y: np.ndarray, rng: Any, split_params: dict[str, Any]
+        self, X: np.ndarray, y: np.ndarray, rng: Any, split_params: dict[str, Any], cv: Any
     ) -> list[tuple[Any, Any]]:
         shuffle_seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
-        cv: Any = DEFAULT_FOLDS if self.cv is None else self.cv
         return cv_splits(cv, X, y, is_classifier(self), shuffle_seed, split_params)
+
+    def _guard_fusion(
+        self,
+        predictions: np.ndarray,
+        targets: np.ndarray,
+        X: Any,
+        sample_weight: np.ndarray | None,
+    ) -> None:
+        """Score the fused ensemble and each member on the held-out outputs (a learned
+        combiner cross-fitted, so it is judged on rows it was not fitted to), keep the scores
+        as ``held_out_scores_``, and warn when the ensemble is worse than its best member
+        beyond the noise of those rows (:func:`ensembles.guard.held_out_scores`)."""
+        fused = cross_fitted_fusion(self.combiner_, predictions, targets, X, sample_weight)
+        names = list(self.named_members_)
+        self.held_out_scores_, worse = held_out_scores(
+            predictions, fused, targets, names, sample_weight
+        )
+        if worse is not None:
+            message = fusion_warning(
+                type(self).__name__, self.held_out_scores_, worse, self.combiner_, len(targets)
+            )
+            warnings.warn(message, UserWarning, stacklevel=3)
 
     def _cross_fit(
         self,
@@ -448,16 +501,22 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         then the members on all data (K folds) or as trained. Each member trains with its
         ``member_params`` cut to its rows (sample weights follow their rows). Held-out rows
         that all weigh 0 (``sample_weight``) are refused before anything trains."""
-        splits = self._splits(X, y, rng, split_params)
+        cv, refit = self._held_out_plan()
+        splits = self._splits(X, y, rng, split_params, cv)
         held_out = np.concatenate([test for _, test in splits])
         check_held_out_weights(
             sample_weight, held_out, "cv", self.cv, "the combiner and calibration"
         )
-        holdout = self._is_holdout()
-        if not holdout:
+        if refit:
+            what = (
+                f"holding out {len(held_out)} rows"
+                if len(splits) == 1
+                else f"cross-fitting with {len(splits)} folds"
+            )
             message = (
-                f"cross-fitting with {len(splits)} folds: each of the {len(active)} members is "
-                f"trained {len(splits) + 1} times (once per fold, then on all the data)"
+                f"{what}: each of the {len(active)} members is trained {len(splits) + 1} times "
+                f"({'on the other rows' if len(splits) == 1 else 'once per fold'}, then on all "
+                "the data)"
             )
             logger.info(message)
             if self.verbose:
@@ -465,7 +524,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         jobs: list[tuple[int | None, np.ndarray | None]] = [
             (fold, np.asarray(train)) for fold, (train, _) in enumerate(splits)
         ]
-        if not holdout:
+        if refit:
             jobs.append((None, None))  # the refit on all the data
         fitted = self._fit_members(active, seeds, X, y, jobs, member_params)
         oof = np.zeros((len(active), len(X), self._n_outputs()))
@@ -476,7 +535,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             if fold_extra is not None:
                 extra = np.zeros_like(oof) if extra is None else extra
                 extra[:, test] = fold_extra
-        self._set_members(active, fitted[0] if holdout else fitted[-1])
+        self._set_members(active, fitted[-1])
         held_out = np.sort(held_out)
         return held_out, oof[:, held_out], None if extra is None else extra[:, held_out]
 

@@ -32,18 +32,27 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         Named members, as in ``StackingClassifier(estimators=...)``: ``NeuralClassifier``\\ s or
         any scikit-learn classifier. A member set to ``"drop"`` is left out.
     combiner : BaseCombiner, optional
-        Fusion rule; :class:`~combiners.MeanCombiner` (soft voting) when ``None``.
+        Fusion rule. ``None`` (the default): weights learned on held-out member outputs
+        (:class:`~combiners.WeightedCombiner`, minimising their NLL over the simplex), so an
+        ensemble is not dragged below its best member by weak ones, as the plain mean is when
+        one member is much better than the rest (measured: ``benchmarks/defaults.py``); the
+        plain mean with one member, or with fewer than 250 rows and no ``cv``.
+        ``MeanCombiner()`` is soft voting, the old default, trained once per member.
     cv : int, float, CV splitter, list of splits, "prefit" or None, default=None
-        Where a combiner that learns (and calibration) gets member outputs the members did not
-        train on. An int K: K-fold cross-fitting (stratified, shuffled): out-of-fold outputs for
-        every sample, then the members are refit on all the data (K + 1 trainings each). A
-        float: that fraction is held out and the members are trained once on the rest
-        (blending, no refit). A scikit-learn splitter (``groups`` reach it through metadata
-        routing) or a list of ``(train, test)`` index pairs: its folds, as with an int.
-        ``"prefit"``: the members are already fitted; ``fit(X, y)`` only fits the combiner on
-        ``(X, y)``.
-        ``None``: 5 folds when something learns; fixed rules (averaging, voting) train each
-        member once on all the data and cost nothing extra.
+        Where the combiner (and calibration) gets member outputs the members did not train on.
+        An int K: K-fold cross-fitting (stratified, shuffled): out-of-fold outputs for every
+        sample, then the members are refit on all the data (K + 1 trainings each). A float:
+        that fraction is held out and the members are trained once on the rest (blending, no
+        refit). A scikit-learn splitter (``groups`` reach it through metadata routing) or a
+        list of ``(train, test)`` index pairs: its folds, as with an int. ``"prefit"``: the
+        members are already fitted; ``fit(X, y)`` only fits the combiner on ``(X, y)``.
+        ``None``: with the default combiner, a fifth of the rows held out (stratified), then the
+        members refit on every row (1.8 trainings each); with a given combiner that learns (or
+        calibration), 5 folds; a fixed rule (averaging, voting) trains each member once and
+        costs nothing extra. Whenever there are held-out outputs, the fused ensemble and each
+        member are scored on them (``held_out_scores_``), and a ``UserWarning`` names the best
+        member when the ensemble is worse than it beyond the noise of those rows (2 standard
+        errors of the paired difference, in NLL or accuracy).
     calibration : {None, "temperature"}, default=None
         ``"temperature"`` fits one temperature on held-out fused probabilities (cross-fitted
         when the combiner learns, so it never sees the combiner's own training fit); accuracy
@@ -101,6 +110,10 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         The held-out member outputs the combiner was fitted on (only when one was needed).
     oof_index_ : ndarray of shape (n_held_out,)
         Rows of the training data that ``oof_predictions_`` belong to.
+    held_out_scores_ : dict
+        ``{name: {"nll": ..., "accuracy": ...}}`` for each member and for ``"ensemble"`` (the
+        fused outputs, a learned combiner cross-fitted) on those rows (only when there are
+        held-out outputs); ``pandas.DataFrame(held_out_scores_).T`` prints it as a table.
     classes_ : ndarray of shape (n_classes,)
     n_features_in_ : int
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
@@ -63,18 +63,45 @@ def augment_rows(
 
 
 def default_student(ensemble: Any) -> Any:
-    """An unfitted copy of the smallest neural member (by parameter count); a copy of a
-    Gaussian member (``loss="gaussian"``) learns the ensemble's mean, so it gets ``loss=None``."""
-    neural = [m for m in ensemble.members_ if isinstance(m, NeuralClassifier | NeuralRegressor)]
+    """An unfitted copy of the neural member whose architecture the student should have.
+
+    The member that scored best on the held-out rows of the ensemble's fit
+    (``held_out_scores_``, which the default fit has): a student learns the ensemble's
+    function best in the architecture that fits the data best on its own (a pool whose gain
+    comes from convolutional members gets a convolutional student, not a copy of its
+    smallest MLP). Without held-out scores (a fixed rule fitted with ``cv=None``), the smallest
+    neural member (by parameter count). A copy of a Gaussian member (``loss="gaussian"``)
+    learns the ensemble's mean, so it gets ``loss=None``.
+    """
+    neural = [
+        (name, member)
+        for name, member in ensemble.named_members_.items()
+        if isinstance(member, NeuralClassifier | NeuralRegressor)
+    ]
     if not neural:
         raise TypeError(
             "the ensemble has no neural member to copy as the student; pass "
             "student=NeuralClassifier(...) (or NeuralRegressor(...)) to distill"
         )
-    student = clone(min(neural, key=n_parameters))
+    scores = getattr(ensemble, "held_out_scores_", None)
+    if scores is not None:
+        loss = next(iter(scores["ensemble"]))
+        chosen = min(neural, key=lambda pair: scores[pair[0]][loss])[1]
+    else:
+        chosen = min((member for _, member in neural), key=n_parameters)
+    student = clone(chosen)
     if getattr(student, "loss", None) == "gaussian":
         student.set_params(loss=None)
     return student
+
+
+def same_architecture(member: Any, student: Any) -> bool:
+    """Whether ``member`` is a network of the ``student``'s class, module and module_kwargs."""
+    return (
+        type(member) is type(student)
+        and member.module == student.module
+        and member.module_kwargs == student.module_kwargs
+    )
 
 
 def n_parameters(estimator: Any) -> int:
@@ -310,13 +337,7 @@ def best_member(
     or squared error against the labels; against the ensemble without them; each row weighted
     by ``sample_weight``, the held-out rows' weights, when given); ``None`` when no member
     shares the student's architecture."""
-    same = [
-        member
-        for member in ensemble.members_
-        if type(member) is type(student)
-        and member.module == student.module
-        and member.module_kwargs == student.module_kwargs
-    ]
+    same = [member for member in ensemble.members_ if same_architecture(member, student)]
     if not same:
         return None
     if is_classifier(ensemble):
@@ -351,9 +372,18 @@ class DistillationReport:
     (ensemble - alone)`` on accuracy (RMSE for regression), "alone" being the baseline that
     scores best; and, when training times are given, ``train_s`` and ``cost``, each time as a
     multiple of the ensemble's (the members' total training time).
+
+    The ensemble's own members are references too (each is a network trained alone on the
+    ensemble's data): the rows ``"best member"`` and ``"best member, student's architecture"``
+    (the member of the student's class, module and module_kwargs that scores best), named in
+    ``references``, and on the student's row the share of the gain it keeps against each,
+    ``gain_kept_best_member`` and ``gain_kept_architecture``. A student whose architecture
+    caps what it can learn keeps much of the gain over its own architecture and little over
+    the best member: then a student of the best member's architecture would keep more.
     """
 
     table: pd.DataFrame
+    references: dict[str, str] = field(default_factory=dict)
 
     def __str__(self) -> str:
         return self.table.to_string(float_format=lambda v: f"{v:.4f}")
@@ -410,18 +440,68 @@ class DistillationReport:
         for name, model in models.items():
             rows[name]["n_parameters"] = float(_total_parameters(model))
             rows[name]["latency_10k_s"] = latency(model, X)
+        references = _reference_members(ensemble, student, X, y, score, better)
+        for row_name, (member_name, row) in references.items():
+            row["n_parameters"] = float(_total_parameters(ensemble.named_members_[member_name]))
+            rows[row_name] = row
         table = pd.DataFrame.from_dict(rows, orient="index")
-        if alone:
-            reference_score = better(table.loc[name, score] for name in alone)
+
+        def kept_against(reference_score: float) -> float:
             gain = table.loc["ensemble", score] - reference_score
             kept = table.loc["student", score] - reference_score
+            return float(kept / gain) if gain != 0 else np.nan
+
+        if alone:
             table["gain_kept"] = np.nan
-            table.loc["student", "gain_kept"] = kept / gain if gain != 0 else np.nan
+            table.loc["student", "gain_kept"] = kept_against(
+                better(table.loc[name, score] for name in alone)
+            )
+        for row_name, column in [
+            ("best member", "gain_kept_best_member"),
+            ("best member, student's architecture", "gain_kept_architecture"),
+        ]:
+            if row_name in table.index:
+                table[column] = np.nan
+                table.loc["student", column] = kept_against(table.loc[row_name, score])
         if train_seconds:
             table["train_s"] = pd.Series(train_seconds, dtype=float)
             if "ensemble" in train_seconds:
                 table["cost"] = table["train_s"] / train_seconds["ensemble"]
-        return cls(table)
+        return cls(table, {row: name for row, (name, _) in references.items()})
+
+
+def _reference_members(
+    ensemble: Any, student: Any, X: np.ndarray, y: Any, score: str, better: Any
+) -> dict[str, tuple[str, dict[str, float]]]:
+    """The report's rows for the ensemble's best member and its best member of the
+    student's architecture: ``{row: (member name, scores)}`` (none for an ensemble whose
+    members are not named networks, such as a snapshot ensemble's)."""
+    members = getattr(ensemble, "named_members_", None)
+    if not members:
+        return {}
+    if is_classifier(ensemble):
+        y_index = metrics.encode_labels(y, ensemble.classes_)
+        scored = {
+            name: metrics.classification_report(y_index, proba)
+            for name, proba in zip(members, ensemble.member_predictions(X), strict=True)
+        }
+        for row in scored.values():
+            del row["brier"]
+    else:
+        target = np.asarray(to_numpy(y), dtype=np.float64)
+        scored = {
+            name: metrics.regression_report(target, m.predict(X)) for name, m in members.items()
+        }
+
+    def best(names: list[str]) -> str:
+        top = better(scored[name][score] for name in names)
+        return next(name for name in names if scored[name][score] == top)
+
+    references = {"best member": best(list(members))}
+    same = [name for name, member in members.items() if same_architecture(member, student)]
+    if same:
+        references["best member, student's architecture"] = best(same)
+    return {row: (name, dict(scored[name])) for row, name in references.items()}
 
 
 def _validate_X(ensemble: Any, X: Any) -> np.ndarray:

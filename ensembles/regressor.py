@@ -27,8 +27,10 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     """Train several regressors and fuse their predictions.
 
     Parameters and attributes are those of :class:`EnsembleClassifier` without ``classes_``;
-    the default combiner is the plain mean, and an int ``cv`` makes plain (unstratified,
-    shuffled) K folds. ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+    the default combiner learns non-negative weights summing to one that minimise the
+    held-out squared error (Breiman's stacked regression), ``held_out_scores_`` holds RMSEs,
+    and an int ``cv`` makes plain (unstratified, shuffled) K folds. ``y`` may be 1-D or
+    ``(n_samples, n_outputs)``.
 
     The ensemble is also a predictive distribution (:mod:`ensembles.uncertainty`): a mixture of
     its members', weighted as the combiner weights. A member that predicts a standard deviation

@@ -39,6 +39,7 @@ def row(
     name: str,
     *,
     combiner: str = "",
+    fused_by: str = "",
     size: int = 1,
     draw: int = 0,
     members: str,
@@ -52,6 +53,7 @@ def row(
         "kind": kind,
         "name": name,
         "combiner": combiner,
+        "fused_by": fused_by,
         "size": size,
         "draw": draw,
         "members": members,
@@ -83,7 +85,13 @@ def summary(
     n_members = len(members)
     full = table[(table.kind == "ensemble") & (table["size"] == n_members)]
     headline = [best.to_dict() | {"name": f"best member ({best['name']})"}]
-    headline += full.to_dict(orient="records")
+    # an AutoCombiner's row says which rule it chose: "auto[7] (weighted)"
+    headline += [
+        row | {"name": f"{row['name']} {row['fused_by'][len(row['combiner']) + 1 :]}"}
+        if str(row.get("fused_by", "")).startswith(f"{row['combiner']} (")
+        else row
+        for row in full.to_dict(orient="records")
+    ]
     headline += table[table.kind == "student"].to_dict(orient="records")
     headline += table[table.kind == "search"].to_dict(orient="records")
     columns = ["name", *metric_names, "disagreement", "fit_s", "predict_s"]

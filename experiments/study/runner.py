@@ -344,8 +344,9 @@ class Study:
         y_val: np.ndarray,
         X_test: np.ndarray,
         classification: bool,
-    ) -> tuple[np.ndarray, float]:
-        """Fit ``combiner`` on the subset's validation outputs; fused test outputs and time."""
+    ) -> tuple[np.ndarray, float, str]:
+        """Fit ``combiner`` on the subset's validation outputs; fused test outputs, time, and
+        the rule that fused them (an ``AutoCombiner``'s choice: ``"auto (weighted)"``)."""
         subset = list(subset)
         start = time.perf_counter()
         calibrate = classification and self.config.calibration == "temperature"
@@ -353,7 +354,7 @@ class Study:
         fused = fitted.combine(pool.test[subset], X=X_test)
         if calibrator is not None:
             fused = calibrator.transform(fused)
-        return fused, time.perf_counter() - start
+        return fused, time.perf_counter() - start, str(fitted)
 
     @staticmethod
     def _fit_fusion(
@@ -393,7 +394,7 @@ class Study:
         rows = []
         for size, subsets in sorted(self._subsets(pool, y_val, classification).items()):
             for draw, subset in enumerate(subsets):
-                fused, seconds = self._fuse(
+                fused, seconds, fused_by = self._fuse(
                     combiner, pool, subset, X_val, y_val, X_test, classification
                 )
                 if draw == 0:
@@ -404,6 +405,7 @@ class Study:
                         "ensemble",
                         f"{name}[{size}]",
                         combiner=name,
+                        fused_by=fused_by,
                         size=size,
                         draw=draw,
                         members=" ".join(pool.names[i] for i in subset),

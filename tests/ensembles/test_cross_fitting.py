@@ -40,9 +40,17 @@ def _pool():
 
 def test_fixed_rule_trains_each_member_once(counted):
     X, y = counted
-    ens = EnsembleClassifier(_pool(), combiner=MeanCombiner(), cv=5).fit(X, y)
+    ens = EnsembleClassifier(_pool(), combiner=MeanCombiner()).fit(X, y)
     assert FITS == [len(X)] * 2
     assert not hasattr(ens, "oof_predictions_")
+
+
+def test_a_fixed_rule_with_an_explicit_cv_gets_held_out_outputs_for_the_guard(counted):
+    X, y = counted
+    ens = EnsembleClassifier(_pool(), combiner=MeanCombiner(), cv=5).fit(X, y)
+    assert FITS == [192] * 10 + [240] * 2  # 5 folds, then the refit
+    assert ens.oof_predictions_.shape == (2, 240, 3)
+    assert list(ens.held_out_scores_) == ["a", "b", "ensemble"]
 
 
 def test_kfold_cross_fitting_trains_k_plus_one_times_and_exposes_oof(counted):

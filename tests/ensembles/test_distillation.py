@@ -77,7 +77,15 @@ def test_without_labels_and_report(teacher):
     alone = NeuralClassifier(**small, random_state=0).fit(X, labels)
     report = DistillationReport.compare(ensemble, student, X, labels, baseline=alone)
     table = report.table
-    assert list(table.index) == ["ensemble", "student", "alone"]
+    assert list(table.index) == [
+        "ensemble",
+        "student",
+        "alone",
+        "best member",
+        "best member, student's architecture",
+    ]
+    assert report.references["best member, student's architecture"] == "small"
+    assert np.isnan(table.loc["ensemble", "gain_kept_architecture"])
     assert table.loc["ensemble", "agreement"] == 1.0
     assert table.loc["ensemble", "kl_to_ensemble"] == pytest.approx(0.0, abs=1e-9)
     assert table.loc["student", "n_parameters"] < table.loc["ensemble", "n_parameters"]

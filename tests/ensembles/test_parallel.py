@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 
-from combiners import WeightedCombiner
+from combiners import MeanCombiner, WeightedCombiner
 from ensembles import EnsembleClassifier, EnsembleRegressor
 from ensembles.parallel import (
     DeviceLease,
@@ -101,8 +101,8 @@ def test_worker_count_and_threads_follow_joblib():
 
 def test_loky_gives_the_sequential_predictions_bit_for_bit():
     members = [*mlps(), ("lr", LogisticRegression(max_iter=300))]
-    one = EnsembleClassifier(members, batched=False).fit(X, y)
-    two = EnsembleClassifier(members, batched=False, n_jobs=2).fit(X, y)
+    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
+    two = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False, n_jobs=2).fit(X, y)
     np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
     # cross-fitting: every fold member and refit is a task
     three = EnsembleClassifier(
@@ -118,8 +118,8 @@ def test_loky_gives_the_sequential_predictions_bit_for_bit():
 def test_a_batched_group_is_one_task_and_regressors_run_too():
     Xr, yr = X[:, :20], X[:, 20]
     members = [(f"r{i}", NeuralRegressor(max_epochs=2, random_state=i)) for i in range(3)]
-    one = EnsembleRegressor(members, batched=True).fit(Xr, yr)
-    two = EnsembleRegressor(members, batched=True, n_jobs=2).fit(Xr, yr)
+    one = EnsembleRegressor(members, combiner=MeanCombiner(), batched=True).fit(Xr, yr)
+    two = EnsembleRegressor(members, combiner=MeanCombiner(), batched=True, n_jobs=2).fit(Xr, yr)
     np.testing.assert_array_equal(one.predict(Xr), two.predict(Xr))
 
 
@@ -175,8 +175,10 @@ def test_conv_networks_match_bit_for_bit_when_every_task_gets_one_thread():
         (f"cnn{i}", NeuralClassifier("cnn1d", max_epochs=2, random_state=i)) for i in range(2)
     ]
     with caller_torch(threads=1):
-        one = EnsembleClassifier(members, batched=False).fit(Xc, y)
-        two = EnsembleClassifier(members, batched=False, n_jobs=2).fit(Xc, y)
+        one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(Xc, y)
+        two = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False, n_jobs=2).fit(
+            Xc, y
+        )
     np.testing.assert_array_equal(one.predict_proba(Xc), two.predict_proba(Xc))
 
 
@@ -197,7 +199,9 @@ def test_a_failing_worker_names_its_member_and_the_others_are_reused(tmp_path, n
         ("bad", Recorder(fail=True, wait_for=wait)),
         ("ok1", Recorder()),
     ]
-    ensemble = EnsembleClassifier(members, n_jobs=n_jobs, checkpoint_dir=tmp_path, verbose=True)
+    ensemble = EnsembleClassifier(
+        members, combiner=MeanCombiner(), n_jobs=n_jobs, checkpoint_dir=tmp_path, verbose=True
+    )
     with pytest.raises(RuntimeError, match="always fails") as raised:
         ensemble.fit(X, y)
     assert "member 'bad'" in " ".join(raised.value.__notes__)
@@ -267,9 +271,9 @@ def ray_cluster():
 
 def test_ray_gives_the_sequential_predictions(ray_cluster):
     members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
-    one = EnsembleClassifier(members, batched=False).fit(X, y)
+    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
     with joblib.parallel_config(backend="ray", n_jobs=2):
-        on_ray = EnsembleClassifier(members, batched=False).fit(X, y)
+        on_ray = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
         # the data travels through Ray's object store, once for all tasks
         [shared] = share_arrays(active_backend(), X)
     np.testing.assert_array_equal(one.predict_proba(X), on_ray.predict_proba(X))
@@ -304,7 +308,7 @@ def test_a_failing_member_on_ray_is_named_and_the_others_are_stored(ray_cluster,
 def test_dask_gives_the_sequential_predictions():
     distributed = pytest.importorskip("distributed")
     members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
-    one = EnsembleClassifier(members, batched=False).fit(X, y)
+    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
     with (
         cluster_environment(),
         distributed.LocalCluster(
@@ -313,7 +317,7 @@ def test_dask_gives_the_sequential_predictions():
         distributed.Client(cluster),
         joblib.parallel_config(backend="dask"),
     ):
-        on_dask = EnsembleClassifier(members, batched=False).fit(X, y)
+        on_dask = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
     np.testing.assert_array_equal(one.predict_proba(X), on_dask.predict_proba(X))
 
 
@@ -324,8 +328,8 @@ def test_gpu_members_in_loky_workers_take_turns_on_each_device():
         (f"mlp{i}", NeuralClassifier(max_epochs=2, accelerator="gpu", random_state=i))
         for i in range(4)
     ]
-    one = EnsembleClassifier(members, batched=False).fit(X, y)
-    two = EnsembleClassifier(members, batched=False, n_jobs=2).fit(X, y)
+    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
+    two = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False, n_jobs=2).fit(X, y)
     np.testing.assert_allclose(one.predict_proba(X), two.predict_proba(X), atol=1e-5)
     # one member per device at a time: the lease serialises tasks on a device
     lease = DeviceLease(list(range(torch.cuda.device_count())))

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.linear_model import BayesianRidge, LogisticRegression, Ridge
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from combiners import StackingCombiner, WeightedCombiner
+from combiners import MeanCombiner, StackingCombiner, WeightedCombiner
 from ensembles import (
     EnsembleClassifier,
     EnsembleRegressor,
@@ -62,6 +62,8 @@ Y4 = np.array([0.0, 1.0, 2.0, 3.0])
 
 def _prefit(members, **kwargs):
     named = [(f"m{i}", member.fit(X4, Y4)) for i, member in enumerate(members)]
+    # the closed forms are of the equally weighted mixture
+    kwargs.setdefault("combiner", MeanCombiner())
     return EnsembleRegressor(named, cv="prefit", **kwargs).fit(X4, Y4)
 
 
@@ -97,14 +99,16 @@ def test_point_members_add_to_the_epistemic_part_only():
 def test_identical_members_have_no_epistemic_uncertainty(regression_data, classification_data):
     X, y = regression_data
     net = NeuralRegressor(loss="gaussian", max_epochs=2, random_state=0).fit(X, y)
-    ens = EnsembleRegressor([("a", net), ("b", net)], cv="prefit").fit(X, y)
+    ens = EnsembleRegressor([("a", net), ("b", net)], combiner=MeanCombiner(), cv="prefit").fit(
+        X, y
+    )
     parts = ens.predict_uncertainty(X)
     np.testing.assert_allclose(parts["epistemic"], 0.0, atol=1e-12)
     np.testing.assert_allclose(parts["aleatoric"], net.predict(X, return_std=True)[1] ** 2)
 
     X, y = classification_data
     lr = LogisticRegression(max_iter=500).fit(X, y)
-    clf = EnsembleClassifier([("a", lr), ("b", lr)], cv="prefit").fit(X, y)
+    clf = EnsembleClassifier([("a", lr), ("b", lr)], combiner=MeanCombiner(), cv="prefit").fit(X, y)
     parts = clf.predict_uncertainty(X)
     np.testing.assert_allclose(parts["epistemic"], 0.0, atol=1e-12)
     np.testing.assert_allclose(parts["total"], parts["aleatoric"])
@@ -114,13 +118,17 @@ def test_identical_members_have_no_epistemic_uncertainty(regression_data, classi
 def test_classification_parts_in_closed_form():
     X, y = np.zeros((3, 1)), np.array([0, 1, 0])
     members = [("sure0", _FixedProba((1.0, 0.0))), ("sure1", _FixedProba((0.0, 1.0)))]
-    clf = EnsembleClassifier([(n, m.fit(X, y)) for n, m in members], cv="prefit").fit(X, y)
+    clf = EnsembleClassifier(
+        [(n, m.fit(X, y)) for n, m in members], combiner=MeanCombiner(), cv="prefit"
+    ).fit(X, y)
     parts = clf.predict_uncertainty(X)
     np.testing.assert_allclose(parts["aleatoric"], 0.0)  # each member is sure
     np.testing.assert_allclose(parts["epistemic"], np.log(2))  # and they disagree
     np.testing.assert_allclose(parts["total"], np.log(2))
     members = [("even", _FixedProba((0.5, 0.5))), ("same", _FixedProba((0.5, 0.5)))]
-    clf = EnsembleClassifier([(n, m.fit(X, y)) for n, m in members], cv="prefit").fit(X, y)
+    clf = EnsembleClassifier(
+        [(n, m.fit(X, y)) for n, m in members], combiner=MeanCombiner(), cv="prefit"
+    ).fit(X, y)
     parts = clf.predict_uncertainty(X)
     np.testing.assert_allclose(parts["aleatoric"], np.log(2))  # noise both members see
     np.testing.assert_allclose(parts["epistemic"], 0.0)

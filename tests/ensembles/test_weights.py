@@ -15,7 +15,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
-from combiners import StackingCombiner, WeightedCombiner
+from combiners import MeanCombiner, StackingCombiner, WeightedCombiner
 from ensembles import (
     EnsembleClassifier,
     EnsembleRegressor,
@@ -117,11 +117,14 @@ def test_cross_fitting_gives_each_fold_its_rows_weights_and_the_combiner_the_hel
 
 def test_neural_members_batched_and_alone_get_the_weights():
     pool = replicate(NeuralClassifier(max_epochs=3, batch_size=512, precision="64-true"), 2)
-    batched = EnsembleClassifier(pool, batched=True, random_state=0).fit(X, Y, sample_weight=W)
-    alone = EnsembleClassifier(pool, batched=False, random_state=0).fit(X, Y, sample_weight=W)
+    mean = MeanCombiner()  # the members are compared: repeated rows would hold out others
+    batched = EnsembleClassifier(pool, combiner=mean, batched=True, random_state=0)
+    batched.fit(X, Y, sample_weight=W)
+    alone = EnsembleClassifier(pool, combiner=mean, batched=False, random_state=0)
+    alone.fit(X, Y, sample_weight=W)
     np.testing.assert_allclose(batched.predict_proba(X), alone.predict_proba(X), atol=1e-8)
     kept = W > 0
-    repeated = EnsembleClassifier(pool, batched=False, random_state=0).fit(
+    repeated = EnsembleClassifier(pool, combiner=mean, batched=False, random_state=0).fit(
         np.repeat(X, W.astype(int), axis=0), np.repeat(Y, W.astype(int))
     )
     np.testing.assert_allclose(alone.predict_proba(X), repeated.predict_proba(X), atol=1e-10)
