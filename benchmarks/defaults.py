@@ -1,0 +1,269 @@
+"""Every option at its default: is the ensemble at least as good as its best member?
+
+One table of truth for issue 29. Five data sets, each with a pool of five members as a user
+would write it (three MLPs of different shapes and two convolutional networks for signals and
+images; three MLPs, a linear model and gradient boosting for tables), every option of every
+estimator left at its default::
+
+    python benchmarks/defaults.py [--sets mnist1d digits digits28 tabular regression]
+                                  [--seeds 0 1 2] [--copies 3] [--no-distill] [--validation]
+
+For each set and seed, on the test rows:
+
+- ``best member``: the member of the plain-mean ensemble that scores best *on the test rows*
+  (trained on every training row; a stricter reference than any a user could pick);
+- ``mean``: ``EnsembleClassifier(members, combiner=MeanCombiner())``, the old default;
+- ``default``: ``EnsembleClassifier(members)``, with the combiner :class:`~combiners.AutoCombiner`
+  chose (in brackets);
+- ``student``: ``default.distill(X, y)`` with no student given (classification only), and the
+  share of the gain it keeps against the best network *of its architecture* (``gain_kept``:
+  ``(student - alone) / (default - alone)`` in accuracy).
+
+Accuracy, NLL and ECE (15 bins) for classification, RMSE for regression, and each fit's
+seconds, with the default's training time as a multiple of the plain mean's.
+
+``--validation`` chooses the defaults without looking at any test row: the training rows are
+split 75/25 (stratified for classification) and everything is scored on that quarter. It
+compares the held-out schemes (a fifth of the rows held out, with and without a refit of the
+members on all the rows) and the rules (:class:`AutoCombiner`'s choice, learned weights,
+Caruana selection) on the same trainings: the members of the no-refit scheme are trained once
+(``cv=0.2``); the refit scheme's members are exactly the plain mean's (the same seeds on all
+the rows), so its outputs are the no-refit combiner applied to the plain mean's members, and its
+cost is the two fits together.
+
+Measured on this 2-core CPU (validation splits, seed 0; ``--copies 2``): see the README.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.datasets import load_digits, make_classification, make_friedman1
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.model_selection import train_test_split
+
+from combiners import EnsembleSelection, MeanCombiner, WeightedCombiner
+from ensembles import EnsembleClassifier, EnsembleRegressor, metrics
+from experiments.data import load_digits28, load_mnist1d
+from members import NeuralClassifier, NeuralRegressor
+
+SETS = ("mnist1d", "digits", "digits28", "tabular", "regression")
+MLPS = {"mlp": None, "mlp_wide": {"hidden": (512, 512)}, "mlp_deep": {"hidden": (256,) * 3}}
+
+
+def load(name: str, seed: int, copies: int) -> tuple[np.ndarray, ...]:
+    """``X_train, y_train, X_test, y_test`` of set ``name``."""
+    if name == "mnist1d":
+        return load_mnist1d()
+    if name == "digits28":
+        return load_digits28(copies=copies, seed=seed)
+    if name == "digits":
+        X, y = load_digits(return_X_y=True)
+    elif name == "tabular":
+        X, y = make_classification(
+            4000, 20, n_informative=10, n_classes=3, flip_y=0.02, random_state=seed
+        )
+    else:
+        X, y = make_friedman1(3000, n_features=10, noise=1.0, random_state=seed)
+    stratify = None if name == "regression" else y
+    X_train, X_test, y_train, y_test = train_test_split(
+        X.astype(np.float32), y, test_size=0.25, stratify=stratify, random_state=seed
+    )
+    return X_train, y_train, X_test, y_test
+
+
+def pool(name: str) -> list[tuple[str, Any]]:
+    """Five members, every option at its default but the architecture."""
+    if name == "regression":
+        mlps = [(n, NeuralRegressor("mlp", module_kwargs=kw)) for n, kw in MLPS.items()]
+        return [*mlps, ("ridge", Ridge()), ("gbt", HistGradientBoostingRegressor())]
+    mlps = [(n, NeuralClassifier("mlp", module_kwargs=kw)) for n, kw in MLPS.items()]
+    if name == "tabular":
+        return [
+            *mlps,
+            ("logistic", LogisticRegression(max_iter=1000)),
+            ("gbt", HistGradientBoostingClassifier()),
+        ]
+    if name == "mnist1d":
+        conv = NeuralClassifier("cnn1d")
+    else:
+        side = 8 if name == "digits" else 28
+        conv = NeuralClassifier("cnn2d", module_kwargs={"input_shape": (side, side)})
+    return [*mlps, ("cnn_a", conv), ("cnn_b", clone(conv))]
+
+
+def scores(model_or_output: Any, X: np.ndarray, y: np.ndarray, classes: Any) -> dict[str, float]:
+    """Accuracy, NLL, ECE of probabilities (or RMSE of predictions) on ``(X, y)``."""
+    output = model_or_output
+    if not isinstance(output, np.ndarray):
+        output = output.predict_proba(X) if classes is not None else output.predict(X)
+    if classes is None:
+        return {"rmse": float(np.sqrt(np.mean((output.reshape(len(y)) - y) ** 2)))}
+    encoded = metrics.encode_labels(y, classes)
+    return {
+        "accuracy": metrics.accuracy(encoded, output),
+        "nll": metrics.nll(encoded, output),
+        "ece": metrics.ece(encoded, output),
+    }
+
+
+def fit_timed(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[Any, float]:
+    start = time.perf_counter()
+    model.fit(X, y)
+    return model, time.perf_counter() - start
+
+
+def run(name: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    X_train, y_train, X_test, y_test = load(name, seed, args.copies)
+    if args.validation:  # the test rows are never read: score on a quarter of the training rows
+        stratify = None if name == "regression" else y_train
+        X_train, X_test, y_train, y_test = train_test_split(
+            X_train, y_train, test_size=0.25, stratify=stratify, random_state=seed
+        )
+    kind = EnsembleRegressor if name == "regression" else EnsembleClassifier
+    members = pool(name)
+    mean, mean_s = fit_timed(
+        kind(members, combiner=MeanCombiner(), random_state=seed), X_train, y_train
+    )
+    classes = getattr(mean, "classes_", None)
+    member_outputs = mean.member_predictions(X_test)
+    member_scores = {
+        member: scores(output if classes is not None else output[:, 0], X_test, y_test, classes)
+        for member, output in zip(mean.named_members_, member_outputs, strict=True)
+    }
+    # the strictest reference: the best accuracy and the best NLL (RMSE) of any member, each
+    # picked on the test rows
+    best_values, best_names = {}, []
+    for metric, pick in [("accuracy", max), ("nll", min), ("ece", min), ("rmse", min)]:
+        if metric in next(iter(member_scores.values())):
+            chosen = pick(member_scores, key=lambda member: member_scores[member][metric])
+            best_values[metric] = member_scores[chosen][metric]
+            if metric != "ece":
+                best_names.append(chosen)
+    best = "/".join(dict.fromkeys(best_names))
+
+    def row(model: str, values: dict[str, float], seconds: float, **extra: Any) -> dict[str, Any]:
+        return {"set": name, "seed": seed, "model": model, **values, "fit_s": seconds, **extra}
+
+    rows = [row(f"best member ({best})", best_values, np.nan)]
+    rows.append(row("mean", scores(mean, X_test, y_test, classes), mean_s, cost=1.0))
+    for member, values in member_scores.items():
+        rows.append(row(f"  member {member}", values, np.nan))
+    if args.validation:
+        holdout, holdout_s = fit_timed(kind(members, cv=0.2, random_state=seed), X_train, y_train)
+        combiner = holdout.combiner_
+        rows.append(
+            row(
+                f"no refit: {combiner}",
+                scores(holdout, X_test, y_test, classes),
+                holdout_s,
+                cost=holdout_s / mean_s,
+            )
+        )
+        targets = y_train[holdout.oof_index_]
+        if classes is not None:
+            targets = metrics.encode_labels(targets, classes)
+        forced = {"weighted": WeightedCombiner(), "selection": EnsembleSelection()}
+        for rule, fitted in [(str(combiner), combiner)] + [
+            (rule, rule_combiner.fit(holdout.oof_predictions_, targets))
+            for rule, rule_combiner in forced.items()
+        ]:
+            fused = fitted.combine(member_outputs)
+            rows.append(
+                row(
+                    f"refit: {rule}",
+                    scores(fused if classes is not None else fused[:, 0], X_test, y_test, classes),
+                    holdout_s + mean_s,
+                    cost=(holdout_s + mean_s) / mean_s,
+                )
+            )
+        return rows
+    default, default_s = fit_timed(kind(members, random_state=seed), X_train, y_train)
+    rows.append(
+        row(
+            f"default: {default.combiner_}",
+            scores(default, X_test, y_test, classes),
+            default_s,
+            cost=default_s / mean_s,
+        )
+    )
+    if classes is not None and args.distill:
+        start = time.perf_counter()
+        student = default.distill(X_train, y_train, random_state=seed)
+        student_s = time.perf_counter() - start
+        same = [
+            m
+            for m in mean.named_members_
+            if mean.named_members_[m].get_params()["module"] == student.module
+            and mean.named_members_[m].get_params()["module_kwargs"] == student.module_kwargs
+        ]
+        student_scores = scores(student, X_test, y_test, classes)
+        alone = max((member_scores[m]["accuracy"] for m in same), default=np.nan)
+        gain = rows[-1]["accuracy"] - alone
+        kept = (student_scores["accuracy"] - alone) / gain if gain > 0 else np.nan
+        rows.append(
+            row(
+                f"student ({student.module}, like {'/'.join(same)})",
+                student_scores,
+                student_s,
+                gain_kept=kept,
+            )
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--copies", type=int, default=3, help="digits28: copies of each digit")
+    parser.add_argument("--no-distill", dest="distill", action="store_false")
+    parser.add_argument("--validation", action="store_true")
+    parser.add_argument("--output", help="also write the table to this CSV file")
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", category=UserWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_columns", 20)
+
+    rows: list[dict[str, Any]] = []
+    for name in args.sets:
+        for seed in args.seeds:
+            part = run(name, seed, args)
+            rows += part
+            print(pd.DataFrame(part).round(4).to_string(index=False), flush=True)
+            if args.output:
+                pd.DataFrame(rows).to_csv(args.output, index=False)
+    table = pd.DataFrame(rows)
+    print("\n" + ("validation splits" if args.validation else "test rows") + ", every seed:")
+    print(table[~table["model"].str.startswith("  ")].round(4).to_string(index=False))
+    if args.validation:
+        return
+    print("\nthe default against its best member (accuracy >= best - 0.1 pp, NLL / RMSE <= best):")
+    for (name, seed), part in table.groupby(["set", "seed"], sort=False):
+        best = part[part["model"].str.startswith("best member")].iloc[0]
+        default = part[part["model"].str.startswith("default")].iloc[0]
+        if "rmse" in part and not np.isnan(default.get("rmse", np.nan)):
+            ok = default["rmse"] <= best["rmse"]
+            detail = f"RMSE {default['rmse']:.4f} vs {best['rmse']:.4f}"
+        else:
+            ok = default["accuracy"] >= best["accuracy"] - 0.001 and default["nll"] <= best["nll"]
+            detail = (
+                f"accuracy {default['accuracy']:.4f} vs {best['accuracy']:.4f}, "
+                f"NLL {default['nll']:.4f} vs {best['nll']:.4f}"
+            )
+        print(
+            f"  {name} seed {seed}: {'met' if ok else 'NOT met'} ({detail}; "
+            f"time {default['cost']:.2f}x the mean's)"
+        )
+
+
+if __name__ == "__main__":
+    main()
