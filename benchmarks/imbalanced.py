@@ -3,7 +3,7 @@
 One run per seed, every setting fixed before the run (the library's defaults; nothing tuned)::
 
     python benchmarks/imbalanced.py [--seeds 0 1 2] [--n-samples 4000] [--members 5]
-                                    [--early-stopping auto|on|off] [--validation]
+                                    [--early-stopping on|off] [--validation]
 
 Data: ``make_classification`` with ``weights=[0.95, 0.05]`` (one positive row in twenty),
 20 features of which 6 informative, 1 % of the labels flipped; a stratified 75/25 split.
@@ -16,17 +16,17 @@ Models, each without and with class weights:
   members' rows, and a learned ``WeightedCombiner`` with temperature calibration on 5-fold
   held-out outputs, all on the balanced problem.
 
-``--early-stopping`` sets every network's ``early_stopping``: ``auto`` (the default, and the
-library's: on for a weighted fit of 1000 rows or more, so the ``"balanced"`` networks hold out
-10 % of their rows, weighted as the training rows are, and the unweighted ones train on every
-row), ``on`` or ``off``. Without early stopping a network of the default width trains to near
-zero loss on both classes, and a weight that scales a zero loss changes little: the effect of
-importance weights fades as a network interpolates its training data (Byrd and Lipton, 2019),
-which this benchmark measures too. ``--validation`` never reads the test rows: it scores on a
-quarter of the training rows instead (how the ``auto`` rule was chosen).
-
-Reports, on the test rows, the balanced accuracy (the mean of the two recalls), ROC-AUC of the
-positive-class probability, the rare class's F1 and the NLL, for each seed and their mean.
+``--early-stopping on`` trains every network with ``early_stopping=True`` (10 % of its rows held
+out, weighted as the training rows are); ``off`` (the default, and the library's) trains for
+``max_epochs`` on every row. ``--validation`` never reads the test rows: it scores on a quarter
+of the training rows instead. That is how the library's default was kept: on validation splits
+(seeds 0-2), without early stopping ``"balanced"`` raised the balanced accuracy in 9 of 9
+(model, seed) pairs (+0.007 to +0.061) and never lowered ROC-AUC; stopping the weighted fits
+early (the unweighted ones trained in full) raised it more (+0.004 to +0.17) but lowered ROC-AUC
+by more than 0.005 in 3 of 9 pairs (up to 0.073): a weighted held-out loss dominated by a dozen
+rare rows stops the networks after a few epochs. Byrd and Lipton (2019) found that importance
+weights fade as a network interpolates its training data; here they still move the decision
+threshold, which is what balanced accuracy measures.
 """
 
 from __future__ import annotations
@@ -45,12 +45,10 @@ from combiners import WeightedCombiner
 from ensembles import EnsembleClassifier
 from members import NeuralClassifier, replicate
 
-EARLY_STOPPING = {"auto": "auto", "on": True, "off": False}
+EARLY_STOPPING = {"on": True, "off": False}
 
 
-def models(
-    n_members: int, seed: int, early_stopping: bool | str
-) -> dict[str, tuple[object, object]]:
+def models(n_members: int, seed: int, early_stopping: bool) -> dict[str, tuple[object, object]]:
     """``name: (plain, weighted)`` pairs."""
 
     def network(class_weight: str | None) -> NeuralClassifier:
@@ -91,7 +89,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--n-samples", type=int, default=4000)
     parser.add_argument("--members", type=int, default=5)
-    parser.add_argument("--early-stopping", choices=sorted(EARLY_STOPPING), default="auto")
+    parser.add_argument("--early-stopping", choices=sorted(EARLY_STOPPING), default="off")
     parser.add_argument("--validation", action="store_true")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)

@@ -121,9 +121,6 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
             X_fit, y_fit, X_comb, y_comb = X[train], y[train], X[held], y[held]
             if weights is not None:
                 w_fit, w_comb = weights[train], weights[held]
-        if network.early_stopping == "auto":
-            # the snapshots need the whole schedule: a weighted fit must not stop it early
-            network.set_params(early_stopping=False)
         extra = list(network.callbacks or [])
         if self.method == "swa":
             averaging = StochasticWeightAveraging(

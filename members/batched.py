@@ -41,7 +41,7 @@ from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule, weighted_mean
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
-from members.training import seeded, train_network, uses_cuda
+from members.training import seeded, uses_cuda
 
 # parameters that may differ between members trained together: each has its own seed
 MEMBER_PARAMS = ("random_state",)
@@ -274,13 +274,11 @@ def _layered(network: nn.Module) -> bool:
 
 def can_batch(estimator: Any) -> bool:
     """Whether ``estimator`` can be trained by :func:`fit_batched` (a neural estimator with
-    no callbacks of its own and no early stopping, which ends each member at its own epoch;
-    ``early_stopping="auto"`` can, and a weighted fit that it stops early trains its members
-    one by one)."""
+    no callbacks of its own and no early stopping, which ends each member at its own epoch)."""
     return (
         isinstance(estimator, BaseNeuralEstimator)
         and not estimator.callbacks
-        and estimator.early_stopping is not True
+        and not estimator.early_stopping
     )
 
 
@@ -382,9 +380,6 @@ def fit_batched(
         raise ValueError(f"names must name every estimator ({len(estimators)}); got {len(names)}")
 
     plans = [estimator.plan_fit(X, y, sample_weight) for estimator in estimators]
-    if any(plan.validation is not None for plan in plans):
-        # early_stopping="auto" stops this weighted fit early: each member at its own epoch
-        return [train_network(plan) for plan in plans]
     networks = []
     for plan in plans:
         with seeded(plan.seed):

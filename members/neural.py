@@ -54,9 +54,6 @@ from members.training import (
 )
 
 PREDICT_CHUNK = 8192
-# early_stopping="auto" stops a weighted fit early once it has at least this many rows (so that
-# validation_fraction=0.1 holds out 100 or more); see BaseNeuralEstimator.stops_early
-AUTO_EARLY_STOPPING_ROWS = 1000
 
 # The parameters every neural estimator takes, in _parameter_constraints form; each task adds
 # its losses.
@@ -83,7 +80,7 @@ NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
     "strategy": [str],
     "precision": [StrOptions(set(PRECISIONS))],
     "bootstrap": ["boolean"],
-    "early_stopping": ["boolean", StrOptions({"auto"})],
+    "early_stopping": ["boolean"],
     "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "random_state": ["random_state"],
@@ -135,7 +132,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         strategy: str = "auto",
         precision: str = "32-true",
         bootstrap: bool = False,
-        early_stopping: bool | str = "auto",
+        early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
         random_state: int | np.random.RandomState | None = None,
@@ -334,29 +331,13 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         weights = self._row_weights(targets, sample_weight)
         X, (targets,), weights = positive_rows(X, (targets,), weights)
         plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
-        if self.stops_early(len(X), weights):
+        if self.early_stopping:
             plan.hold_out(
                 self.validation_fraction,
                 self.n_iter_no_change,
                 stratify=plan.targets[0] if self._task == "classification" else None,
             )
         return plan
-
-    def stops_early(self, n_rows: int, weights: np.ndarray | None) -> bool:
-        """Whether a fit on ``n_rows`` rows (of positive weight) with row ``weights`` (``None``:
-        equal) holds out ``validation_fraction`` of them to stop early.
-
-        ``early_stopping=True`` / ``False``: always / never. ``"auto"`` (the default): when the
-        fit is weighted (``class_weight``, or unequal ``sample_weight``) and has at least
-        :data:`AUTO_EARLY_STOPPING_ROWS` rows. Why: a network trained to near zero loss on
-        every row learns the same function whatever the rows weigh, so importance weights fade
-        as it interpolates (Byrd and Lipton, 2019); stopping on the weighted held-out loss keeps
-        their effect (``python benchmarks/imbalanced.py --validation``: the README's table).
-        An unweighted fit trains for ``max_epochs`` on every row, as before.
-        """
-        if self.early_stopping == "auto":
-            return weights is not None and n_rows >= AUTO_EARLY_STOPPING_ROWS
-        return bool(self.early_stopping)
 
     def plan_finetune(
         self, X: Any, y: Any, *, max_epochs: int, sample_weight: Any = None
@@ -744,15 +725,12 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     bootstrap : bool, default=False
         Train on a bootstrap sample (``n`` rows drawn with replacement, from ``random_state``)
         instead of on every row, as in bagging; the scaling still comes from all rows.
-    early_stopping : bool or "auto", default="auto"
+    early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the rows (stratified for a classifier, drawn from
-        ``random_state``), stop once the validation loss (weighted as the training rows are)
-        has not improved for ``n_iter_no_change`` epochs, and keep the best epoch's weights
-        (scikit-learn's names). The cosine schedule still spans ``max_epochs``. A member with
-        early stopping is trained on its own, never in a batched group. ``"auto"``: on for a
-        weighted fit (``class_weight``, or unequal ``sample_weight``) of at least
-        1000 rows, off otherwise, so that weights keep their effect (:meth:`stops_early` says
-        why).
+        ``random_state``), stop once the validation loss has not improved for
+        ``n_iter_no_change`` epochs, and keep the best epoch's weights (scikit-learn's names).
+        The cosine schedule still spans ``max_epochs``. A member with early stopping is
+        trained on its own, never in a batched group.
     validation_fraction : float, default=0.1
     n_iter_no_change : int, default=10
     accelerator : {"auto", "cpu", "gpu", "cuda", "mps", "tpu"}, default="auto"

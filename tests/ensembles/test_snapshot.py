@@ -106,24 +106,3 @@ def test_bad_parameters(classification_data, params, error, match):
     X, y = classification_data
     with pytest.raises(error, match=match):
         SnapshotEnsembleClassifier(**params).fit(X, y)
-
-
-def test_a_weighted_snapshot_run_is_never_stopped_early():
-    # early_stopping="auto" stops weighted fits of 1000 rows; the snapshots need every cycle
-    from sklearn.datasets import make_classification
-
-    class Validated(Callback):
-        validated = False
-
-        def on_validation_epoch_end(self, trainer, pl_module):
-            self.validated = True
-
-    X, y = make_classification(1000, 5, weights=[0.8, 0.2], random_state=0)
-    template = NeuralClassifier(
-        max_epochs=4, class_weight="balanced", callbacks=[Validated()], random_state=0
-    )
-    snap = SnapshotEnsembleClassifier(template, n_snapshots=2).fit(X, y)
-    assert len(snap.members_) == 2
-    assert not snap.members_[0].callbacks_[0].validated  # no rows held out, no early stop
-    alone = NeuralClassifier(**{**template.get_params(), "max_epochs": 1}).fit(X, y)
-    assert alone.callbacks_[0].validated  # the same network alone stops early

@@ -3,13 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from members import MemberModule, NeuralClassifier, NeuralRegressor, fit_batched, persistence
 from members.batched import BatchedMemberModule, StackedNetworks
-from members.neural import AUTO_EARLY_STOPPING_ROWS
 from members.training import bootstrap_rows
 
 # weights 2 on the first rows, 0 on the last ones, 1 elsewhere; the same data with those rows
@@ -171,49 +169,6 @@ def test_weights_reach_early_stopping_and_bootstrap():
     draws = bootstrap_rows(0, 1000, np.where(np.arange(1000) < 500, 3.0, 1.0))
     assert 0.7 < (draws < 500).mean() < 0.8  # three quarters of the weight
     assert set(bootstrap_rows(1, 4, np.array([0.0, 1.0, 0.0, 1.0]))) <= {1, 3}
-
-
-# -- early_stopping="auto": weighted fits of enough rows stop early (issue 29) --------------------
-@pytest.mark.parametrize(
-    ("n_rows", "params", "weights", "stops"),
-    [
-        (AUTO_EARLY_STOPPING_ROWS, {"class_weight": "balanced"}, None, True),
-        (AUTO_EARLY_STOPPING_ROWS - 1, {"class_weight": "balanced"}, None, False),
-        (AUTO_EARLY_STOPPING_ROWS, {}, "uneven", True),
-        (AUTO_EARLY_STOPPING_ROWS, {}, "even", False),  # equal weights: the unweighted fit
-        (AUTO_EARLY_STOPPING_ROWS, {}, None, False),
-        (
-            AUTO_EARLY_STOPPING_ROWS,
-            {"early_stopping": False, "class_weight": "balanced"},
-            None,
-            False,
-        ),
-        (100, {"early_stopping": True}, None, True),
-    ],
-)
-def test_auto_early_stopping_holds_out_rows_for_weighted_fits_only(n_rows, params, weights, stops):
-    X, y = make_classification(n_rows, 5, weights=[0.8, 0.2], random_state=0)
-    sample_weight = {
-        None: None,
-        "even": np.full(n_rows, 2.0),
-        "uneven": np.where(y == 1, 3.0, 1.0),
-    }[weights]
-    plan = NeuralClassifier(**params).plan_fit(X, y, sample_weight)
-    assert (plan.validation is not None) == stops
-    if stops:
-        assert len(plan.validation[0]) == int(np.ceil(0.1 * n_rows))
-
-
-def test_a_batched_group_that_auto_stops_early_trains_each_member_alone():
-    X, y = make_classification(AUTO_EARLY_STOPPING_ROWS, 5, weights=[0.8, 0.2], random_state=0)
-    template = NeuralClassifier(
-        max_epochs=3, class_weight="balanced", module_kwargs={"hidden": (8,)}
-    )
-    members = [template.set_params(random_state=0), clone(template).set_params(random_state=1)]
-    together = fit_batched([clone(m) for m in members], X, y)
-    for alone, batched in zip(members, together, strict=True):
-        alone.fit(X, y)
-        np.testing.assert_array_equal(alone.predict_proba(X), batched.predict_proba(X))
 
 
 def test_class_weight_survives_saving(tmp_path):
