@@ -143,8 +143,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         raise NotImplementedError
 
     def _needs_held_out(self, combiner: BaseCombiner) -> bool:
-        # an explicit cv gives a fixed rule held-out outputs too: the fusion guard checks them
-        return combiner.learns or self.calibration is not None or self.cv is not None
+        # folds or a held-out fraction give a fixed rule held-out outputs too, for the fusion
+        # guard; "prefit" data may be the members' own (a snapshot ensemble's fixed rule)
+        return combiner.learns or self.calibration is not None or self.cv not in (None, PREFIT)
 
     def _held_out_member(
         self, name: str, member: Any, X: np.ndarray

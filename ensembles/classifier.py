@@ -49,7 +49,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         ``None``: with the default combiner, a fifth of the rows held out (stratified), then the
         members refit on every row (1.8 trainings each); with a given combiner that learns (or
         calibration), 5 folds; a fixed rule (averaging, voting) trains each member once and
-        costs nothing extra. Whenever there are held-out outputs, the fused ensemble and each
+        costs nothing extra. Whenever there are held-out outputs (a combiner that learns or
+        calibration, or a ``cv`` other than ``None`` and ``"prefit"``), the fused ensemble and each
         member are scored on them (``held_out_scores_``), and a ``UserWarning`` names the best
         member when the ensemble is worse than it beyond the noise of those rows (2 standard
         errors of the paired difference, in NLL or accuracy).

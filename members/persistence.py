@@ -59,6 +59,7 @@ TRUSTED_TYPES = frozenset(
         "members.cnn1d.CNN1d",
         "members.cnn2d.CNN2d",
         "members.resnet.ResNet",
+        "combiners.auto.AutoCombiner",
         "combiners.mean.MeanCombiner",
         "combiners.voting.VotingCombiner",
         "combiners.weighted.WeightedCombiner",

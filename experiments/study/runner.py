@@ -30,6 +30,7 @@ from ensembles import (
     metrics,
 )
 from ensembles.classifier import cross_fitted_fusion
+from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.training import MemberTask, load_or_train, run_tasks
 from experiments.data import Dataset, load_dataset
 from experiments.study import report
@@ -378,6 +379,30 @@ class Study:
             calibrator = TemperatureScaling().fit(held_out, y_val)
         return fitted, calibrator
 
+    def _guard(
+        self,
+        name: str,
+        combiner: BaseCombiner,
+        pool: _Pool,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+    ) -> str:
+        """The fusion guard of the ensembles (:mod:`ensembles.guard`) on the full pool's
+        validation outputs: ``"worse than <member>"`` (and a warning) when the fused pool is
+        worse than its best member beyond the noise of those rows, ``""`` otherwise."""
+        everyone = list(range(len(pool.names)))
+        fitted, _ = self._fit_fusion(combiner, pool, everyone, X_val, y_val, calibrate=False)
+        fused = cross_fitted_fusion(fitted, pool.validation, y_val, X_val)
+        scores, worse = held_out_scores(pool.validation, fused, y_val, pool.names)
+        if worse is None:
+            return ""
+        warnings.warn(
+            fusion_warning(f"study combiner {name!r}", scores, worse, fitted, len(y_val)),
+            UserWarning,
+            stacklevel=2,
+        )
+        return f"worse than {worse}"
+
     def _ensemble_rows(
         self,
         name: str,
@@ -397,8 +422,11 @@ class Study:
                 fused, seconds, fused_by = self._fuse(
                     combiner, pool, subset, X_val, y_val, X_test, classification
                 )
+                guard = ""
                 if draw == 0:
                     largest = fused
+                    if len(subset) == len(pool.names) and len(X_val):
+                        guard = self._guard(name, combiner, pool, X_val, y_val)
                 pairs = pairwise[np.ix_(subset, subset)]
                 rows.append(
                     report.row(
@@ -406,6 +434,7 @@ class Study:
                         f"{name}[{size}]",
                         combiner=name,
                         fused_by=fused_by,
+                        guard=guard,
                         size=size,
                         draw=draw,
                         members=" ".join(pool.names[i] for i in subset),

@@ -150,3 +150,18 @@ def test_default_student_has_the_architecture_of_the_best_held_out_member():
     mean = EnsembleClassifier([("tiny", tiny), ("good", good)], combiner=MeanCombiner())
     mean.fit(X, y)
     assert mean.distill(X, y, budget=0.5).module_kwargs == {"hidden": (4,)}
+
+
+def test_the_default_and_auto_fits_save_and_load_without_pickle(data, tmp_path):
+    from combiners import AutoCombiner
+    from members import persistence
+
+    X, y = data
+    pool = [("a", LogisticRegression(max_iter=500)), ("b", LogisticRegression(C=0.01))]
+    for name, combiner in [("default", None), ("auto", AutoCombiner())]:
+        ens = EnsembleClassifier(pool, combiner=combiner, random_state=0).fit(X, y)
+        persistence.save(ens, tmp_path / name)
+        loaded = persistence.load(tmp_path / name)
+        np.testing.assert_array_equal(loaded.predict_proba(X), ens.predict_proba(X))
+        assert loaded.held_out_scores_ == ens.held_out_scores_
+    assert loaded.combiner_.chosen_ == ens.combiner_.chosen_

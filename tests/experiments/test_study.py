@@ -71,6 +71,9 @@ def test_study_writes_table_summary_plots_and_reuses_members(tmp_path, capsys):
     metrics = table[["accuracy", "nll", "brier", "ece", "fit_s", "predict_s"]]
     assert np.isfinite(metrics.to_numpy()).all()
     assert json.loads((out / "results.json").read_text())[0]["kind"] == "member"
+    ensembles = table[table.kind == "ensemble"]
+    assert set(ensembles.fused_by[ensembles.combiner == "mean"]) == {"MeanCombiner()"}
+    assert ensembles.guard[ensembles["size"] < 3].isna().all()  # the full pool is guarded
     summary = (out / "summary.md").read_text()
     assert "| weighted[3]" in summary and "student (weighted)" in summary
     plots = sorted(p.name for p in (out / "plots").iterdir())
@@ -87,6 +90,38 @@ def test_study_writes_table_summary_plots_and_reuses_members(tmp_path, capsys):
     pd.testing.assert_frame_equal(again[columns], table[columns])
     trained = table.kind != "ensemble"  # a reused member (or student) keeps its fit time
     pd.testing.assert_series_equal(again.fit_s[trained], table.fit_s[trained])
+
+
+BUILT_TO_LOSE = """
+data: {source: digits, test_size: 0.3}
+members:
+  - name: lr
+    estimator:
+      class_path: sklearn.linear_model.LogisticRegression
+      init_args: {max_iter: 2000}
+  - name: weak
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args: {max_epochs: 1, lr: 0.0001, module_kwargs: {hidden: [4]}}
+    seeds: [0, 1, 2, 3]
+combiners:
+  mean: combiners.MeanCombiner
+  auto: combiners.AutoCombiner
+subsets: greedy
+"""
+
+
+def test_the_study_guards_the_full_pool_and_says_what_auto_chose(tmp_path):
+    # one strong member and four weak ones: the plain mean loses to the strong one
+    config = write(tmp_path, BUILT_TO_LOSE)
+    with pytest.warns(UserWarning, match=r"study combiner 'mean'.*worse than its best member 'lr'"):
+        assert main([str(config), "--output", str(tmp_path / "out"), "--quiet"]) == 0
+    table = pd.read_csv(tmp_path / "out" / "results.csv")
+    full = table[(table.kind == "ensemble") & (table["size"] == 5)].set_index("combiner")
+    assert full.loc["mean", "guard"] == "worse than lr"
+    assert pd.isna(full.loc["auto", "guard"])
+    assert full.loc["auto", "fused_by"] in ("auto (weighted)", "auto (selection)")
+    assert "| auto[5] (" in (tmp_path / "out" / "summary.md").read_text()
 
 
 def test_widened_study_reuses_the_members_it_has(tmp_path):
