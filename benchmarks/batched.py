@@ -33,6 +33,7 @@ import torch
 from sklearn.base import clone
 from torch.nn import functional as F
 
+from combiners import MeanCombiner
 from ensembles import EnsembleClassifier
 from experiments.data import load_mnist1d
 from members import MLP, NeuralClassifier, StackedNetworks, fit_batched, replicate
@@ -50,7 +51,8 @@ def _fit(
     if batched:
         fitted = fit_batched([clone(member) for _, member in pool], X_train, y_train)
     else:
-        fitted = EnsembleClassifier(pool, batched=False).fit(X_train, y_train).members_
+        sequential = EnsembleClassifier(pool, combiner=MeanCombiner(), batched=False)
+        fitted = sequential.fit(X_train, y_train).members_
     seconds = time.perf_counter() - start
     accuracy = float(np.mean([m.score(X_test, y_test) for m in fitted]))
     return seconds, accuracy

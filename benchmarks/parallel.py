@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from joblib.externals.loky import get_reusable_executor
 
+from combiners import MeanCombiner
 from ensembles import EnsembleClassifier
 from experiments.data import load_mnist1d
 from members import NeuralClassifier
@@ -51,7 +52,7 @@ def pool(module: str, members: int, epochs: int, accelerator: str) -> list[tuple
 
 def timed_fit(members: list, data: tuple, n_jobs: int | None) -> tuple[float, np.ndarray, list]:
     X_train, y_train, X_test, _ = data
-    ensemble = EnsembleClassifier(members, batched=False, n_jobs=n_jobs)
+    ensemble = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False, n_jobs=n_jobs)
     start = time.perf_counter()
     ensemble.fit(X_train, y_train)
     seconds = time.perf_counter() - start

@@ -39,6 +39,7 @@ from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import train_test_split
 
+from combiners import MeanCombiner
 from ensembles import EnsembleClassifier, EnsembleRegressor
 from ensembles.metrics import gaussian_nll
 from experiments.data import load_mnist1d
@@ -79,8 +80,10 @@ def regression(kind: str, seed: int, n_train: int, epochs: int, validation: bool
         members = [(f"gaussian{i}", gaussian) for i in range(3)]
         members += [("ridge", Ridge()), ("boosting", GradientBoostingRegressor(random_state=0))]
     start = time.perf_counter()
-    raw = EnsembleRegressor(members, random_state=seed).fit(X, y)
-    calibrated = EnsembleRegressor(members, calibration="variance", random_state=seed).fit(X, y)
+    raw = EnsembleRegressor(members, combiner=MeanCombiner(), random_state=seed).fit(X, y)
+    calibrated = EnsembleRegressor(
+        members, combiner=MeanCombiner(), calibration="variance", random_state=seed
+    ).fit(X, y)
     seconds = time.perf_counter() - start
     table = calibrated.evaluate(X_test, y_test)
     print(f"\n{kind}, seed {seed} ({seconds:.0f} s to fit both ensembles; test rows {len(y_test)})")
@@ -125,7 +128,8 @@ def ood(seed: int, epochs: int) -> None:
     inside, outside = X_test[y_test < 8], X_test[y_test >= 8]
     members = [(f"cnn1d_{i}", NeuralClassifier("cnn1d", max_epochs=epochs)) for i in range(5)]
     start = time.perf_counter()
-    ens = EnsembleClassifier(members, random_state=seed).fit(X[known], y[known])
+    ens = EnsembleClassifier(members, combiner=MeanCombiner(), random_state=seed)
+    ens.fit(X[known], y[known])
     seconds = time.perf_counter() - start
     table = ens.evaluate(inside, y_test[y_test < 8], X_ood=outside)
     columns = ["accuracy", "nll", "auroc_total", "auroc_epistemic", "aupr_total", "aupr_epistemic"]

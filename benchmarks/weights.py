@@ -28,7 +28,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
 
-from combiners import StackingCombiner
+from combiners import MeanCombiner, StackingCombiner
 from ensembles import EnsembleClassifier
 from members import NeuralClassifier, fit_batched
 
@@ -55,7 +55,7 @@ def main() -> None:
     w = np.random.default_rng(0).integers(0, 4, len(y)).astype(float)
     X_rep, y_rep = np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
 
-    ours = EnsembleClassifier(pool()).fit(X, y, sample_weight=w)
+    ours = EnsembleClassifier(pool(), combiner=MeanCombiner()).fit(X, y, sample_weight=w)
     voting = VotingClassifier(pool(), voting="soft").fit(X, y, sample_weight=w)  # type: ignore[arg-type]
     report(
         "mean ensemble vs VotingClassifier(soft)",

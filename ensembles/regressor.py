@@ -48,7 +48,7 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         outputs (:class:`~combiners.VarianceScaling`, minimising their Gaussian NLL; cross-fitted
         when the combiner learns), so that intervals cover what they say (Kuleshov et al.,
         2018). Predictions are unchanged. Held-out outputs come from ``cv`` as for a learned
-        combiner (5 folds by default).
+        combiner (with the default combiner, the held-out fifth; with another, 5 folds).
     class_weight : None
         A classifier's parameter (:class:`EnsembleClassifier`); a regressor takes only None.
 

@@ -17,6 +17,7 @@ import time
 import pandas as pd
 from lightning.pytorch.callbacks import Callback
 
+from combiners import MeanCombiner
 from ensembles import EnsembleClassifier
 from experiments.data import load_mnist1d
 from members import NeuralClassifier
@@ -52,10 +53,11 @@ def measure(crash_epoch: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as directory:
         crashing = third.set_params(callbacks=[CrashAt(crash_epoch)])
         start = time.perf_counter()
+        mean = MeanCombiner()
         try:
-            EnsembleClassifier(members(crashing), checkpoint_dir=directory, batched=BATCHED).fit(
-                X_train, y_train
-            )
+            EnsembleClassifier(
+                members(crashing), combiner=mean, checkpoint_dir=directory, batched=BATCHED
+            ).fit(X_train, y_train)
         except RuntimeError as error:
             message = str(error) + " | " + " ".join(getattr(error, "__notes__", []))
         else:
@@ -63,7 +65,9 @@ def measure(crash_epoch: int) -> dict[str, object]:
         first = time.perf_counter() - start
         working = NeuralClassifier("mlp", max_epochs=EPOCHS, random_state=2)
         start = time.perf_counter()
-        ens = EnsembleClassifier(members(working), checkpoint_dir=directory, batched=BATCHED)
+        ens = EnsembleClassifier(
+            members(working), combiner=MeanCombiner(), checkpoint_dir=directory, batched=BATCHED
+        )
         ens.fit(X_train, y_train)
         second = time.perf_counter() - start
     return {

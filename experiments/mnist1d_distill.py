@@ -28,6 +28,7 @@ import pandas as pd
 import torch
 from sklearn.model_selection import train_test_split
 
+from combiners import MeanCombiner
 from ensembles import DistillationReport, EnsembleClassifier
 from ensembles.metrics import classification_report, encode_labels
 from experiments.data import load_mnist1d
@@ -43,7 +44,7 @@ def teacher_for(seed: int, X: np.ndarray, y: np.ndarray) -> tuple[EnsembleClassi
         for i in range(N_MEMBERS)
     ]
     start = time.perf_counter()
-    ensemble = EnsembleClassifier(members).fit(X, y)
+    ensemble = EnsembleClassifier(members, combiner=MeanCombiner()).fit(X, y)
     return ensemble, time.perf_counter() - start
 
 
