@@ -5,6 +5,7 @@ Pure numpy and scikit-learn: no torch training, no Lightning, no ``members`` imp
 
 from combiners.auto import AutoCombiner
 from combiners.base import BaseCombiner
+from combiners.crossfit import cross_fitted_fusion
 from combiners.mean import MeanCombiner
 from combiners.selection import EnsembleSelection
 from combiners.snapshot import SnapshotCombiner
@@ -36,4 +37,5 @@ __all__ = [
     "VarianceScaling",
     "VotingCombiner",
     "WeightedCombiner",
+    "cross_fitted_fusion",
 ]

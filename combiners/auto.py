@@ -8,12 +8,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.model_selection import KFold
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import check_targets
 from combiners.base import BaseCombiner
+from combiners.crossfit import cross_fitted_fusion
 from combiners.mean import MeanCombiner
 from combiners.selection import CLASSIFICATION_METRICS, REGRESSION_METRICS, EnsembleSelection
 from combiners.weighted import WeightedCombiner
@@ -131,26 +131,20 @@ class AutoCombiner(BaseCombiner):
     ) -> None:
         classification, target = check_targets(predictions, y, type(self).__name__)
         candidates = self._candidates()
-        n_samples = predictions.shape[1]
-        folds = KFold(min(self.cv, n_samples), shuffle=True, random_state=self.random_state)
-        splits = list(folds.split(target)) if n_samples >= 2 else []
         self.scores_: dict[str, float] = {}
         for name, candidate in candidates:
-            if not splits:
+            if predictions.shape[1] < 2:  # nothing to cross-fit on
                 self.scores_[name] = np.nan
                 continue
-            fused = np.zeros(predictions.shape[1:])
-            for train, test in splits:
-                weights = None if sample_weight is None else sample_weight[train]
-                if weights is not None and not weights.any():
-                    weights = None  # a fold of zero-weight rows: learn it unweighted
-                fitted = clone(candidate).fit(
-                    predictions[:, train],
-                    target[train],
-                    X=None if X is None else X[train],
-                    sample_weight=weights,
-                )
-                fused[test] = fitted.combine(predictions[:, test], X=None if X is None else X[test])
+            fused = cross_fitted_fusion(
+                candidate,
+                predictions,
+                target,
+                X,
+                sample_weight,
+                cv=self.cv,
+                random_state=self.random_state,
+            )
             self.scores_[name] = held_out_loss(fused, target, classification, sample_weight)
         scores = np.array([self.scores_[name] for name, _ in candidates])
         best = int(np.nanargmin(scores)) if np.isfinite(scores).any() else 0

@@ -26,7 +26,7 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted, has_fit_parameter
 
-from combiners import BaseCombiner, MeanCombiner, WeightedCombiner
+from combiners import BaseCombiner, MeanCombiner, WeightedCombiner, cross_fitted_fusion
 from ensembles.distillation import distill
 from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.training import plan_tasks, run_tasks
@@ -162,10 +162,12 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         X: Any,
         extra: np.ndarray | None,
         sample_weight: np.ndarray | None = None,
+        fused: np.ndarray | None = None,
     ) -> None:
         """Fit what comes after fusion on held-out outputs (``None`` when none were needed);
         ``extra`` holds the members' second outputs (:meth:`_held_out_member`) on those rows,
-        ``sample_weight`` their weights (``None``: equal)."""
+        ``sample_weight`` their weights (``None``: equal), ``fused`` their cross-fitted fusion
+        (:func:`~combiners.cross_fitted_fusion`)."""
 
     # -- validation --------------------------------------------------------------------------
     def _check_members(self) -> list[tuple[str, Any]]:
@@ -305,8 +307,11 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             X_held, targets_held = X[held_out], targets[held_out]
             weights_held = None if sample_weight is None else sample_weight[held_out]
             self.combiner_ = combiner.fit(oof, targets_held, X=X_held, sample_weight=weights_held)
-            self._fit_calibration(oof, targets_held, X_held, extra, weights_held)
-            self._guard_fusion(oof, targets_held, X_held, weights_held)
+            # the fused held-out outputs a learned combiner did not fit, computed once: the
+            # calibration learns from them and the guard judges them
+            fused = cross_fitted_fusion(self.combiner_, oof, targets_held, X_held, weights_held)
+            self._fit_calibration(oof, targets_held, X_held, extra, weights_held, fused)
+            self._guard_fusion(oof, fused, targets_held, weights_held)
         else:
             # Fixed rules learn nothing from data: fit them on the shape alone.
             shape_only = np.zeros((len(self.members_), 0, self._n_outputs()))
@@ -468,15 +473,15 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     def _guard_fusion(
         self,
         predictions: np.ndarray,
+        fused: np.ndarray,
         targets: np.ndarray,
-        X: Any,
         sample_weight: np.ndarray | None,
     ) -> None:
-        """Score the fused ensemble and each member on the held-out outputs (a learned
-        combiner cross-fitted, so it is judged on rows it was not fitted to), keep the scores
-        as ``held_out_scores_``, and warn when the ensemble is worse than its best member
-        beyond the noise of those rows (:func:`ensembles.guard.held_out_scores`)."""
-        fused = cross_fitted_fusion(self.combiner_, predictions, targets, X, sample_weight)
+        """Score each member (``predictions``) and the fused ensemble (``fused``: a learned
+        combiner cross-fitted, so it is judged on rows it was not fitted to) on the held-out
+        rows, keep the scores as ``held_out_scores_``, and warn when the ensemble is worse than
+        its best member beyond the noise of those rows
+        (:func:`ensembles.guard.held_out_scores`)."""
         names = list(self.named_members_)
         self.held_out_scores_, worse = held_out_scores(
             predictions, fused, targets, names, sample_weight
@@ -663,31 +668,6 @@ def naming(name: str) -> Iterator[None]:
         if f"member {name!r}" not in str(error):
             error.add_note(f"raised while member {name!r} predicted")
         raise
-
-
-def cross_fitted_fusion(
-    combiner: BaseCombiner,
-    predictions: np.ndarray,
-    targets: np.ndarray,
-    X: Any,
-    sample_weight: np.ndarray | None = None,
-) -> np.ndarray:
-    """Fused outputs that a learned combiner did not see in its own fit (cross-fitted, each
-    fold's combiner weighted by ``sample_weight`` as the ensemble's was).
-
-    Calibration is fitted on these, so it never sees a learned combiner's in-sample fit.
-    """
-    if not combiner.learns:
-        return combiner.combine(predictions, X=X)
-    fused = np.zeros(predictions.shape[1:])
-    folds = KFold(min(DEFAULT_FOLDS, len(targets)), shuffle=True, random_state=0)
-    for train, test in folds.split(targets):
-        weights = None if sample_weight is None else sample_weight[train]
-        fold_combiner = clone(combiner).fit(
-            predictions[:, train], targets[train], X=X[train], sample_weight=weights
-        )
-        fused[test] = fold_combiner.combine(predictions[:, test], X=X[test])
-    return fused
 
 
 def is_holdout(cv: Any) -> bool:

@@ -18,7 +18,6 @@ from ensembles._base import (
     PREFIT,
     BaseEnsemble,
     check_member_output,
-    cross_fitted_fusion,
 )
 from members.data import check_sample_weight, class_row_weights, encode_classes
 
@@ -168,12 +167,12 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         X: Any,
         extra: np.ndarray | None,
         sample_weight: np.ndarray | None = None,
+        fused: np.ndarray | None = None,
     ) -> None:
         self.calibrator_: TemperatureScaling | None = None
         if self.calibration == "temperature":
             # calibration makes _needs_held_out true, so held-out outputs are here
-            assert predictions is not None and targets is not None
-            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X, sample_weight)
+            assert predictions is not None and targets is not None and fused is not None
             self.calibrator_ = TemperatureScaling().fit(fused, targets, sample_weight)
 
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:

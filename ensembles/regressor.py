@@ -17,7 +17,6 @@ from ensembles._base import (
     ENSEMBLE_CONSTRAINTS,
     BaseEnsemble,
     check_member_output,
-    cross_fitted_fusion,
     naming,
 )
 from members.data import check_sample_weight, to_numpy
@@ -114,12 +113,17 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         X: Any,
         extra: np.ndarray | None,
         sample_weight: np.ndarray | None = None,
+        fused: np.ndarray | None = None,
     ) -> None:
         self.calibrator_: VarianceScaling | None = None
         if self.calibration == "variance":
             # calibration makes _needs_held_out true, so held-out outputs are here
-            assert predictions is not None and targets is not None and extra is not None
-            fused = cross_fitted_fusion(self.combiner_, predictions, targets, X, sample_weight)
+            assert (
+                predictions is not None
+                and targets is not None
+                and fused is not None
+                and extra is not None
+            )
             weights = uncertainty.member_weights(self.combiner_, len(predictions))
             parts = uncertainty.regression_uncertainty(predictions, extra, fused, weights)
             self.calibrator_ = VarianceScaling().fit(fused, parts["total"], targets, sample_weight)

@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.utils import check_array, check_random_state
 
-from combiners import BaseCombiner, TemperatureScaling
+from combiners import BaseCombiner, TemperatureScaling, cross_fitted_fusion
 from ensembles import (
     EnsembleClassifier,
     EnsembleRegressor,
@@ -29,7 +29,6 @@ from ensembles import (
     held_out_split,
     metrics,
 )
-from ensembles.classifier import cross_fitted_fusion
 from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.training import MemberTask, load_or_train, run_tasks
 from experiments.data import Dataset, load_dataset
@@ -345,9 +344,9 @@ class Study:
         y_val: np.ndarray,
         X_test: np.ndarray,
         classification: bool,
-    ) -> tuple[np.ndarray, float, str]:
+    ) -> tuple[np.ndarray, float, BaseCombiner]:
         """Fit ``combiner`` on the subset's validation outputs; fused test outputs, time, and
-        the rule that fused them (an ``AutoCombiner``'s choice: ``"auto (weighted)"``)."""
+        the fitted combiner."""
         subset = list(subset)
         start = time.perf_counter()
         calibrate = classification and self.config.calibration == "temperature"
@@ -355,7 +354,7 @@ class Study:
         fused = fitted.combine(pool.test[subset], X=X_test)
         if calibrator is not None:
             fused = calibrator.transform(fused)
-        return fused, time.perf_counter() - start, str(fitted)
+        return fused, time.perf_counter() - start, fitted
 
     @staticmethod
     def _fit_fusion(
@@ -379,19 +378,18 @@ class Study:
             calibrator = TemperatureScaling().fit(held_out, y_val)
         return fitted, calibrator
 
+    @staticmethod
     def _guard(
-        self,
         name: str,
-        combiner: BaseCombiner,
+        fitted: BaseCombiner,
         pool: _Pool,
         X_val: np.ndarray,
         y_val: np.ndarray,
     ) -> str:
         """The fusion guard of the ensembles (:mod:`ensembles.guard`) on the full pool's
-        validation outputs: ``"worse than <member>"`` (and a warning) when the fused pool is
-        worse than its best member beyond the noise of those rows, ``""`` otherwise."""
-        everyone = list(range(len(pool.names)))
-        fitted, _ = self._fit_fusion(combiner, pool, everyone, X_val, y_val, calibrate=False)
+        validation outputs, ``fitted`` the combiner fitted on them: ``"worse than <member>"``
+        (and a warning) when the fused pool is worse than its best member beyond the noise of
+        those rows, ``""`` otherwise."""
         fused = cross_fitted_fusion(fitted, pool.validation, y_val, X_val)
         scores, worse = held_out_scores(pool.validation, fused, y_val, pool.names)
         if worse is None:
@@ -419,21 +417,22 @@ class Study:
         rows = []
         for size, subsets in sorted(self._subsets(pool, y_val, classification).items()):
             for draw, subset in enumerate(subsets):
-                fused, seconds, fused_by = self._fuse(
+                fused, seconds, fitted = self._fuse(
                     combiner, pool, subset, X_val, y_val, X_test, classification
                 )
                 guard = ""
                 if draw == 0:
                     largest = fused
                     if len(subset) == len(pool.names) and len(X_val):
-                        guard = self._guard(name, combiner, pool, X_val, y_val)
+                        guard = self._guard(name, fitted, pool, X_val, y_val)
                 pairs = pairwise[np.ix_(subset, subset)]
                 rows.append(
                     report.row(
                         "ensemble",
                         f"{name}[{size}]",
                         combiner=name,
-                        fused_by=fused_by,
+                        # an AutoCombiner says what it chose: "auto (weighted)"
+                        fused_by=str(fitted),
                         guard=guard,
                         size=size,
                         draw=draw,
