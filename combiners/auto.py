@@ -15,7 +15,8 @@ from combiners._validation import check_targets
 from combiners.base import BaseCombiner
 from combiners.crossfit import cross_fitted_fusion
 from combiners.mean import MeanCombiner
-from combiners.selection import CLASSIFICATION_METRICS, REGRESSION_METRICS, EnsembleSelection
+from combiners.metrics import nll, rmse
+from combiners.selection import EnsembleSelection
 from combiners.weighted import WeightedCombiner
 
 
@@ -34,8 +35,7 @@ def held_out_loss(
     """NLL of fused probabilities against class indices ``y`` (classification), RMSE of fused
     predictions otherwise (the losses :class:`EnsembleSelection` minimises), row-weighted by
     ``sample_weight``; lower is better."""
-    metric = CLASSIFICATION_METRICS["nll"] if classification else REGRESSION_METRICS["rmse"]
-    return float(metric(fused[None], y, sample_weight)[0])
+    return float((nll if classification else rmse)(y, fused, sample_weight))
 
 
 class AutoCombiner(BaseCombiner):

@@ -11,35 +11,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_targets, safe_log
+from combiners._validation import check_targets
 from combiners.base import BaseCombiner
-
-
-# Each metric takes the candidates, the targets and optional row weights (None: equal).
-def _nll(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
-    truth = candidates[:, np.arange(candidates.shape[1]), y]
-    return -np.average(safe_log(truth), axis=1, weights=sample_weight)  # type: ignore[no-any-return]
-
-
-def _brier(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
-    onehot = np.eye(candidates.shape[2])[y]
-    scores = np.sum((candidates - onehot) ** 2, axis=2)
-    return np.average(scores, axis=1, weights=sample_weight)  # type: ignore[no-any-return]
-
-
-def _error(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
-    wrong = candidates.argmax(axis=2) != y
-    return np.average(wrong, axis=1, weights=sample_weight)  # type: ignore[no-any-return]
-
-
-def _rmse(candidates: np.ndarray, y: np.ndarray, sample_weight: Any = None) -> np.ndarray:
-    squared = np.mean((candidates - y) ** 2, axis=2)
-    return np.sqrt(np.average(squared, axis=1, weights=sample_weight))  # type: ignore[no-any-return]
-
-
-# Losses over a stack of candidate ensembles (n_candidates, n_samples, n_outputs): lower is better.
-CLASSIFICATION_METRICS = {"nll": _nll, "brier": _brier, "error": _error}
-REGRESSION_METRICS = {"rmse": _rmse}
+from combiners.metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 
 class EnsembleSelection(BaseCombiner):
@@ -90,7 +64,7 @@ class EnsembleSelection(BaseCombiner):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "n_iter": [Interval(Integral, 0, None, closed="left")],
-        "metric": [StrOptions({"auto", *CLASSIFICATION_METRICS, *REGRESSION_METRICS}), callable],
+        "metric": [StrOptions({"auto", *CLASSIFICATION_LOSSES, *REGRESSION_LOSSES}), callable],
         "n_init": [Interval(Integral, 1, None, closed="left")],
         "n_bags": [Interval(Integral, 0, None, closed="left")],
         "bag_fraction": [Interval(Real, 0, 1, closed="right")],
@@ -121,7 +95,7 @@ class EnsembleSelection(BaseCombiner):
     def _loss(
         self, is_classification: bool, sample_weight: np.ndarray | None
     ) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        metrics = CLASSIFICATION_METRICS if is_classification else REGRESSION_METRICS
+        metrics = CLASSIFICATION_LOSSES if is_classification else REGRESSION_LOSSES
         weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         if callable(self.metric):
             metric = self.metric
@@ -134,7 +108,7 @@ class EnsembleSelection(BaseCombiner):
                 f"{list(metrics)}, or a callable (y, fused) -> loss"
             )
         chosen = metrics[name]
-        return lambda candidates, y: chosen(candidates, y, sample_weight)
+        return lambda candidates, y: chosen(y, candidates, sample_weight)
 
     def _fit(
         self, predictions: np.ndarray, y: Any, X: Any, sample_weight: np.ndarray | None

@@ -14,6 +14,7 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from combiners.metrics import kl_rows, nll_rows, squared_error_rows
 from ensembles import metrics
 from members import NeuralClassifier, NeuralRegressor
 from members.augment import augmentation_for
@@ -341,22 +342,16 @@ def best_member(
     if not same:
         return None
     if is_classifier(ensemble):
-        classes = ensemble.classes_
-        reference = (
-            np.eye(len(classes))[metrics.encode_labels(labels[held_out], classes)]
-            if labels is not None
-            else ensemble.predict_proba(X_val)
-        )
-        losses = [
-            -np.sum(reference * np.log(np.clip(m.predict_proba(X_val), 1e-12, 1)), axis=1)
-            for m in same
-        ]
+        if labels is not None:
+            encoded = metrics.encode_labels(labels[held_out], ensemble.classes_)
+            losses = [nll_rows(encoded, m.predict_proba(X_val)) for m in same]
+        else:
+            # KL to the ensemble ranks the members as the cross-entropy does
+            reference = ensemble.predict_proba(X_val)
+            losses = [kl_rows(reference, m.predict_proba(X_val)) for m in same]
     else:
         target = labels[held_out] if labels is not None else ensemble.predict(X_val)
-        losses = [
-            np.reshape((m.predict(X_val) - target) ** 2, (len(X_val), -1)).mean(axis=1)
-            for m in same
-        ]
+        losses = [squared_error_rows(target, m.predict(X_val)) for m in same]
     scores = [np.average(loss, weights=sample_weight) for loss in losses]
     return same[int(np.argmin(scores))]
 
@@ -429,7 +424,7 @@ class DistillationReport:
                 row = metrics.classification_report(y_index, proba)
                 del row["brier"]
                 row["agreement"] = float(np.mean(proba.argmax(1) == reference.argmax(1)))
-                row["kl_to_ensemble"] = kl_divergence(reference, proba)
+                row["kl_to_ensemble"] = metrics.kl_divergence(reference, proba)
                 rows[name] = row
             score, better = "accuracy", max
         else:
@@ -507,13 +502,6 @@ def _reference_members(
 def _validate_X(ensemble: Any, X: Any) -> np.ndarray:
     """``X`` checked against the fitted ensemble: numeric, finite, its number of features."""
     return np.asarray(validate_inputs(ensemble, X, reset=False))
-
-
-def kl_divergence(reference: np.ndarray, proba: np.ndarray) -> float:
-    """Mean KL(reference || proba) over samples."""
-    p = np.clip(reference, 1e-12, 1.0)
-    q = np.clip(proba, 1e-12, 1.0)
-    return float(np.mean(np.sum(p * (np.log(p) - np.log(q)), axis=1)))
 
 
 def latency(model: Any, X: np.ndarray) -> float:

@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from combiners.metrics import error_rows, nll_rows, squared_error_rows
+
 # The guard speaks when the fused ensemble's mean held-out loss is above its best member's by
 # more than this many standard errors of the paired per-row difference: worse beyond the noise
 # of the held-out rows, not by a row or two.
@@ -36,13 +38,8 @@ def row_losses(outputs: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray
     """
     targets = np.asarray(targets)
     if targets.ndim == 1 and outputs.shape[1] >= 2:
-        truth = outputs[np.arange(len(targets)), targets.astype(np.int64)]
-        return {
-            "nll": -np.log(np.clip(truth, 1e-15, 1.0)),  # log_loss's clipping
-            "error": (outputs.argmax(axis=1) != targets).astype(np.float64),
-        }
-    residual = targets.reshape(len(outputs), -1) - outputs
-    return {"squared_error": np.mean(residual**2, axis=1)}
+        return {"nll": nll_rows(targets, outputs), "error": error_rows(targets, outputs)}
+    return {"squared_error": squared_error_rows(targets, outputs)}
 
 
 def held_out_scores(

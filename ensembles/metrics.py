@@ -9,69 +9,26 @@ from __future__ import annotations
 
 import numpy as np
 import properscoring
-import torch
 from sklearn.metrics import (
     average_precision_score,
-    log_loss,
     mean_absolute_error,
-    mean_squared_error,
     r2_score,
     roc_auc_score,
 )
-from torchmetrics.functional.classification import multiclass_calibration_error
+
+# the metrics themselves live in combiners.metrics, the lowest package that needs them; this
+# module builds the reports of evaluate() and the study on them
+from combiners.metrics import ECE_BINS as ECE_BINS
+from combiners.metrics import Weights, rmse
+from combiners.metrics import accuracy as accuracy
+from combiners.metrics import brier as brier
+from combiners.metrics import ece as ece
+from combiners.metrics import kl_divergence as kl_divergence
+from combiners.metrics import nll as nll
+from ensembles.uncertainty import gaussian_interval
 
 # metrics take labels encoded as class indices; this encodes them
-from ensembles.uncertainty import gaussian_interval
 from members.data import encode_labels as encode_labels
-
-ECE_BINS = 15
-# one weight per sample, or None (equal weights)
-Weights = np.ndarray | None
-
-
-def accuracy(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> float:
-    """Share of samples whose most probable class is the true one."""
-    return float(np.average(proba.argmax(axis=1) == y, weights=sample_weight))
-
-
-def nll(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> float:
-    """Mean negative log-likelihood of the true class (scikit-learn's ``log_loss``)."""
-    return float(log_loss(y, proba, labels=np.arange(proba.shape[1]), sample_weight=sample_weight))
-
-
-def brier(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> float:
-    """Multiclass Brier score: mean over samples of ``sum_k (p_k - [y == k])^2``."""
-    onehot = np.eye(proba.shape[1])[y]
-    return float(np.average(np.sum((proba - onehot) ** 2, axis=1), weights=sample_weight))
-
-
-def ece(
-    y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None, n_bins: int = ECE_BINS
-) -> float:
-    """Expected calibration error of the top-class confidence, equal-width bins (torchmetrics;
-    with ``sample_weight``, each bin's gap weighted by its share of the total weight, as if
-    each sample were repeated as often as its weight)."""
-    if sample_weight is not None:
-        return _weighted_ece(y, proba, np.asarray(sample_weight, dtype=np.float64), n_bins)
-    return float(
-        multiclass_calibration_error(
-            torch.as_tensor(proba, dtype=torch.float64),
-            torch.as_tensor(y, dtype=torch.long),
-            num_classes=proba.shape[1],
-            n_bins=n_bins,
-            norm="l1",
-        )
-    )
-
-
-def _weighted_ece(y: np.ndarray, proba: np.ndarray, weights: np.ndarray, n_bins: int) -> float:
-    confidence = proba.max(axis=1)
-    correct = (proba.argmax(axis=1) == y).astype(np.float64)
-    # torchmetrics' bins: (lower, upper], the first one closed at 0
-    bins = np.clip(np.ceil(confidence * n_bins).astype(int) - 1, 0, n_bins - 1)
-    total = np.bincount(bins, weights, minlength=n_bins)
-    gap = np.bincount(bins, weights * (confidence - correct), minlength=n_bins)
-    return float(np.abs(gap).sum() / total.sum())
 
 
 def disagreement(predictions: np.ndarray, sample_weight: Weights = None) -> np.ndarray:
@@ -102,7 +59,7 @@ def regression_report(
 ) -> dict[str, float]:
     """RMSE, MAE and R² (averaged uniformly over outputs)."""
     return {
-        "rmse": float(np.sqrt(mean_squared_error(y, prediction, sample_weight=sample_weight))),
+        "rmse": rmse(y, prediction, sample_weight),
         "mae": float(mean_absolute_error(y, prediction, sample_weight=sample_weight)),
         "r2": float(r2_score(y, prediction, sample_weight=sample_weight)),
     }

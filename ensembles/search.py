@@ -50,7 +50,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
-from combiners.selection import CLASSIFICATION_METRICS, REGRESSION_METRICS
+from combiners.metrics import CLASSIFICATION_LOSSES, rmse
 from ensembles._base import check_held_out_weights, cv_splits, is_holdout
 from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier, member_probabilities
@@ -974,7 +974,7 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
     ) -> dict[str, float]:
         # the very losses the selection minimises
         return {
-            name: float(CLASSIFICATION_METRICS[name](outputs[None], targets, sample_weight)[0])
+            name: float(CLASSIFICATION_LOSSES[name](targets, outputs, sample_weight))
             for name in self._metric_names()
         }
 
@@ -1022,7 +1022,7 @@ class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsemb
     def _losses(
         self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
     ) -> dict[str, float]:
-        return {"rmse": float(REGRESSION_METRICS["rmse"](outputs[None], targets, sample_weight)[0])}
+        return {"rmse": float(rmse(targets, outputs, sample_weight))}
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
