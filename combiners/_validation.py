@@ -5,6 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+# scikit-learn's parameter constraints, imported here once for every combiner (members.params is
+# the same shim for the other packages; combiners may not import members)
+from sklearn.utils._param_validation import HasMethods as HasMethods
+from sklearn.utils._param_validation import Interval as Interval
+from sklearn.utils._param_validation import StrOptions as StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
 # Probabilities are clipped to at least EPS before a log, so that one member's zero cannot turn

@@ -8,10 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_targets
+from combiners._validation import Interval, check_targets
 from combiners.base import BaseCombiner
 from combiners.crossfit import cross_fitted_fusion
 from combiners.mean import MeanCombiner

@@ -6,10 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.special import expit, logit, softmax
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import EPS, check_probabilities
+from combiners._validation import EPS, StrOptions, check_probabilities
 from combiners.base import BaseCombiner
 
 METHODS = ("arithmetic", "geometric", "logit")

@@ -8,10 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import check_targets
+from combiners._validation import Interval, StrOptions, check_targets
 from combiners.base import BaseCombiner
 from combiners.metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 

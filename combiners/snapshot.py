@@ -7,9 +7,9 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
+from combiners._validation import Interval
 from combiners.base import BaseCombiner
 from combiners.weighted import check_weights
 

@@ -7,10 +7,9 @@ from typing import Any, ClassVar
 import numpy as np
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import LogisticRegression, RidgeCV
-from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import has_fit_parameter
 
-from combiners._validation import check_features, check_targets, safe_log
+from combiners._validation import HasMethods, StrOptions, check_features, check_targets, safe_log
 from combiners.base import BaseCombiner
 
 FEATURES = ("proba", "logit")

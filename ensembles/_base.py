@@ -16,7 +16,6 @@ from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
@@ -31,8 +30,9 @@ from ensembles.distillation import distill
 from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.training import plan_tasks, run_tasks
 from members.data import check_sample_weight, validate_inputs
+from members.params import HasMethods, Interval, RealNotInt, StrOptions
 from members.persistence import SaveLoadMixin
-from members.training import forget_fit
+from members.training import draw_seed, forget_fit
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +282,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         sample_weight = self._row_weights(targets, check_sample_weight(sample_weight, X))
         member_params, split_params = self._route_fit(active, sample_weight, fit_params)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
-        seeds = [None if rng is None else int(rng.randint(np.iinfo(np.int32).max)) for _ in active]
+        seeds = [None if rng is None else draw_seed(rng) for _ in active]
         needs_held_out = self._needs_held_out(combiner)
         oof: np.ndarray | None = None
         extra: np.ndarray | None = None
@@ -467,7 +467,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     def _splits(
         self, X: np.ndarray, y: np.ndarray, rng: Any, split_params: dict[str, Any], cv: Any
     ) -> list[tuple[Any, Any]]:
-        shuffle_seed = None if rng is None else int(rng.randint(np.iinfo(np.int32).max))
+        shuffle_seed = None if rng is None else draw_seed(rng)
         return cv_splits(cv, X, y, is_classifier(self), shuffle_seed, split_params)
 
     def _guard_fusion(

@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -20,6 +19,7 @@ from ensembles._base import (
     check_member_output,
 )
 from members.data import check_sample_weight, class_row_weights, encode_classes
+from members.params import StrOptions
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):

@@ -27,7 +27,7 @@ from members.data import (
 )
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
-from members.training import seeded, while_training
+from members.training import draw_seed, seeded, while_training
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
 FUNCTION_MATCHING_AUGMENTATIONS = (None, "auto", "mixup", "signal", "image")
@@ -245,7 +245,7 @@ def distill(
         return None if weights is None else np.r_[weights[rows], np.ones(n_unlabeled)]
 
     if student.random_state is None and random_state is not None:
-        student.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+        student.set_params(random_state=draw_seed(rng))
     kwargs = {"classes": ensemble.classes_} if classifier else {}
     teach = ensemble.predict_proba if classifier else ensemble.predict
     if matching:

@@ -8,7 +8,6 @@ from typing import Any, ClassVar, Literal, overload
 import numpy as np
 import pandas as pd
 from sklearn.base import RegressorMixin
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import VarianceScaling
@@ -20,6 +19,7 @@ from ensembles._base import (
     naming,
 )
 from members.data import check_sample_weight, to_numpy
+from members.params import StrOptions
 
 
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):

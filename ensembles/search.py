@@ -45,7 +45,6 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -59,8 +58,9 @@ from ensembles.search_space import SubSpace, estimator_params, parse_space
 from ensembles.training import FittedMember, MemberTask, load_fitted, plan_tasks, run_tasks
 from members import NeuralClassifier, NeuralRegressor
 from members.data import check_sample_weight, encode_classes, validate_inputs
+from members.params import HasMethods, Interval, RealNotInt
 from members.persistence import SaveLoadMixin
-from members.training import forget_fit
+from members.training import draw_seed, forget_fit
 
 logger = logging.getLogger(__name__)
 
@@ -240,9 +240,7 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         X, y, targets = self._validate_targets(X, y)
         row_weights = check_sample_weight(sample_weight, X)
         rng = check_random_state(self.random_state)
-        split_seed, sampler_seed, trial_seed = (
-            int(rng.randint(np.iinfo(np.int32).max)) for _ in range(3)
-        )
+        split_seed, sampler_seed, trial_seed = (draw_seed(rng) for _ in range(3))
         splits = cv_splits(self.cv, X, y, isinstance(self, ClassifierMixin), split_seed)
         held = np.concatenate([test for _, test in splits])
         order = np.argsort(held)

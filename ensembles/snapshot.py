@@ -11,7 +11,6 @@ import pandas as pd
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
@@ -22,8 +21,9 @@ from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
 from members.data import check_sample_weight, validate_inputs
+from members.params import Interval, StrOptions
 from members.persistence import SaveLoadMixin
-from members.training import forget_fit, while_training
+from members.training import draw_seed, forget_fit, while_training
 
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None. Checked on validation splits of the training
@@ -110,12 +110,12 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         network = clone(template)
         if network.random_state is None and self.random_state is not None:
-            network.set_params(random_state=int(rng.randint(np.iinfo(np.int32).max)))
+            network.set_params(random_state=draw_seed(rng))
         X_fit, y_fit, X_comb, y_comb = X, y, X, y
         w_fit = w_comb = weights
         if combiner.learns:
             fraction = 0.1 if self.validation_fraction is None else self.validation_fraction
-            seed = int(rng.randint(np.iinfo(np.int32).max))
+            seed = draw_seed(rng)
             train, held = held_out_split(y, fraction, is_classifier, seed)
             check_held_out_weights(weights, held, "validation_fraction", fraction, "the combiner")
             X_fit, y_fit, X_comb, y_comb = X[train], y[train], X[held], y[held]

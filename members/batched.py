@@ -41,7 +41,7 @@ from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule, weighted_mean
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
-from members.training import seeded, uses_cuda
+from members.training import draw_seeds, seeded, uses_cuda
 
 # parameters that may differ between members trained together: each has its own seed
 MEMBER_PARAMS = ("random_state",)
@@ -492,7 +492,7 @@ def replicate(
         # an int s gives seeds s, s + 1, ...: member 0 is the estimator itself
         seeds = [None if random_state is None else int(random_state) + i for i in range(n)]
     else:
-        seeds = [int(seed) for seed in random_state.randint(np.iinfo(np.int32).max, size=n)]
+        seeds = draw_seeds(random_state, n)
     members = [clone(estimator).set_params(random_state=seed) for seed in seeds]
     if bootstrap:
         members = [member.set_params(bootstrap=True) for member in members]

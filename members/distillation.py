@@ -4,14 +4,12 @@ teacher labels each fresh augmented view the student sees."""
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from numbers import Real
 from typing import Any
 
 import numpy as np
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 from typing_extensions import override
@@ -254,46 +252,6 @@ class FunctionMatchingModule(DistillationModule):
                 loss = self.alpha * loss + (1 - self.alpha) * hard
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
-
-
-class BestWeights(Callback):
-    """Keep the weights of the epoch with the lowest ``monitor`` in memory, and put them back
-    when training ends (early stopping then returns the best student, not the last).
-
-    Parameters
-    ----------
-    monitor : str, default="val_teacher_loss"
-
-    Examples
-    --------
-    >>> BestWeights().best_epoch is None
-    True
-    """
-
-    def __init__(self, monitor: str = "val_teacher_loss") -> None:
-        self.monitor = monitor
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self._state: dict[str, torch.Tensor] | None = None
-
-    @override
-    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is None or trainer.sanity_checking:
-            return
-        value = float(value)
-        if self.best is None or value < self.best:
-            self.best, self.best_epoch = value, trainer.current_epoch
-            self._state = copy.deepcopy(pl_module.state_dict())
-
-    @override
-    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
-        if self._state is not None:
-            pl_module.load_state_dict(self._state)
-
-    @override
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch}
 
 
 DISTILLATION_CONSTRAINTS: dict[str, list[Any]] = {

@@ -49,6 +49,7 @@ from members.training import (
     TrainingPlan,
     bootstrap_rows,
     check_accelerator,
+    draw_seed,
     forget_fit,
     train_network,
 )
@@ -373,7 +374,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     ) -> TrainingPlan:
         """The seed, the bootstrap rows and the scaled inputs of a run on validated ``X``."""
         check_accelerator(self.accelerator, type(self).__name__)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        seed = draw_seed(check_random_state(self.random_state))
         rows = bootstrap_rows(seed, len(X), weights) if self.bootstrap else None
         return TrainingPlan(
             estimator=self,

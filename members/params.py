@@ -18,19 +18,23 @@ from numbers import Integral
 from typing import Any
 
 from sklearn.utils._param_validation import (
+    HasMethods,
     Interval,
     InvalidParameterError,
     Options,
+    RealNotInt,
     StrOptions,
     validate_parameter_constraints,
 )
 
 __all__ = [
+    "HasMethods",
     "Interval",
     "InvalidParameterError",
     "ListOf",
     "Names",
     "PositiveInts",
+    "RealNotInt",
     "StrOptions",
     "check_params",
 ]

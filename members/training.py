@@ -19,6 +19,7 @@ its members and step 3 once for all of them.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import logging
 import signal
@@ -40,9 +41,10 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 from lightning.pytorch.utilities.seed import isolate_rng
 from torch import nn
 from torch.utils.data import DataLoader
+from typing_extensions import override
 
 from members.data import make_loader, split_rows
-from members.distillation import BestWeights, DistillationModule, FunctionMatchingModule
+from members.distillation import DistillationModule, FunctionMatchingModule
 from members.module import MemberModule
 
 # Lightning's hints that say nothing to a user of the estimators
@@ -251,12 +253,73 @@ def while_training(what: str) -> Iterator[None]:
         raise
 
 
+# seeds drawn for members, splits and students are below this bound (a 32-bit seed)
+SEED_BOUND = np.iinfo(np.int32).max
+
+
+def draw_seed(rng: np.random.RandomState) -> int:
+    """The next seed from ``rng``: how every random draw of the library turns a
+    ``random_state`` into a seed for one member, split or run.
+
+    Examples
+    --------
+    >>> draw_seed(np.random.RandomState(0))
+    209652396
+    """
+    return int(rng.randint(SEED_BOUND))
+
+
+def draw_seeds(rng: np.random.RandomState, n: int) -> list[int]:
+    """``n`` seeds from ``rng`` in one draw (the batched engine's members)."""
+    return [int(seed) for seed in rng.randint(SEED_BOUND, size=n)]
+
+
 @contextmanager
 def seeded(seed: int) -> Iterator[None]:
     """Seed torch's global generators with ``seed`` inside, and restore them afterwards."""
     with isolate_rng():
         torch.manual_seed(seed)
         yield
+
+
+class BestWeights(Callback):
+    """Keep the weights of the epoch with the lowest ``monitor`` in memory, and put them back
+    when training ends (early stopping then returns the best student, not the last).
+
+    Parameters
+    ----------
+    monitor : str, default="val_teacher_loss"
+
+    Examples
+    --------
+    >>> BestWeights().best_epoch is None
+    True
+    """
+
+    def __init__(self, monitor: str = "val_teacher_loss") -> None:
+        self.monitor = monitor
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self._state: dict[str, torch.Tensor] | None = None
+
+    @override
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        value = trainer.callback_metrics.get(self.monitor)
+        if value is None or trainer.sanity_checking:
+            return
+        value = float(value)
+        if self.best is None or value < self.best:
+            self.best, self.best_epoch = value, trainer.current_epoch
+            self._state = copy.deepcopy(pl_module.state_dict())
+
+    @override
+    def on_train_end(self, trainer: Any, pl_module: Any) -> None:
+        if self._state is not None:
+            pl_module.load_state_dict(self._state)
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_epoch": self.best_epoch}
 
 
 @dataclass

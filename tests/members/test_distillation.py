@@ -13,7 +13,7 @@ from torch import nn
 
 from members import NeuralClassifier, NeuralRegressor
 from members.augment import Augmentation
-from members.distillation import BestWeights
+from members.training import BestWeights
 
 X, y = load_digits(return_X_y=True)
 X, y = X[:300].astype(np.float32), y[:300]
