@@ -12,7 +12,7 @@ from numbers import Integral, Real
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import KFold, StratifiedKFold, check_cv, train_test_split
 from sklearn.utils import check_random_state
@@ -32,6 +32,7 @@ from ensembles.training import plan_tasks, run_tasks
 from members.data import check_sample_weight, validate_inputs
 from members.params import HasMethods, Interval, RealNotInt, StrOptions
 from members.persistence import SaveLoadMixin
+from members.tasks import Task
 from members.training import draw_seed, forget_fit
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     _required_parameters = ["members"]
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = ENSEMBLE_CONSTRAINTS
+    #: what differs between classification and regression (:mod:`members.tasks`)
+    task: ClassVar[Task]
 
     def __init__(
         self,
@@ -120,27 +123,23 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self._set_params("members", **params)
         return self
 
-    # -- hooks for the classifier and the regressor ------------------------------------------
+    # -- what the task says (members.tasks) --------------------------------------------------
     def _validate_targets(
         self, X: Any, y: Any, active: list[tuple[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Return ``(X, y for the members, targets for the combiner)``; set target attributes."""
-        raise NotImplementedError
+        """Return ``(X, y for the members, targets for the combiner)``; set the target
+        attributes (``classes_``; ``n_outputs_``)."""
+        X, y = self.task.validate(self, X, y, ensure_min_samples=2)
+        self.__dict__.update(self.task.fit_encoding(y, owner=type(self).__name__))
+        return X, y, self.task.encode(self, y)
 
     def _n_outputs(self) -> int:
-        raise NotImplementedError
-
-    def _row_weights(
-        self, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> np.ndarray | None:
-        """Each training row's weight from the checked ``sample_weight`` (the classifier
-        multiplies in its ``class_weight``); ``None``: unweighted."""
-        return sample_weight
+        return self.task.n_outputs(self)
 
     def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
         """Member ``name``'s output on ``X``, ``(n_samples, n_outputs)``, checked with
-        :func:`check_member_output`."""
-        raise NotImplementedError
+        :func:`members.tasks.check_member_output`."""
+        return self.task.member_output(member, X, self, name)
 
     def _needs_held_out(self, combiner: BaseCombiner) -> bool:
         # folds or a held-out fraction give a fixed rule held-out outputs too, for the fusion
@@ -195,11 +194,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         active = [(name, est) for name, est in self.members if not _is_drop(est)]
         if not active:
             raise ValueError("all members are 'drop'; at least one member must be an estimator")
-        predict_method = "predict_proba" if is_classifier(self) else "predict"
+        predict_method = self.task.output_method
         # a member of the other kind is refused (a classifier is not a regressor, and back)
-        wrong_kind, kind = (
-            (is_regressor, "regressor") if is_classifier(self) else (is_classifier, "classifier")
-        )
+        wrong_kind, kind = self.task.is_other_kind, self.task.other_kind
         for name, estimator in active:
             if not (hasattr(estimator, "fit") and hasattr(estimator, "get_params")):
                 raise TypeError(
@@ -218,7 +215,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
     def _check_combiner(self) -> BaseCombiner:
         combiner = WeightedCombiner() if self.combiner is None else clone(self.combiner)
-        combiner.check_task(is_classifier(self))
+        combiner.check_task(self.task.classification)
         return combiner
 
     def _default_combiner(
@@ -244,9 +241,6 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
                 return DEFAULT_HOLDOUT, True
             return DEFAULT_FOLDS, True
         return self.cv, not is_holdout(self.cv)
-
-    def _validate_fit_data(self, X: Any, y: Any, **kwargs: Any) -> Any:
-        return validate_inputs(self, X, y, ensure_min_samples=2, **kwargs)
 
     def _validate_X(self, X: Any) -> Any:
         return validate_inputs(self, X, reset=False)
@@ -279,7 +273,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         forget_fit(self)  # nothing of an earlier fit (oof_predictions_, say) survives a refit
         X, y, targets = self._validate_targets(X, y, active)
         combiner = self._default_combiner(combiner, len(active), len(X))
-        sample_weight = self._row_weights(targets, check_sample_weight(sample_weight, X))
+        sample_weight = self.task.row_weights(
+            self, targets, check_sample_weight(sample_weight, X), self.class_weight
+        )
         member_params, split_params = self._route_fit(active, sample_weight, fit_params)
         rng = check_random_state(self.random_state) if self.random_state is not None else None
         seeds = [None if rng is None else draw_seed(rng) for _ in active]
@@ -468,7 +464,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self, X: np.ndarray, y: np.ndarray, rng: Any, split_params: dict[str, Any], cv: Any
     ) -> list[tuple[Any, Any]]:
         shuffle_seed = None if rng is None else draw_seed(rng)
-        return cv_splits(cv, X, y, is_classifier(self), shuffle_seed, split_params)
+        return cv_splits(cv, X, y, self.task.classification, shuffle_seed, split_params)
 
     def _guard_fusion(
         self,
@@ -740,52 +736,6 @@ def held_out_split(
         np.arange(len(y)), test_size=n_held, stratify=stratify, random_state=seed
     )
     return np.sort(train), np.sort(held)
-
-
-def check_member_output(
-    output: Any,
-    name: str,
-    method: str,
-    shape: tuple[int, ...],
-    *,
-    probabilities: bool = False,
-) -> np.ndarray:
-    """Member ``name``'s ``method`` output as a float64 array of ``shape``, or an error naming
-    the member: wrong shape, NaN or infinity, or (``probabilities``) rows that are not
-    probability distributions (entries in [0, 1], each row summing to 1 within 1e-3).
-
-    Examples
-    --------
-    >>> check_member_output([[0.2, 0.8]], "mlp", "predict_proba", (1, 2), probabilities=True)
-    array([[0.2, 0.8]])
-    """
-    try:
-        array = np.asarray(output, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise TypeError(
-            f"member {name!r}: {method} must return numbers; got {type(output).__name__} ({error})"
-        ) from None
-    if array.shape != shape:
-        raise ValueError(
-            f"member {name!r}: {method} returned shape {array.shape}; expected {shape} "
-            "(one row per sample, one column per output)"
-        )
-    if not np.isfinite(array).all():
-        rows = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
-        raise ValueError(
-            f"member {name!r}: {method} returned NaN or infinite values in {len(rows)} of "
-            f"{len(array)} rows (first: {rows[:5].tolist()})"
-        )
-    if probabilities and array.size:
-        sums = array.sum(axis=1)
-        worst = int(np.abs(sums - 1.0).argmax())
-        if array.min() < -1e-6 or array.max() > 1 + 1e-6 or abs(sums[worst] - 1.0) > 1e-3:
-            raise ValueError(
-                f"member {name!r}: {method} must return class probabilities (entries in [0, 1], "
-                f"rows summing to 1); got values in [{array.min():.3g}, {array.max():.3g}] and "
-                f"a row summing to {sums[worst]:.6g} (row {worst})"
-            )
-    return array
 
 
 class _FunctionMember:

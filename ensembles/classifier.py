@@ -7,7 +7,6 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import TemperatureScaling
@@ -16,10 +15,10 @@ from ensembles._base import (
     ENSEMBLE_CONSTRAINTS,
     PREFIT,
     BaseEnsemble,
-    check_member_output,
 )
-from members.data import check_sample_weight, class_row_weights, encode_classes
+from members.data import check_sample_weight
 from members.params import StrOptions
+from members.tasks import CLASSIFICATION
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -133,6 +132,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     True
     """
 
+    task = CLASSIFICATION
+    classes_: np.ndarray  # set by the task's encoding (BaseEnsemble._validate_targets)
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **ENSEMBLE_CONSTRAINTS,
         "calibration": [StrOptions({"temperature"}), None],
@@ -142,23 +143,13 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
     def _validate_targets(
         self, X: Any, y: Any, active: list[tuple[str, Any]]
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X, y = self._validate_fit_data(X, y)
-        check_classification_targets(y)
-        self.classes_, encoded = encode_classes(y, type(self).__name__)
+        X, y, encoded = super()._validate_targets(X, y, active)
         if self.cv == PREFIT:
             # prefit members may know classes that the data for the combiner happens to lack
             known = [m.classes_ for _, m in active if hasattr(m, "classes_")]
             self.classes_ = np.unique(np.concatenate([self.classes_, *known]))
             encoded = np.searchsorted(self.classes_, y)
         return X, y, encoded
-
-    def _n_outputs(self) -> int:
-        return len(self.classes_)
-
-    def _row_weights(
-        self, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> np.ndarray | None:
-        return class_row_weights(self.class_weight, self.classes_, targets, sample_weight)
 
     def _fit_calibration(
         self,
@@ -174,9 +165,6 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
             # calibration makes _needs_held_out true, so held-out outputs are here
             assert predictions is not None and targets is not None and fused is not None
             self.calibrator_ = TemperatureScaling().fit(fused, targets, sample_weight)
-
-    def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
-        return member_probabilities(member, X, self.classes_, name)
 
     def _fuse(self, predictions: np.ndarray, X: np.ndarray) -> np.ndarray:
         proba = super()._fuse(predictions, X)
@@ -268,41 +256,3 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
                     for key, value in alone.items():
                         rows[name][f"{key}_{score}"] = value if score != "epistemic" else np.nan
         return pd.DataFrame.from_dict(rows, orient="index")
-
-
-def member_probabilities(member: Any, X: np.ndarray, classes: np.ndarray, name: str) -> np.ndarray:
-    """Member ``name``'s probabilities on ``X``, laid out on ``classes`` (a member may lack some,
-    e.g. one trained on a fold without them), checked by :func:`check_member_output`. A member
-    with hard predictions only counts as a one-hot vote."""
-    proba = np.zeros((len(X), len(classes)))
-    if hasattr(member, "predict_proba"):
-        columns = _class_columns(classes, member.classes_, name)
-        proba[:, columns] = check_member_output(
-            member.predict_proba(X),
-            name,
-            "predict_proba",
-            (len(X), len(columns)),
-            probabilities=True,
-        )
-    else:
-        labels = np.asarray(member.predict(X))
-        if labels.shape != (len(X),):
-            raise ValueError(
-                f"member {name!r}: predict returned shape {labels.shape}; expected "
-                f"({len(X)},), one label per sample"
-            )
-        proba[np.arange(len(X)), _class_columns(classes, labels, name)] = 1.0
-    return proba
-
-
-def _class_columns(classes: np.ndarray, labels: Any, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    columns = np.searchsorted(classes, labels)
-    known = columns < len(classes)
-    known[known] = classes[columns[known]] == labels[known]
-    if not known.all():
-        raise ValueError(
-            f"member {name!r} predicts classes {np.unique(labels[~known])[:5].tolist()} that "
-            f"are not among the ensemble's classes {classes.tolist()}"
-        )
-    return columns  # type: ignore[no-any-return]

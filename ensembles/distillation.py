@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
@@ -27,6 +28,7 @@ from members.data import (
 )
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
+from members.tasks import task_of
 from members.training import draw_seed, seeded, while_training
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
@@ -215,8 +217,8 @@ def distill(
     )
     matching = method == "function_matching"
     temperature, alpha, augment = options["temperature"], options["alpha"], options["augment"]
-    classifier = is_classifier(ensemble)
-    kind = NeuralClassifier if classifier else NeuralRegressor
+    task = task_of(ensemble)
+    kind = STUDENTS[task.name]
     student = default_student(ensemble) if student is None else clone(student)
     if not isinstance(student, kind):
         raise TypeError(
@@ -246,8 +248,9 @@ def distill(
 
     if student.random_state is None and random_state is not None:
         student.set_params(random_state=draw_seed(rng))
-    kwargs = {"classes": ensemble.classes_} if classifier else {}
-    teach = ensemble.predict_proba if classifier else ensemble.predict
+    # a classifier's student learns the ensemble's classes (a regressor's has none)
+    kwargs = {"classes": getattr(ensemble, "classes_", None)}
+    teach = getattr(ensemble, task.output_method)
     if matching:
         # the same outputs, without input checks and with float32 networks: fast per batch
         teach = ensemble.fused_function()
@@ -274,7 +277,7 @@ def distill(
     fit_rows, held_out = split_rows(
         len(X),
         validation_fraction or VALIDATION_FRACTION,
-        labels if classifier else None,
+        None if labels is None else task.stratify(labels),
         rng,
         what="the student",
         min_train=2,
@@ -298,7 +301,7 @@ def distill(
             )
     epochs = max(1, round((BUDGET if budget is None else budget) * student.max_epochs))
     student.set_params(max_epochs=epochs)
-    n_outputs = len(ensemble.classes_) if classifier else ensemble.n_outputs_
+    n_outputs = task.n_outputs(ensemble)
     views = None
     if augment is not None:
         # a throwaway network, only to see what the student reads (a signal, an image...);
@@ -341,17 +344,17 @@ def best_member(
     same = [member for member in ensemble.members_ if same_architecture(member, student)]
     if not same:
         return None
-    if is_classifier(ensemble):
-        if labels is not None:
-            encoded = metrics.encode_labels(labels[held_out], ensemble.classes_)
-            losses = [nll_rows(encoded, m.predict_proba(X_val)) for m in same]
-        else:
-            # KL to the ensemble ranks the members as the cross-entropy does
-            reference = ensemble.predict_proba(X_val)
-            losses = [kl_rows(reference, m.predict_proba(X_val)) for m in same]
+    task = task_of(ensemble)
+    predict = task.output_method
+    row_loss: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    if labels is None:
+        # against the ensemble: KL ranks the members as the cross-entropy does
+        reference = getattr(ensemble, predict)(X_val)
+        row_loss = REFERENCE_LOSSES[task.name]
     else:
-        target = labels[held_out] if labels is not None else ensemble.predict(X_val)
-        losses = [squared_error_rows(target, m.predict(X_val)) for m in same]
+        reference = task.encode(ensemble, labels[held_out])
+        row_loss = LABEL_LOSSES[task.name]
+    losses = [row_loss(reference, getattr(m, predict)(X_val)) for m in same]
     scores = [np.average(loss, weights=sample_weight) for loss in losses]
     return same[int(np.argmin(scores))]
 
@@ -415,23 +418,11 @@ class DistillationReport:
             alone = {"alone": baseline, **alone}
         models = {"ensemble": ensemble, "student": student, **alone}
         X = _validate_X(ensemble, X)
-        rows: dict[str, dict[str, float]] = {}
-        if is_classifier(ensemble):
-            y_index = metrics.encode_labels(y, ensemble.classes_)
-            reference = ensemble.predict_proba(X)
-            for name, model in models.items():
-                proba = reference if name == "ensemble" else model.predict_proba(X)
-                row = metrics.classification_report(y_index, proba)
-                del row["brier"]
-                row["agreement"] = float(np.mean(proba.argmax(1) == reference.argmax(1)))
-                row["kl_to_ensemble"] = metrics.kl_divergence(reference, proba)
-                rows[name] = row
-            score, better = "accuracy", max
-        else:
-            target = np.asarray(to_numpy(y), dtype=np.float64)
-            for name, model in models.items():
-                rows[name] = metrics.regression_report(target, model.predict(X))
-            score, better = "rmse", min
+        task = task_of(ensemble)
+        predict = task.output_method
+        outputs = {name: getattr(model, predict)(X) for name, model in models.items()}
+        rows = REPORT_ROWS[task.name](ensemble, y, outputs, outputs["ensemble"])
+        score, better = REPORT_SCORES[task.name]
         for name, model in models.items():
             rows[name]["n_parameters"] = float(_total_parameters(model))
             rows[name]["latency_10k_s"] = latency(model, X)
@@ -474,19 +465,8 @@ def _reference_members(
     members = getattr(ensemble, "named_members_", None)
     if not members:
         return {}
-    if is_classifier(ensemble):
-        y_index = metrics.encode_labels(y, ensemble.classes_)
-        scored = {
-            name: metrics.classification_report(y_index, proba)
-            for name, proba in zip(members, ensemble.member_predictions(X), strict=True)
-        }
-        for row in scored.values():
-            del row["brier"]
-    else:
-        target = np.asarray(to_numpy(y), dtype=np.float64)
-        scored = {
-            name: metrics.regression_report(target, m.predict(X)) for name, m in members.items()
-        }
+    outputs = dict(zip(members, ensemble.member_predictions(X), strict=True))
+    scored = REPORT_ROWS[task_of(ensemble).name](ensemble, y, outputs, None)
 
     def best(names: list[str]) -> str:
         top = better(scored[name][score] for name in names)
@@ -497,6 +477,42 @@ def _reference_members(
     if same:
         references["best member, student's architecture"] = best(same)
     return {row: (name, dict(scored[name])) for row, name in references.items()}
+
+
+def _classification_rows(
+    ensemble: Any, y: Any, outputs: dict[str, np.ndarray], reference: np.ndarray | None
+) -> dict[str, dict[str, float]]:
+    """Accuracy, NLL and ECE of each model's probabilities; with the ensemble's as
+    ``reference``, also the top-1 agreement with it and KL(ensemble || model)."""
+    y_index = metrics.encode_labels(y, ensemble.classes_)
+    rows = {}
+    for name, proba in outputs.items():
+        row = metrics.classification_report(y_index, proba)
+        del row["brier"]
+        if reference is not None:
+            row["agreement"] = float(np.mean(proba.argmax(1) == reference.argmax(1)))
+            row["kl_to_ensemble"] = metrics.kl_divergence(reference, proba)
+        rows[name] = row
+    return rows
+
+
+def _regression_rows(
+    ensemble: Any, y: Any, outputs: dict[str, np.ndarray], reference: np.ndarray | None
+) -> dict[str, dict[str, float]]:
+    """RMSE, MAE and R² of each model's predictions."""
+    target = np.asarray(to_numpy(y), dtype=np.float64)
+    return {name: metrics.regression_report(target, output) for name, output in outputs.items()}
+
+
+# What differs by task (members.tasks) in distillation and its report, by the task's name: the
+# student's class, a member's row losses against labels and against the ensemble, the report's
+# rows, and the score the gain is measured in (and which way is better).
+STUDENTS = {"classification": NeuralClassifier, "regression": NeuralRegressor}
+RowLoss = Callable[[np.ndarray, np.ndarray], np.ndarray]
+LABEL_LOSSES: dict[str, RowLoss] = {"classification": nll_rows, "regression": squared_error_rows}
+REFERENCE_LOSSES: dict[str, RowLoss] = {"classification": kl_rows, "regression": squared_error_rows}
+REPORT_ROWS = {"classification": _classification_rows, "regression": _regression_rows}
+REPORT_SCORES = {"classification": ("accuracy", max), "regression": ("rmse", min)}
 
 
 def _validate_X(ensemble: Any, X: Any) -> np.ndarray:

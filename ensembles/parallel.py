@@ -102,7 +102,8 @@ class WorkerTorch:
             matmul_precision=torch.get_float32_matmul_precision(),
         )
 
-    def _set(self) -> None:
+    def install(self) -> None:
+        """Make these the settings of this process (until something changes them)."""
         torch.set_num_threads(self.threads)
         torch.backends.mkldnn.enabled = self.mkldnn  # type: ignore[assignment]
         torch.use_deterministic_algorithms(self.deterministic, warn_only=self.warn_only)
@@ -113,11 +114,11 @@ class WorkerTorch:
         """Run the inside under these settings, then restore the worker's own (a reused worker
         runs the next task, maybe of another caller, from where it started)."""
         before = WorkerTorch.current()
-        self._set()
+        self.install()
         try:
             yield
         finally:
-            before._set()
+            before.install()
 
 
 @dataclass

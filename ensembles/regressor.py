@@ -15,11 +15,11 @@ from ensembles import metrics, uncertainty
 from ensembles._base import (
     ENSEMBLE_CONSTRAINTS,
     BaseEnsemble,
-    check_member_output,
     naming,
 )
 from members.data import check_sample_weight, to_numpy
 from members.params import StrOptions
+from members.tasks import REGRESSION, check_member_output
 
 
 class EnsembleRegressor(RegressorMixin, BaseEnsemble):
@@ -73,6 +73,7 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     (4,)
     """
 
+    task = REGRESSION
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         **ENSEMBLE_CONSTRAINTS,
         "calibration": [StrOptions({"variance"}), None],
@@ -84,20 +85,6 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         if "members_" in state:
             defaults["calibrator_"] = None
         super().__setstate__({**defaults, **state})
-
-    def _validate_targets(
-        self, X: Any, y: Any, active: list[tuple[str, Any]]
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X, y = self._validate_fit_data(X, y, y_numeric=True, multi_output=True)
-        self._y_ndim = y.ndim
-        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        return X, y, y
-
-    def _n_outputs(self) -> int:
-        return self.n_outputs_
-
-    def _member_output(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
-        return member_predictions(member, X, self.n_outputs_, name)
 
     def _held_out_member(
         self, name: str, member: Any, X: np.ndarray
@@ -240,14 +227,6 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         return tags
 
 
-def member_predictions(member: Any, X: np.ndarray, n_outputs: int, name: str) -> np.ndarray:
-    """Member ``name``'s predictions on ``X`` as ``(n_samples, n_outputs)``, checked by
-    :func:`check_member_output` (one output may come as ``(n_samples,)``)."""
-    output = member.predict(X)
-    shape = (len(X),) if n_outputs == 1 and np.ndim(output) == 1 else (len(X), n_outputs)
-    return check_member_output(output, name, "predict", shape).reshape(len(X), n_outputs)
-
-
 def predicts_std(member: Any) -> bool:
     """Whether ``member.predict(X, return_std=True)`` gives a predictive standard deviation:
     a member's ``predicts_std`` says so where it has one (``NeuralRegressor``), otherwise
@@ -268,7 +247,7 @@ def member_moments(
     """Member ``name``'s predictive mean and variance on ``X``, each ``(n_samples,
     n_outputs)``, checked; the variance is zero for a point-prediction member."""
     if not predicts_std(member):
-        mean = member_predictions(member, X, n_outputs, name)
+        mean = REGRESSION.member_output(member, X, _Outputs(n_outputs), name)
         return mean, np.zeros_like(mean)
     output = member.predict(X, return_std=True)
     if not (isinstance(output, tuple) and len(output) == 2):
@@ -282,3 +261,10 @@ def member_moments(
     if (std < 0).any():
         raise ValueError(f"member {name!r}: predict returned a negative standard deviation")
     return mean, std**2
+
+
+class _Outputs:
+    """The number of outputs, as the fitted object a task reads it from."""
+
+    def __init__(self, n_outputs: int) -> None:
+        self.n_outputs_ = n_outputs

@@ -30,46 +30,43 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import threading
-import time
-import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from numbers import Integral
-from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
-import joblib
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
-from combiners.metrics import CLASSIFICATION_LOSSES, rmse
 from ensembles._base import check_held_out_weights, cv_splits, is_holdout
 from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
-from ensembles.classifier import EnsembleClassifier, member_probabilities
-from ensembles.regressor import EnsembleRegressor, member_predictions
-from ensembles.search_space import SubSpace, estimator_params, parse_space
-from ensembles.training import FittedMember, MemberTask, load_fitted, plan_tasks, run_tasks
+from ensembles.classifier import EnsembleClassifier
+from ensembles.regressor import EnsembleRegressor
+from ensembles.search_loop import (
+    SearchLoop,
+    SearchSettings,
+    TrialJudge,
+    member_name,
+    select_weights,
+)
+from ensembles.search_objectives import (
+    CLASSIFIER_OBJECTIVES,
+    REGRESSOR_OBJECTIVES,
+    trials_pareto,
+)
+from ensembles.search_space import parse_space
+from ensembles.search_storage import open_study
 from members import NeuralClassifier, NeuralRegressor
-from members.data import check_sample_weight, encode_classes, validate_inputs
+from members.data import check_sample_weight, validate_inputs
 from members.params import HasMethods, Interval, RealNotInt
 from members.persistence import SaveLoadMixin
+from members.tasks import CLASSIFICATION, REGRESSION, Task
 from members.training import draw_seed, forget_fit
 
 logger = logging.getLogger(__name__)
-
-CLASSIFIER_OBJECTIVES = ("nll", "error", "latency", "parameters")
-REGRESSOR_OBJECTIVES = ("rmse", "latency", "parameters")
-# Optuna's attributes of a trial: where it runs, its seed, why it failed
-# (a failed trial without an error was interrupted: Ctrl-C, or its process was killed)
-_OWNER, _SEED, _ERROR = "owner", "seed", "error"
-_DATA = "data_fingerprint"
 
 SEARCH_CONSTRAINTS: dict[str, list[Any]] = {
     "estimator": [HasMethods(["fit", "get_params"]), None],
@@ -98,29 +95,12 @@ SEARCH_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-@dataclass
-class _Trial:
-    """One trial's configuration, and what came of it."""
-
-    number: int
-    values: dict[str, Any]  # the space's values (module_kwargs__* keys)
-    params: dict[str, Any]  # set_params arguments for the template
-    seed: int | None
-    label: str
-    state: str = "RUNNING"
-    held_out: np.ndarray | None = None  # outputs on the held-out rows
-    members: list[Any] = field(default_factory=list)  # one per split
-    fit_seconds: float = 0.0
-    metrics: dict[str, float] = field(default_factory=dict)
-    error: str | None = None
-    seed_of: int | None = None  # the hyper-deep step: the trial whose configuration this reruns
-    repeat: int = 0  # and which of its extra seeds this is
-
-
 class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
     """The search; :class:`EnsembleSearchClassifier` and :class:`EnsembleSearchRegressor` set
     the task."""
 
+    #: what differs between classification and regression (:mod:`members.tasks`)
+    task: ClassVar[Task]
     _template_type: type
     _ensemble_type: type
     _objective_names: tuple[str, ...]
@@ -203,20 +183,30 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
 
     # -- the task ----------------------------------------------------------------------------
     def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """``(X, y, the selection's targets)``; sets ``classes_`` or ``n_outputs_``."""
+        X, y = self.task.validate(self, X, y, ensure_min_samples=2)
+        self.__dict__.update(self.task.fit_encoding(y, owner=type(self).__name__))
+        return X, y, self.task.encode(self, y)
 
-    def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
-        raise NotImplementedError
+    def _judge(self) -> TrialJudge:
+        """How the loop reads and scores a trial: the task, and the target attributes a
+        member's output is laid out on."""
+        fitted = SimpleNamespace(
+            **{key: getattr(self, key) for key in ("classes_", "n_outputs_") if hasattr(self, key)}
+        )
+        return TrialJudge(self.task, fitted)
 
-    def _metric_names(self) -> tuple[str, ...]:
-        """The held-out losses every trial reports (columns of ``trials_``)."""
-        raise NotImplementedError
-
-    def _losses(
-        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> dict[str, float]:
-        """The held-out losses of one trial's outputs (weighted by ``sample_weight``)."""
-        raise NotImplementedError
+    def _settings(self) -> SearchSettings:
+        return SearchSettings(
+            name=type(self).__name__,
+            n_trials=self.n_trials,
+            n_jobs=self.n_jobs,
+            verbose=bool(self.verbose),
+            space=self.space,
+            study_name=self.study_name,
+            checkpoint_dir=self._checkpoint_dir(),
+            refits=self._refits(),
+        )
 
     def _refits(self) -> bool:
         """K folds: the chosen configurations are trained again on all the data."""
@@ -241,7 +231,7 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         row_weights = check_sample_weight(sample_weight, X)
         rng = check_random_state(self.random_state)
         split_seed, sampler_seed, trial_seed = (draw_seed(rng) for _ in range(3))
-        splits = cv_splits(self.cv, X, y, isinstance(self, ClassifierMixin), split_seed)
+        splits = cv_splits(self.cv, X, y, self.task.classification, split_seed)
         held = np.concatenate([test for _, test in splits])
         order = np.argsort(held)
         held = held[order]
@@ -250,9 +240,10 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
             row_weights, held, "cv", self.cv, "judging the trials and the selection"
         )
 
-        study = self._study(optuna, objectives, X, y, splits, row_weights)
-        search = _Search(
-            self,
+        study = open_study(self, optuna, objectives, X, y, splits, row_weights)
+        search = SearchLoop(
+            self._settings(),
+            self._judge(),
             template,
             space,
             objectives,
@@ -273,15 +264,15 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
                 f"every one of the {len(search.trials)} trials failed, so there is no ensemble "
                 f"to select; their errors: {errors[:3]}"
             )
-        weights = _select(selection, trials, targets[held], X[held], held_weights)
+        weights = select_weights(selection, trials, targets[held], X[held], held_weights)
         if self.extra_seeds:
             chosen = [trial for trial, weight in zip(trials, weights, strict=True) if weight > 0]
             trials += search.reseed(chosen, self.extra_seeds)
             trials = [trial for trial in trials if trial.state == "COMPLETE"]
-            weights = _select(selection, trials, targets[held], X[held], held_weights)
+            weights = select_weights(selection, trials, targets[held], X[held], held_weights)
         members = search.final_members(trials, weights)
         named = [
-            (_member_name(trial), member)
+            (member_name(trial), member)
             for trial, weight, member in zip(trials, weights, members, strict=True)
             if weight > 0
         ]
@@ -300,44 +291,6 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         }
         return self
 
-    def _study(
-        self,
-        optuna: Any,
-        objectives: tuple[str, ...],
-        X: np.ndarray,
-        y: np.ndarray,
-        splits: list[tuple[Any, Any]],
-        weights: np.ndarray | None,
-    ) -> Any:
-        storage = self.storage
-        if isinstance(storage, str | os.PathLike) and "://" not in str(storage):
-            storage = _file_storage(optuna, Path(storage))
-        data = (X, y) if weights is None else (X, y, weights)  # unweighted: as before
-        fingerprint = joblib.hash(
-            (type(self).__name__, *data, [(train, test) for train, test in splits], objectives)
-        )
-        optuna.logging.set_verbosity(
-            optuna.logging.INFO if self.verbose else optuna.logging.WARNING
-        )
-        study = optuna.create_study(
-            storage=storage,
-            study_name=self.study_name,
-            sampler=optuna.samplers.RandomSampler(0),  # each ask gets its own (_Search)
-            directions=["minimize"] * len(objectives),
-            load_if_exists=True,
-        )
-        stored = study.user_attrs.get(_DATA)
-        if stored is None:
-            study.set_user_attr(_DATA, fingerprint)
-        elif stored != fingerprint:
-            raise ValueError(
-                f"storage={str(self.storage)!r} holds a study named {self.study_name!r} of "
-                "another search (other data, splits, objectives or random_state); give another "
-                "study_name or storage to start a new search, or the same data and "
-                "random_state to continue that one"
-            )
-        return study
-
     @property
     def trials_(self) -> pd.DataFrame:
         """One row per trial (see the class docstring)."""
@@ -350,7 +303,7 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
     @property
     def pareto_(self) -> pd.DataFrame:
         """The completed trials no other trial beats on every objective, best first."""
-        return _pareto(self.trials_, self._fitted_objectives)
+        return trials_pareto(self.trials_, self._fitted_objectives)
 
     # -- prediction --------------------------------------------------------------------------
     def _validate_X(self, X: Any) -> np.ndarray:
@@ -391,454 +344,6 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = self.random_state is None
         return tags
-
-
-class _Search:
-    """The ask-train-tell loop of one fit, and the trials it ran or found in storage."""
-
-    def __init__(
-        self,
-        owner: _BaseEnsembleSearch,
-        template: Any,
-        space: list[SubSpace],
-        objectives: tuple[str, ...],
-        splits: list[tuple[Any, Any]],
-        order: np.ndarray,
-        X: np.ndarray,
-        y: np.ndarray,
-        seed: int,
-        sampler_seed: int,
-        weights: np.ndarray | None,
-        held_weights: np.ndarray | None,
-    ) -> None:
-        self.owner, self.template, self.space = owner, template, space
-        self.objectives, self.splits, self.order = objectives, splits, order
-        self.X, self.y, self.seed, self.sampler_seed = X, y, seed, sampler_seed
-        self.checkpoint_dir = owner._checkpoint_dir()
-        self.trials: list[_Trial] = []
-        # the rows' weights (None: equal), and those of the held-out rows in held-out order
-        self.weights, self.held_weights = weights, held_weights
-        self.me = f"{socket.gethostname()}:{os.getpid()}"
-        self.seeded = template.get_params().get("random_state", 0) is None
-
-    # -- configurations ----------------------------------------------------------------------
-    def _seed_of(self, number: int, repeat: int = 0) -> int | None:
-        if not self.seeded:
-            return None  # the template's own random_state holds
-        seeds = np.random.SeedSequence([self.seed, number, repeat]).generate_state(1)
-        return int(seeds[0] % np.iinfo(np.int32).max)
-
-    def _sample(self, trial: Any) -> tuple[str, dict[str, Any]]:
-        if len(self.space) == 1:
-            alternative = self.space[0]
-        else:
-            label = trial.suggest_categorical("space", [a.label for a in self.space])
-            alternative = next(a for a in self.space if a.label == label)
-        prefix = f"{alternative.label}:" if len(self.space) > 1 else ""
-        return alternative.label, {p.name: p.sample(trial, prefix) for p in alternative.params}
-
-    def _decode(self, stored: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        alternative = (
-            self.space[0]
-            if len(self.space) == 1
-            else next(a for a in self.space if a.label == stored["space"])
-        )
-        prefix = f"{alternative.label}:" if len(self.space) > 1 else ""
-        return alternative.label, {p.name: p.decode(stored, prefix) for p in alternative.params}
-
-    def _make(self, number: int, label: str, values: dict[str, Any], seed: int | None) -> _Trial:
-        return _Trial(number, values, estimator_params(self.template, values), seed, label)
-
-    def _estimator(self, trial: _Trial) -> Any:
-        estimator = clone(self.template)
-        try:
-            estimator.set_params(**trial.params)
-            if trial.seed is not None:
-                estimator.set_params(random_state=trial.seed)
-        except ValueError as error:
-            raise ValueError(
-                f"space does not fit estimator {type(self.template).__name__}: {error}"
-            ) from None
-        return estimator
-
-    def _tasks(self, trial: _Trial) -> list[MemberTask]:
-        name = _member_name(trial)
-        return [
-            MemberTask(
-                [self._estimator(trial)],
-                [f"trial {name}" + (f" on fold {fold}" if len(self.splits) > 1 else "")],
-                [name if len(self.splits) == 1 else f"{name}-fold{fold}"],
-                np.asarray(train),
-                [(trial.number, fold)],
-                self._fit_params(),
-            )
-            for fold, (train, _) in enumerate(self.splits)
-        ]
-
-    def _fit_params(self) -> dict[str, Any] | None:
-        return None if self.weights is None else {"sample_weight": self.weights}
-
-    # -- the loop ----------------------------------------------------------------------------
-    def run(self, study: Any, targets: np.ndarray) -> None:
-        """Ask, train and tell until the study holds ``n_trials`` finished trials."""
-        from optuna.trial import TrialState
-
-        self.targets = targets
-        self._fail_stale(study, TrialState)
-        self._reload(study, targets, TrialState)
-        n_trials = self.owner.n_trials
-        lock = threading.Lock()  # joblib may draw the next task from another thread
-        # trials asked and not yet told: number -> (Optuna's trial, ours, fitted by fold)
-        pending: dict[int, tuple[Any, _Trial, dict[int, FittedMember]]] = {}
-
-        def tasks() -> Iterator[MemberTask]:
-            """The next trial's tasks, asked of Optuna when a worker comes free."""
-            while True:
-                with lock:
-                    if self._counted(study, TrialState) >= n_trials:
-                        return
-                    optuna_trial = study.ask()
-                    # TPE draws when the trial suggests (lazily), so its seed can be the
-                    # trial's number: unique even among processes sharing the storage
-                    study.sampler = self._sampler(optuna_trial.number)
-                    label, values = self._sample(optuna_trial)
-                    trial = self._make(optuna_trial.number, label, values, None)
-                    trial.seed = self._seed_of(trial.number)
-                    optuna_trial.set_user_attr(_SEED, trial.seed)
-                    optuna_trial.set_user_attr(_OWNER, self.me)
-                    pending[trial.number] = (optuna_trial, trial, {})
-                yield from self._tasks(trial)
-
-        def done(task: MemberTask, fitted: list[FittedMember]) -> None:
-            """A training finished: once all of a trial's have, judge it and tell Optuna."""
-            number, fold = task.keys[0]  # type: ignore[index]
-            with lock:
-                optuna_trial, trial, by_fold = pending[number]
-                by_fold[fold] = fitted[0]
-                if len(by_fold) < len(self.splits):
-                    return
-                del pending[number]
-                self._finish(trial, [by_fold[f] for f in range(len(self.splits))], targets)
-                self._tell(study, optuna_trial, trial, TrialState)
-
-        try:
-            run_tasks(
-                tasks(),
-                self.X,
-                self.y,
-                checkpoint_dir=self.checkpoint_dir,
-                log=self._log(),
-                on_done=done,
-                n_jobs=self.owner.n_jobs,
-                failures="record",
-            )
-        except KeyboardInterrupt:
-            # told failed without an error: interrupted, neither counted nor reloaded
-            for optuna_trial, _, _ in pending.values():
-                study.tell(optuna_trial, state=TrialState.FAIL)
-            raise
-        # what other processes sharing the storage finished meanwhile joins the selection
-        self._reload(study, targets, TrialState)
-
-    def _sampler(self, number: int) -> Any:
-        """TPE seeded by ``random_state`` and the trial's number: a search resumed, or a second
-        process on a shared storage, draws anew instead of repeating the first proposals.
-        ``constant_liar``: trials running elsewhere count as bad, so that trials asked while
-        others train differ from them (TPE keeps no state between asks that matters: every
-        history is in the storage)."""
-        from optuna.samplers import TPESampler
-
-        seed = np.random.SeedSequence([self.sampler_seed, number]).generate_state(1)[0]
-        return TPESampler(seed=int(seed), constant_liar=True)
-
-    def _tell(self, study: Any, optuna_trial: Any, trial: _Trial, TrialState: Any) -> None:
-        if trial.state == "COMPLETE":
-            study.tell(optuna_trial, [trial.metrics[name] for name in self.objectives])
-        else:
-            optuna_trial.set_user_attr(_ERROR, trial.error)
-            study.tell(optuna_trial, state=TrialState.FAIL)
-            warnings.warn(
-                f"trial {trial.number} failed and is left out: {trial.error}", stacklevel=2
-            )
-        self.trials.append(trial)
-
-    def _log(self) -> Callable[[str], None] | None:
-        prefix = f"[{type(self.owner).__name__}] "
-        return (lambda line: print(prefix + line, flush=True)) if self.owner.verbose else None
-
-    def _counted(self, study: Any, TrialState: Any) -> int:
-        """Trials that count towards ``n_trials``: finished (complete or failed, not
-        interrupted) or running elsewhere."""
-        return sum(
-            1
-            for t in study.get_trials(deepcopy=False)
-            if t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
-            or (t.state == TrialState.FAIL and _ERROR in t.user_attrs)
-        )
-
-    def _fail_stale(self, study: Any, TrialState: Any) -> None:
-        """Trials left running by a process of this machine that no longer exists (killed):
-        failed without an error, i.e. interrupted, so that they do not count."""
-        host = socket.gethostname()
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            owner = str(trial.user_attrs.get(_OWNER, ""))
-            name, _, pid = owner.rpartition(":")
-            if name == host and pid.isdigit() and not _alive(int(pid)):
-                study.tell(trial.number, state=TrialState.FAIL)
-
-    def _reload(self, study: Any, targets: np.ndarray, TrialState: Any) -> None:
-        """The trials an earlier run (or another process) finished and this one does not hold
-        yet: completed ones loaded from ``checkpoint_dir`` (never trained again), failed ones
-        listed."""
-        found = []
-        known = {trial.number for trial in self.trials}
-        for stored in study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL)
-        ):
-            if stored.number in known:
-                continue
-            if stored.state == TrialState.FAIL and _ERROR not in stored.user_attrs:
-                continue  # interrupted
-            try:
-                label, values = self._decode(stored.params)
-            except (KeyError, IndexError, StopIteration):
-                raise ValueError(
-                    f"trial {stored.number} in storage does not fit space={self.owner.space!r}: "
-                    "continue a search with the space it was started with"
-                ) from None
-            trial = self._make(stored.number, label, values, stored.user_attrs.get(_SEED))
-            if stored.state == TrialState.FAIL:
-                trial.state, trial.error = "FAIL", stored.user_attrs.get(_ERROR)
-                self.trials.append(trial)
-                continue
-            found.append(trial)
-        missing = []
-        for trial in found:
-            loaded = [
-                load_fitted(task, self.X, self.y, self.checkpoint_dir)[0]
-                for task in self._tasks(trial)
-            ]
-            if any(member is None for member in loaded):
-                missing.append(trial.number)
-                continue
-            self._finish(trial, [m for m in loaded if m is not None], targets)
-            self.trials.append(trial)
-        if missing:
-            warnings.warn(
-                f"trials {missing} of study {self.owner.study_name!r} finished in another run "
-                "whose members are not in checkpoint_dir; they are left out of the selection",
-                stacklevel=4,
-            )
-
-    def _train(self, trials: list[_Trial], targets: np.ndarray) -> None:
-        tasks = [task for trial in trials for task in self._tasks(trial)]
-        results = run_tasks(
-            tasks,
-            self.X,
-            self.y,
-            checkpoint_dir=self.checkpoint_dir,
-            log=self._log(),
-            n_jobs=self.owner.n_jobs,
-            failures="record",
-        )
-        by_number: dict[int, list[FittedMember]] = {}
-        for task, fitted in zip(tasks, results, strict=True):
-            by_number.setdefault(task.keys[0][0], []).extend(fitted)  # type: ignore[index]
-        for trial in trials:
-            self._finish(trial, by_number[trial.number], targets)
-
-    def _finish(self, trial: _Trial, fitted: list[FittedMember], targets: np.ndarray) -> None:
-        """The trial's held-out outputs and objectives, or its failure."""
-        failed = next((member.error for member in fitted if member.error), None)
-        if failed is None:
-            try:
-                trial.members = [member.estimator for member in fitted]
-                trial.fit_seconds = sum(member.fit_seconds for member in fitted)
-                outputs, latency = [], []
-                for member, (_, test) in zip(trial.members, self.splits, strict=True):
-                    start = time.perf_counter()
-                    outputs.append(self.owner._output(member, self.X[test], _member_name(trial)))
-                    latency.append((time.perf_counter() - start) / max(len(test), 1))
-                trial.held_out = np.concatenate(outputs)[self.order]
-                trial.metrics = self.owner._losses(trial.held_out, targets, self.held_weights)
-                # milliseconds for 1000 rows
-                trial.metrics["latency"] = 1e6 * _latency(
-                    trial.members[0], self.X[self.splits[0][1]], min(latency)
-                )
-                count = _count_parameters(trial.members[0], "parameters" in self.objectives)
-                trial.metrics["parameters"] = np.nan if count is None else float(count)
-            except Exception as error:  # a member that predicts NaN, say
-                failed = f"{type(error).__name__}: {error}"
-        if failed is not None:
-            trial.state, trial.error, trial.members, trial.held_out = "FAIL", failed, [], None
-        else:
-            trial.state = "COMPLETE"
-
-    # -- after the search --------------------------------------------------------------------
-    def reseed(self, chosen: list[_Trial], extra: int) -> list[_Trial]:
-        """The hyper-deep step: each chosen configuration trained ``extra`` more times, each
-        with a new seed, each training its own task (in parallel with ``n_jobs``)."""
-        if not self.seeded:
-            warnings.warn(
-                "extra_seeds needs a template whose random_state is None (the search seeds "
-                "each training); the template fixes it, so no extra seeds are trained",
-                stacklevel=3,
-            )
-            return []
-        seeds: list[_Trial] = []
-        for trial in chosen:
-            for repeat in range(1, extra + 1):
-                copy = self._make(trial.number, trial.label, trial.values, None)
-                copy.seed, copy.seed_of = self._seed_of(trial.number, repeat), trial.number
-                copy.repeat = repeat
-                copy.number = -(len(seeds) + 1)  # not an Optuna trial
-                seeds.append(copy)
-        if not seeds:
-            return []
-        self._train(seeds, self.targets)
-        return seeds
-
-    def final_members(self, trials: list[_Trial], weights: np.ndarray) -> list[Any]:
-        """The chosen trials' members: as trained (held-out fraction) or refit on all rows."""
-        if not self.owner._refits():
-            return [trial.members[0] if w > 0 else None for trial, w in zip(trials, weights)]
-        chosen = [trial for trial, w in zip(trials, weights, strict=True) if w > 0]
-        estimators = [self._estimator(trial) for trial in chosen]
-        tasks = plan_tasks(
-            estimators,
-            names=[f"trial {_member_name(trial)} on all the data" for trial in chosen],
-            stems=[f"{_member_name(trial)}-all" for trial in chosen],
-            batched=False,
-            n_features=self.X.shape[1],
-            n_outputs=1,
-            fit_params=[self._fit_params()] * len(estimators),
-        )
-        results = run_tasks(
-            tasks, self.X, self.y, checkpoint_dir=self.checkpoint_dir, n_jobs=self.owner.n_jobs
-        )
-        refit = iter([member.estimator for fitted in results for member in fitted])
-        return [next(refit) if w > 0 else None for w in weights]
-
-    def table(self, weights: np.ndarray, selected: list[_Trial]) -> list[dict[str, Any]]:
-        weight_of = {id(trial): w for trial, w in zip(selected, weights, strict=True)}
-        rows = []
-        for trial in sorted(
-            {id(t): t for t in [*self.trials, *selected]}.values(),
-            key=lambda t: (t.number if t.seed_of is None else t.seed_of, t.repeat),
-        ):
-            row: dict[str, Any] = {
-                "number": trial.number if trial.seed_of is None else None,
-                "seed_of": trial.seed_of,
-                "state": trial.state,
-                "space": trial.label,
-                **trial.values,
-                **{name: trial.metrics.get(name, np.nan) for name in self.owner._metric_names()},
-                "latency_ms": trial.metrics.get("latency", np.nan),
-                "parameters": trial.metrics.get("parameters", np.nan),
-                "fit_seconds": trial.fit_seconds,
-                "weight": float(weight_of.get(id(trial), 0.0)),
-                "seed": trial.seed,
-                "failure": trial.error,
-            }
-            rows.append(row)
-        return rows
-
-
-def _select(
-    selection: BaseCombiner,
-    trials: list[_Trial],
-    targets: np.ndarray,
-    X: np.ndarray,
-    sample_weight: np.ndarray | None,
-) -> np.ndarray:
-    outputs = np.stack([trial.held_out for trial in trials])  # type: ignore[misc]
-    fitted = clone(selection).fit(outputs, targets, X=X, sample_weight=sample_weight)
-    weights = getattr(fitted, "weights_", None)
-    if weights is None:
-        raise ValueError(
-            f"selection {type(selection).__name__} has no weights_ after fitting; the search "
-            "needs a combiner that weighs its members (EnsembleSelection, WeightedCombiner)"
-        )
-    return np.asarray(weights, dtype=float)
-
-
-def _pareto(trials: pd.DataFrame, objectives: tuple[str, ...]) -> pd.DataFrame:
-    """The completed first-round trials no other trial beats on every objective, best first."""
-    done = trials[(trials["state"] == "COMPLETE") & trials["seed_of"].isna()]
-    return pareto_front(done, [_column(name) for name in objectives])
-
-
-def pareto_front(rows: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """The rows no other row beats on every one of ``columns`` (all minimised), sorted by the
-    first column.
-
-    Examples
-    --------
-    >>> rows = pd.DataFrame({"nll": [0.1, 0.2, 0.3, 0.25], "latency_ms": [9.0, 4.0, 1.0, 5.0]})
-    >>> pareto_front(rows, ["nll", "latency_ms"])["nll"].tolist()
-    [0.1, 0.2, 0.3]
-    """
-    values = rows[columns].to_numpy(dtype=float)
-    keep = [
-        not np.any(np.all(values <= row, axis=1) & np.any(values < row, axis=1)) for row in values
-    ]
-    return rows[keep].sort_values(columns[0]).reset_index(drop=True)
-
-
-def _column(objective: str) -> str:
-    return "latency_ms" if objective == "latency" else objective
-
-
-def _member_name(trial: _Trial) -> str:
-    if trial.seed_of is None:
-        return f"trial{trial.number}"
-    return f"trial{trial.seed_of}_seed{trial.repeat}"
-
-
-def _latency(member: Any, X: np.ndarray, first: float) -> float:
-    """Seconds per row to predict ``X``: the best of the first pass and two more."""
-    times = [first]
-    predict = getattr(member, "predict_proba", None) or member.predict
-    for _ in range(2):
-        start = time.perf_counter()
-        predict(X)
-        times.append((time.perf_counter() - start) / max(len(X), 1))
-    return min(times)
-
-
-def _count_parameters(member: Any, required: bool) -> int | None:
-    """The weights of ``member``'s fitted network; ``None`` (or, when ``required``, an error)
-    for a member without one."""
-    network = getattr(member, "model_", None)
-    if network is None or not hasattr(network, "parameters"):
-        if not required:
-            return None
-        raise TypeError(
-            f"objective 'parameters' counts a network's weights; {type(member).__name__} has "
-            "no fitted torch network (model_)"
-        )
-    return int(sum(p.numel() for p in network.parameters()))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _file_storage(optuna: Any, path: Path) -> Any:
-    """An SQLite file (``.db``, ``.sqlite``, ``.sqlite3``) or an Optuna journal (any other)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix in (".db", ".sqlite", ".sqlite3"):
-        return f"sqlite:///{path.resolve()}"
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
-
-    return JournalStorage(JournalFileBackend(str(path)))
 
 
 class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEnsembleSearch):
@@ -951,30 +456,10 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
     True
     """
 
+    task = CLASSIFICATION
     _template_type = NeuralClassifier
     _ensemble_type = EnsembleClassifier
     _objective_names = CLASSIFIER_OBJECTIVES
-
-    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X, y = validate_inputs(self, X, y, ensure_min_samples=2)
-        check_classification_targets(y)
-        self.classes_, encoded = encode_classes(y, type(self).__name__)
-        return X, y, encoded
-
-    def _metric_names(self) -> tuple[str, ...]:
-        return ("nll", "error")
-
-    def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
-        return member_probabilities(member, X, self.classes_, name)
-
-    def _losses(
-        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> dict[str, float]:
-        # the very losses the selection minimises
-        return {
-            name: float(CLASSIFICATION_LOSSES[name](targets, outputs, sample_weight))
-            for name in self._metric_names()
-        }
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """The searched ensemble's class probabilities."""
@@ -1002,25 +487,10 @@ class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsemb
     (4,)
     """
 
+    task = REGRESSION
     _template_type = NeuralRegressor
     _ensemble_type = EnsembleRegressor
     _objective_names = REGRESSOR_OBJECTIVES
-
-    def _validate_targets(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        X, y = validate_inputs(self, X, y, ensure_min_samples=2, y_numeric=True, multi_output=True)
-        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        return X, y, y.reshape(len(y), -1)
-
-    def _metric_names(self) -> tuple[str, ...]:
-        return ("rmse",)
-
-    def _output(self, member: Any, X: np.ndarray, name: str) -> np.ndarray:
-        return member_predictions(member, X, self.n_outputs_, name)
-
-    def _losses(
-        self, outputs: np.ndarray, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> dict[str, float]:
-        return {"rmse": float(rmse(targets, outputs, sample_weight))}
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

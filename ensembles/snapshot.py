@@ -11,7 +11,6 @@ import pandas as pd
 from lightning.pytorch.callbacks import StochasticWeightAveraging
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, SnapshotCombiner
@@ -23,6 +22,7 @@ from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, Sna
 from members.data import check_sample_weight, validate_inputs
 from members.params import Interval, StrOptions
 from members.persistence import SaveLoadMixin
+from members.tasks import task_of
 from members.training import draw_seed, forget_fit, while_training
 
 METHODS = ("snapshot", "fge", "swa")
@@ -94,18 +94,8 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         template, warmup, peak = self._check_params()
         forget_fit(self)
         combiner = SnapshotCombiner() if self.combiner is None else clone(self.combiner)
-        is_classifier = isinstance(self, ClassifierMixin)
-        X, y = validate_inputs(
-            self,
-            X,
-            y,
-            float32=True,
-            ensure_min_samples=2,
-            y_numeric=not is_classifier,
-            multi_output=not is_classifier,
-        )
-        if is_classifier:
-            check_classification_targets(y)
+        task = task_of(template)
+        X, y = task.validate(self, X, y, float32=True, ensure_min_samples=2)
         weights = check_sample_weight(sample_weight, X)
         rng = check_random_state(self.random_state)
         network = clone(template)
@@ -116,7 +106,7 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         if combiner.learns:
             fraction = 0.1 if self.validation_fraction is None else self.validation_fraction
             seed = draw_seed(rng)
-            train, held = held_out_split(y, fraction, is_classifier, seed)
+            train, held = held_out_split(y, fraction, task.classification, seed)
             check_held_out_weights(weights, held, "validation_fraction", fraction, "the combiner")
             X_fit, y_fit, X_comb, y_comb = X[train], y[train], X[held], y[held]
             if weights is not None:

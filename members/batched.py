@@ -492,7 +492,7 @@ def replicate(
         # an int s gives seeds s, s + 1, ...: member 0 is the estimator itself
         seeds = [None if random_state is None else int(random_state) + i for i in range(n)]
     else:
-        seeds = draw_seeds(random_state, n)
+        seeds = [seed for seed in draw_seeds(random_state, n)]
     members = [clone(estimator).set_params(random_state=seed) for seed in seeds]
     if bootstrap:
         members = [member.set_params(bootstrap=True) for member in members]

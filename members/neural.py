@@ -10,22 +10,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 from pathlib import Path
-from typing import Any, ClassVar, Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from members.data import (
     check_sample_weight,
-    class_row_weights,
-    encode_classes,
-    encode_labels,
     positive_rows,
     to_numpy,
     validate_inputs,
@@ -42,6 +38,7 @@ from members.persistence import (
     loading,
 )
 from members.registry import BACKBONES, BackboneFactory, build_backbone
+from members.tasks import CLASSIFICATION, GAUSSIAN_REGRESSION, REGRESSION, Task
 from members.training import (
     ACCELERATORS,
     PRECISIONS,
@@ -100,15 +97,15 @@ class _ScriptBytes:
 class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     """Shared fit/predict machinery of :class:`NeuralClassifier` and :class:`NeuralRegressor`.
 
-    Subclasses define the task and the target encoding. Training goes through the seam of
+    Subclasses set the task (:mod:`members.tasks`), which encodes the targets and decodes
+    the network's outputs. Training goes through the seam of
     :mod:`members.training`: :meth:`plan_fit` / :meth:`plan_finetune` (and ``fit_distill``)
     turn data into a :class:`~members.training.TrainingPlan`, and the plan's ``finish`` calls
     :meth:`set_network`.
     """
 
-    _task: str
-    # what validate_data accepts as targets, besides finite numbers
-    _target_checks: ClassVar[dict[str, bool]] = {}
+    #: what differs between classification and regression (:mod:`members.tasks`)
+    task: Task
 
     _parameter_constraints: dict[str, list[Any]] = NEURAL_CONSTRAINTS
 
@@ -327,16 +324,19 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y)
         sample_weight = check_sample_weight(sample_weight, X)
         self._fit_scaling(X, sample_weight)
-        self._fit_target_encoding(y, sample_weight)
+        encoding = self.task.fit_encoding(
+            y, sample_weight, owner=type(self).__name__, scale=self.standardize
+        )
+        self.__dict__.update(encoding)
         targets = self.encode_targets(y)
-        weights = self._row_weights(targets, sample_weight)
+        weights = self.task.row_weights(self, targets, sample_weight, self.class_weight)
         X, (targets,), weights = positive_rows(X, (targets,), weights)
         plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
         if self.early_stopping:
             plan.hold_out(
                 self.validation_fraction,
                 self.n_iter_no_change,
-                stratify=plan.targets[0] if self._task == "classification" else None,
+                stratify=self.task.stratify(plan.targets[0]),
             )
         return plan
 
@@ -353,16 +353,11 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X, y = self._validate_fit_data(X, y, reset=False)
         targets = self.encode_targets(y)
-        weights = self._row_weights(targets, check_sample_weight(sample_weight, X))
+        weights = self.task.row_weights(
+            self, targets, check_sample_weight(sample_weight, X), self.class_weight
+        )
         X, (targets,), weights = positive_rows(X, (targets,), weights)
         return self._plan(X, (targets,), max_epochs, weights=weights)
-
-    def _row_weights(
-        self, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> np.ndarray | None:
-        """Each row's weight in the loss, from the checked ``sample_weight`` and the encoded
-        ``targets`` (a classifier multiplies in its ``class_weight``); ``None``: unweighted."""
-        return sample_weight
 
     def _plan(
         self,
@@ -395,54 +390,38 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             self.x_mean_, scale = weighted_moments(X, sample_weight)
             self.x_scale_ = np.where(scale > 0, scale, 1.0)
 
-    def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
-        """Learn how targets are encoded for the network (classes, target scaling)."""
-        raise NotImplementedError
-
     def encode_targets(self, y: np.ndarray) -> np.ndarray:
-        """Targets as the network learns them, with the encoding fitted on the training data."""
-        raise NotImplementedError
-
-    def _n_outputs(self) -> int:
-        raise NotImplementedError
+        """Targets as the network learns them, with the encoding fitted on the training data
+        (class indices; standardised regression targets)."""
+        return self.task.encode(self, y)
 
     def _validate_fit_data(
         self, X: Any, y: Any, *, reset: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
-        return validate_inputs(  # type: ignore[no-any-return]
-            self,
-            X,
-            y,
-            float32=True,
-            ensure_min_samples=2,
-            reset=reset,
-            **self._target_checks,
-        )
+        return self.task.validate(self, X, y, float32=True, ensure_min_samples=2, reset=reset)
 
     def _distillation_targets(
         self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
         """``(labels, soft targets)`` as the network learns them; ``refit=False`` keeps the
         target encoding fitted before (for later batches of an online teacher)."""
-        raise NotImplementedError
+        encoding, labels, soft = self.task.distillation_targets(self, teacher, y, classes, refit)
+        self.__dict__.update(encoding)
+        return labels, soft
 
     def build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
         """A fresh network for ``n_features`` inputs; ``n_outputs`` defaults to the fitted
         targets'. Seed it with :func:`members.training.seeded`."""
-        n_outputs = self._n_outputs() if n_outputs is None else n_outputs
+        n_outputs = self.task.n_outputs(self) if n_outputs is None else n_outputs
         return build_backbone(
-            self.module, n_features, n_outputs * self._heads(), self.module_kwargs
+            self.module, n_features, n_outputs * self.task.heads, self.module_kwargs
         )
-
-    def _heads(self) -> int:
-        """Network columns per target column (2 for a Gaussian head: mean and variance)."""
-        return 1
 
     def check_network(self, network: nn.Module, n_features: int) -> None:
         """Run ``network`` on two rows of zeros and check that it returns ``(2, n_outputs)``,
         so that a custom ``module`` of the wrong width fails before training, by name, not
         deep inside the loss. Eval mode and no gradients: nothing in the network changes."""
-        expected = (2, self._n_outputs() * self._heads())
+        expected = (2, self.task.n_outputs(self) * self.task.heads)
         was_training = network.training
         network.eval()
         try:
@@ -468,8 +447,8 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     def module_settings(self) -> dict[str, Any]:
         """Arguments of :class:`~members.MemberModule` besides the network."""
         return {
-            "task": self._task,
-            "loss": self.loss if self._task == "regression" else None,
+            "task": self.task.name,
+            "loss": self.task.module_loss(self.loss),
             "optimizer": self.optimizer,
             "lr": self.lr,
             "weight_decay": self.weight_decay,
@@ -557,11 +536,14 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             n_outputs = network(torch.zeros(2, n_features, dtype=torch.float64)).shape[1]
         estimator.n_features_in_ = int(n_features)
         estimator.model_ = network
-        estimator._set_outputs(n_outputs // estimator._heads(), classes)
+        estimator.set_outputs(n_outputs // estimator.task.heads, classes)
         return estimator
 
-    def _set_outputs(self, n_outputs: int, classes: Any) -> None:
-        raise NotImplementedError
+    def set_outputs(self, n_outputs: int, classes: Any = None) -> None:
+        """Set the target attributes of a network trained elsewhere (a checkpoint) with
+        ``n_outputs`` target columns: a classifier's ``classes_`` (``classes``, or ``0 ..
+        n_outputs - 1``), a regressor's ``n_outputs_`` and an identity target scaling."""
+        self.__dict__.update(self.task.outputs_of(n_outputs, classes))
 
     # -- prediction --------------------------------------------------------------------------
     def network_inputs(self, X: Any) -> np.ndarray:
@@ -598,13 +580,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             inputs = torch.from_numpy(self.scale_inputs(np.asarray(rows))).to(dtype)
             with torch.inference_mode():
                 raw = torch.cat([network(chunk) for chunk in inputs.split(PREDICT_CHUNK)])
-            return self._from_network(raw.double().numpy())
+            return self.task.decode(self, raw.double().numpy())
 
         return outputs
-
-    def _from_network(self, outputs: np.ndarray) -> np.ndarray:
-        """Network outputs to predictions (probabilities for a classifier)."""
-        raise NotImplementedError
 
     def _forward(self, X: Any) -> np.ndarray:
         """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``."""
@@ -668,7 +646,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
                 "torch.nn.Module class; refusing to build it"
             )
         sizes = {"n_features_in_": getattr(self, "n_features_in_", None)}
-        sizes["n_outputs"] = self._n_outputs()
+        sizes["n_outputs"] = self.task.n_outputs(self)
         for name, value in sizes.items():
             if not (
                 isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 1
@@ -776,77 +754,16 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     True
     """
 
-    _task = "classification"
+    task = CLASSIFICATION
     _parameter_constraints: dict[str, list[Any]] = {
         **NEURAL_CONSTRAINTS,
         "loss": [StrOptions({"cross_entropy"}), None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
 
-    def _validate_fit_data(
-        self, X: Any, y: Any, *, reset: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        X, y = super()._validate_fit_data(X, y, reset=reset)
-        check_classification_targets(y)
-        return X, y
-
-    def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
-        self.classes_, _ = encode_classes(y, type(self).__name__)
-
-    def _row_weights(
-        self, targets: np.ndarray, sample_weight: np.ndarray | None
-    ) -> np.ndarray | None:
-        return class_row_weights(self.class_weight, self.classes_, targets, sample_weight)
-
-    def encode_targets(self, y: np.ndarray) -> np.ndarray:
-        """Class indices into ``classes_``; a label not among them is refused."""
-        return encode_labels(y, self.classes_)
-
-    def _n_outputs(self) -> int:
-        return len(self.classes_)
-
-    def _set_outputs(self, n_outputs: int, classes: Any) -> None:
-        self.classes_ = np.arange(n_outputs) if classes is None else np.asarray(classes)
-        if len(self.classes_) != n_outputs:
-            raise ValueError(
-                f"classes names {len(self.classes_)} classes but the network has {n_outputs} "
-                "outputs"
-            )
-
-    def _distillation_targets(
-        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        if teacher.ndim != 2 or teacher.shape[1] < 2 or teacher.min() < 0 or teacher.max() > 1:
-            raise ValueError(
-                "teacher must hold class probabilities of shape (n_samples, n_classes >= 2); "
-                f"got shape {teacher.shape}"
-            )
-        if not refit:
-            if teacher.shape[1] != len(self.classes_):
-                raise ValueError(
-                    f"the teacher gave {teacher.shape[1]} columns on a batch; it gave "
-                    f"{len(self.classes_)} on the training rows"
-                )
-            return np.full(len(teacher), -1, dtype=np.int64), teacher.astype(np.float32)
-        if classes is None:
-            classes = np.arange(teacher.shape[1]) if y is None else np.unique(y)
-        self.classes_ = np.asarray(classes)
-        if len(self.classes_) != teacher.shape[1]:
-            raise ValueError(
-                f"classes names {len(self.classes_)} classes but teacher has "
-                f"{teacher.shape[1]} columns"
-            )
-        labels = np.full(len(teacher), -1, dtype=np.int64)
-        if y is not None:
-            labels[: len(y)] = self.encode_targets(y)
-        return labels, teacher.astype(np.float32)
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, ``(n_samples, n_classes)``, columns ordered as ``classes_``."""
-        return self._from_network(self._forward(X))
-
-    def _from_network(self, outputs: np.ndarray) -> np.ndarray:
-        return torch.softmax(torch.from_numpy(outputs), dim=1).numpy()
+        return self.task.decode(self, self._forward(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Log of :meth:`predict_proba`, computed stably from the logits."""
@@ -877,15 +794,15 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     True
     """
 
-    _task = "regression"
-    _target_checks: ClassVar[dict[str, bool]] = {"y_numeric": True, "multi_output": True}
     _parameter_constraints: dict[str, list[Any]] = {
         **NEURAL_CONSTRAINTS,
         "loss": [StrOptions(set(LOSSES)), None],
     }
 
-    def _heads(self) -> int:
-        return 2 if self.loss == "gaussian" else 1
+    @property
+    def task(self) -> Task:  # type: ignore[override]
+        """Regression; with a variance head for ``loss="gaussian"``."""
+        return GAUSSIAN_REGRESSION if self.loss == "gaussian" else REGRESSION
 
     @property
     def predicts_std(self) -> bool:
@@ -893,46 +810,11 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         (``loss="gaussian"``); an ensemble reads a member's spread from it."""
         return self.loss == "gaussian"
 
-    def _fit_target_encoding(self, y: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
-        self.n_outputs_ = 1 if y.ndim == 1 else y.shape[1]
-        targets = np.asarray(y, dtype=np.float64).reshape(len(y), self.n_outputs_)
-        if self.standardize:
-            self.y_mean_, scale = weighted_moments(targets, sample_weight)
-        else:
-            self.y_mean_, scale = np.zeros(self.n_outputs_), np.ones(self.n_outputs_)
-        self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        self._y_ndim = y.ndim
-
-    def encode_targets(self, y: np.ndarray) -> np.ndarray:
-        """Targets ``(n_samples, n_outputs)`` standardised with the fitted ``y_mean_`` and
-        ``y_scale_``, float32."""
-        targets = np.asarray(y, dtype=np.float64)
-        if targets.size != len(targets) * self.n_outputs_:
-            raise ValueError(
-                f"y must have {self.n_outputs_} output(s) per sample, as in fit; got shape "
-                f"{targets.shape}"
-            )
-        targets = targets.reshape(len(targets), self.n_outputs_)
-        return ((targets - self.y_mean_) / self.y_scale_).astype(np.float32)
-
-    def _n_outputs(self) -> int:
-        return self.n_outputs_
-
-    def _set_outputs(self, n_outputs: int, classes: Any) -> None:
-        self.n_outputs_, self._y_ndim = n_outputs, 1 if n_outputs == 1 else 2
-        self.y_mean_, self.y_scale_ = np.zeros(n_outputs), np.ones(n_outputs)
-
-    def _distillation_targets(
-        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        # the teacher's scale defines the standardisation; true targets share it
-        if refit:
-            self._fit_target_encoding(teacher)
-        soft = self.encode_targets(teacher)
-        labels = np.full(soft.shape, np.nan, dtype=np.float32)
-        if y is not None:
-            labels[: len(y)] = self.encode_targets(y)
-        return labels, soft
+    @property
+    def target_ndim(self) -> int:
+        """1 for targets fitted as ``(n_samples,)``, 2 for ``(n_samples, n_outputs)``: the
+        shape :meth:`predict` returns."""
+        return int(self._y_ndim)
 
     @overload
     def predict(self, X: Any, return_std: Literal[False] = ...) -> np.ndarray: ...
@@ -955,17 +837,12 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
                 f"NeuralRegressor(loss='gaussian'); this one has loss={self.loss!r}"
             )
         outputs = self._forward(X)
-        prediction = self._from_network(outputs)
+        prediction = self.task.decode(self, outputs)
         if not return_std:
             return prediction
         _, variance = gaussian_parts(torch.from_numpy(outputs))
         std = np.sqrt(variance.numpy()) * self.y_scale_
         return prediction, std.ravel() if self._y_ndim == 1 else std
-
-    def _from_network(self, outputs: np.ndarray) -> np.ndarray:
-        means = outputs[:, : self.n_outputs_]  # a Gaussian head's variances follow its means
-        prediction = means * self.y_scale_ + self.y_mean_
-        return prediction.ravel() if self._y_ndim == 1 else prediction
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

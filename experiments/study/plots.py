@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ensembles.search import pareto_front
+from ensembles.search_objectives import pareto_front
 
 RELIABILITY_BINS = 15
 

@@ -17,7 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
 
 from combiners import BaseCombiner, TemperatureScaling, cross_fitted_fusion
@@ -34,6 +34,7 @@ from ensembles.training import MemberTask, load_or_train, run_tasks
 from experiments.data import Dataset, load_dataset
 from experiments.study import report
 from experiments.study.config import ConfigError, StudyConfig, study_combiners
+from members.tasks import TASKS, task_of
 
 # Fewer held-out rows than this (or per class) make a learned combiner's fit mostly noise.
 MIN_VALIDATION_ROWS = 50
@@ -185,7 +186,7 @@ class Study:
             ) from None
 
     def _check_task(self, task: str) -> None:
-        check = is_classifier if task == "classification" else is_regressor
+        check = TASKS[task].accepts
         for member in self.config.members:
             if not check(member.estimator):
                 raise ConfigError(
@@ -285,7 +286,7 @@ class Study:
     ) -> Any:
         """A prefit ensemble of ``estimators`` (with ``params``) fitted on ``(X, y)``; it lays
         their outputs out on common classes."""
-        kind = EnsembleClassifier if is_classifier(estimators[0]) else EnsembleRegressor
+        kind = EnsembleClassifier if task_of(estimators[0]).classification else EnsembleRegressor
         members = list(zip(names, estimators, strict=True))
         return kind(members, cv="prefit", **params).fit(X, y)
 

@@ -1,0 +1,451 @@
+"""Task strategies: everything that differs between classification and regression, in one place.
+
+An estimator or ensemble holds one task (its class attribute ``task``) and asks it, instead of
+branching on ``is_classifier``:
+
+- how targets are validated (:meth:`Task.validate`), which rows a split stratifies on
+  (:meth:`Task.stratify`) and which member kind is refused (:meth:`Task.is_other_kind`);
+- how the target encoding is fitted (:meth:`Task.fit_encoding`: the classes, or the number of
+  outputs and the target scaling) and applied (:meth:`Task.encode`), how many outputs it has
+  (:meth:`Task.n_outputs`), and each row's weight in the loss (:meth:`Task.row_weights`);
+- how network outputs become predictions (:meth:`Task.decode`) and distillation targets
+  (:meth:`Task.distillation_targets`);
+- how a member's output is read and checked (:meth:`Task.member_output`, with
+  :func:`check_member_output`);
+- the default losses, by their names in :mod:`combiners.metrics` (:attr:`Task.metric_names`).
+
+A task is stateless: what it fits is returned as the fitted attributes of the estimator
+(``classes_``; ``n_outputs_``, ``y_mean_``, ``y_scale_``), which the estimator sets on itself
+and passes back as ``fitted`` (any object with those public attributes). So the files saved
+before the tasks existed still load: the attributes are the same.
+
+Three tasks: :data:`CLASSIFICATION`, :data:`REGRESSION` and :data:`GAUSSIAN_REGRESSION` (a
+network with a second head for the variance: ``NeuralRegressor(loss="gaussian")``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import is_classifier, is_regressor
+from sklearn.utils.multiclass import check_classification_targets
+
+from members.data import (
+    class_row_weights,
+    encode_classes,
+    encode_labels,
+    validate_inputs,
+    weighted_moments,
+)
+
+__all__ = [
+    "CLASSIFICATION",
+    "GAUSSIAN_REGRESSION",
+    "REGRESSION",
+    "TASKS",
+    "Task",
+    "check_member_output",
+    "task_of",
+]
+
+
+class Task:
+    """What one kind of target needs; see the module docstring. Subclasses: one per kind."""
+
+    #: ``"classification"`` or ``"regression"`` (the :class:`~members.MemberModule` task)
+    name: ClassVar[str]
+    #: the member method whose output an ensemble fuses
+    output_method: ClassVar[str]
+    #: the held-out losses a selection or a search minimises, main one first
+    metric_names: ClassVar[tuple[str, ...]]
+    #: what :func:`members.data.validate_inputs` accepts as targets, besides finite numbers
+    target_checks: ClassVar[dict[str, bool]] = {}
+    #: network columns per target column
+    heads: ClassVar[int] = 1
+    #: the kind of member an ensemble of this task refuses, and its name
+    other_kind: ClassVar[str]
+
+    @property
+    def classification(self) -> bool:
+        return self.name == "classification"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    # -- targets -----------------------------------------------------------------------------
+    def validate(self, owner: Any, X: Any, y: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, y)`` validated for ``owner`` (scikit-learn's ``validate_data``; ``kwargs``
+        pass on), the targets checked for this task."""
+        return validate_inputs(owner, X, y, **self.target_checks, **kwargs)  # type: ignore[no-any-return]
+
+    def stratify(self, encoded: np.ndarray) -> np.ndarray | None:
+        """What a random split stratifies on: the encoded classes, or nothing."""
+        return None
+
+    def is_other_kind(self, estimator: Any) -> bool:
+        """Whether ``estimator`` is of the other task (a regressor in a classification
+        ensemble, and back)."""
+        raise TypeError(f"{self!r} has no other kind")  # pragma: no cover
+
+    def accepts(self, estimator: Any) -> bool:
+        """Whether ``estimator`` is of this task (scikit-learn's estimator type)."""
+        raise TypeError(f"{self!r} accepts nothing")  # pragma: no cover
+
+    def fit_encoding(
+        self,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        owner: str,
+        scale: bool | None = None,
+    ) -> dict[str, Any]:
+        """The fitted attributes that say how targets are encoded (see the subclasses)."""
+        raise TypeError(f"{self!r} fits no encoding")  # pragma: no cover
+
+    def encode(self, fitted: Any, y: Any) -> np.ndarray:
+        """Targets as a network or a combiner learns them, with ``fitted``'s encoding."""
+        raise TypeError(f"{self!r} encodes nothing")  # pragma: no cover
+
+    def n_outputs(self, fitted: Any) -> int:
+        """The number of target columns of ``fitted``."""
+        raise TypeError(f"{self!r} has no outputs")  # pragma: no cover
+
+    def module_loss(self, loss: str | None) -> str | None:
+        """The ``loss`` a :class:`~members.MemberModule` of this task takes for an estimator's
+        ``loss`` parameter (a classifier's cross-entropy is the module's only one: ``None``)."""
+        return loss
+
+    def row_weights(
+        self,
+        fitted: Any,
+        encoded: np.ndarray,
+        sample_weight: np.ndarray | None,
+        class_weight: Any = None,
+    ) -> np.ndarray | None:
+        """Each row's weight in the loss: ``sample_weight`` (a classification task multiplies
+        in ``class_weight``); ``None``: unweighted."""
+        return sample_weight
+
+    # -- outputs -----------------------------------------------------------------------------
+    def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
+        """Network outputs ``(n_samples, n_columns)`` as ``fitted`` predicts them."""
+        raise TypeError(f"{self!r} decodes nothing")  # pragma: no cover
+
+    def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
+        """The fitted attributes of a network with ``n_outputs`` target columns that was
+        trained elsewhere (a checkpoint); ``classes`` names a classifier's columns."""
+        raise TypeError(f"{self!r} has no outputs")  # pragma: no cover
+
+    def distillation_targets(
+        self, fitted: Any, teacher: np.ndarray, y: np.ndarray | None, classes: Any, refit: bool
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        """``(fitted attributes, labels, soft targets)`` for a student that learns the
+        ``teacher``'s outputs (and the true targets ``y`` of the first rows); ``refit=False``
+        keeps ``fitted``'s encoding (a later batch of an online teacher) and fits nothing."""
+        raise TypeError(f"{self!r} cannot be distilled")  # pragma: no cover
+
+    def member_output(self, member: Any, X: np.ndarray, fitted: Any, name: str) -> np.ndarray:
+        """Member ``name``'s output on ``X``, ``(n_samples, n_outputs)``, checked by
+        :func:`check_member_output`."""
+        raise TypeError(f"{self!r} reads no member")  # pragma: no cover
+
+
+class Classification(Task):
+    """Class labels: encoded as indices into the sorted ``classes_``; softmax outputs."""
+
+    name = "classification"
+    output_method = "predict_proba"
+    metric_names = ("nll", "error")
+    other_kind = "regressor"
+
+    def validate(self, owner: Any, X: Any, y: Any, **kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
+        X, y = super().validate(owner, X, y, **kwargs)
+        check_classification_targets(y)
+        return X, y
+
+    def stratify(self, encoded: np.ndarray) -> np.ndarray | None:
+        return encoded
+
+    def module_loss(self, loss: str | None) -> str | None:
+        return None
+
+    def is_other_kind(self, estimator: Any) -> bool:
+        return is_regressor(estimator)
+
+    def accepts(self, estimator: Any) -> bool:
+        return is_classifier(estimator)
+
+    def fit_encoding(
+        self,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        owner: str,
+        scale: bool | None = None,
+    ) -> dict[str, Any]:
+        """``{"classes_": the sorted labels}``; at least two classes."""
+        classes, _ = encode_classes(y, owner)
+        return {"classes_": classes}
+
+    def encode(self, fitted: Any, y: Any) -> np.ndarray:
+        """Class indices into ``fitted.classes_``; a label not among them is refused."""
+        return encode_labels(y, fitted.classes_)
+
+    def n_outputs(self, fitted: Any) -> int:
+        return len(fitted.classes_)
+
+    def row_weights(
+        self,
+        fitted: Any,
+        encoded: np.ndarray,
+        sample_weight: np.ndarray | None,
+        class_weight: Any = None,
+    ) -> np.ndarray | None:
+        return class_row_weights(class_weight, fitted.classes_, encoded, sample_weight)
+
+    def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
+        """Logits to class probabilities."""
+        return torch.softmax(torch.from_numpy(outputs), dim=1).numpy()
+
+    def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
+        classes = np.arange(n_outputs) if classes is None else np.asarray(classes)
+        if len(classes) != n_outputs:
+            raise ValueError(
+                f"classes names {len(classes)} classes but the network has {n_outputs} outputs"
+            )
+        return {"classes_": classes}
+
+    def distillation_targets(
+        self, fitted: Any, teacher: np.ndarray, y: np.ndarray | None, classes: Any, refit: bool
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        if teacher.ndim != 2 or teacher.shape[1] < 2 or teacher.min() < 0 or teacher.max() > 1:
+            raise ValueError(
+                "teacher must hold class probabilities of shape (n_samples, n_classes >= 2); "
+                f"got shape {teacher.shape}"
+            )
+        labels = np.full(len(teacher), -1, dtype=np.int64)
+        if not refit:
+            if teacher.shape[1] != len(fitted.classes_):
+                raise ValueError(
+                    f"the teacher gave {teacher.shape[1]} columns on a batch; it gave "
+                    f"{len(fitted.classes_)} on the training rows"
+                )
+            return {}, labels, teacher.astype(np.float32)
+        if classes is None:
+            classes = np.arange(teacher.shape[1]) if y is None else np.unique(y)
+        classes = np.asarray(classes)
+        if len(classes) != teacher.shape[1]:
+            raise ValueError(
+                f"classes names {len(classes)} classes but teacher has {teacher.shape[1]} columns"
+            )
+        if y is not None:
+            labels[: len(y)] = encode_labels(y, classes)
+        return {"classes_": classes}, labels, teacher.astype(np.float32)
+
+    def member_output(self, member: Any, X: np.ndarray, fitted: Any, name: str) -> np.ndarray:
+        """Member ``name``'s probabilities on ``X``, laid out on ``fitted.classes_`` (a member
+        may lack some, e.g. one trained on a fold without them). A member with hard
+        predictions only counts as a one-hot vote."""
+        classes = fitted.classes_
+        proba = np.zeros((len(X), len(classes)))
+        if hasattr(member, "predict_proba"):
+            columns = _class_columns(classes, member.classes_, name)
+            proba[:, columns] = check_member_output(
+                member.predict_proba(X),
+                name,
+                "predict_proba",
+                (len(X), len(columns)),
+                probabilities=True,
+            )
+        else:
+            labels = np.asarray(member.predict(X))
+            if labels.shape != (len(X),):
+                raise ValueError(
+                    f"member {name!r}: predict returned shape {labels.shape}; expected "
+                    f"({len(X)},), one label per sample"
+                )
+            proba[np.arange(len(X)), _class_columns(classes, labels, name)] = 1.0
+        return proba
+
+
+class Regression(Task):
+    """Real targets, ``(n_samples,)`` or ``(n_samples, n_outputs)``: a network learns them
+    standardised (``scale=True``) and predicts them back in their units."""
+
+    name = "regression"
+    output_method = "predict"
+    metric_names = ("rmse",)
+    target_checks: ClassVar[dict[str, bool]] = {"y_numeric": True, "multi_output": True}
+    other_kind = "classifier"
+
+    def is_other_kind(self, estimator: Any) -> bool:
+        return is_classifier(estimator)
+
+    def accepts(self, estimator: Any) -> bool:
+        return is_regressor(estimator)
+
+    def fit_encoding(
+        self,
+        y: np.ndarray,
+        sample_weight: np.ndarray | None = None,
+        *,
+        owner: str,
+        scale: bool | None = None,
+    ) -> dict[str, Any]:
+        """``n_outputs_`` and the target's dimensions; with ``scale`` given, the target
+        scaling ``y_mean_`` / ``y_scale_`` (the weighted moments when ``scale``, else none)."""
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        fitted: dict[str, Any] = {"n_outputs_": n_outputs, "_y_ndim": y.ndim}
+        if scale is not None:
+            targets = np.asarray(y, dtype=np.float64).reshape(len(y), n_outputs)
+            if scale:
+                mean, spread = weighted_moments(targets, sample_weight)
+            else:
+                mean, spread = np.zeros(n_outputs), np.ones(n_outputs)
+            fitted.update(y_mean_=mean, y_scale_=np.where(spread > 0, spread, 1.0))
+        return fitted
+
+    def encode(self, fitted: Any, y: Any) -> np.ndarray:
+        """Targets standardised with ``fitted.y_mean_`` and ``y_scale_``, ``(n_samples,
+        n_outputs)`` float32, when it has them (a network); as floats of their own shape
+        otherwise (an ensemble's combiner takes ``(n_samples,)`` or ``(n_samples,
+        n_outputs)``)."""
+        targets = np.asarray(y, dtype=np.float64)
+        if targets.size != len(targets) * fitted.n_outputs_:
+            raise ValueError(
+                f"y must have {fitted.n_outputs_} output(s) per sample, as in fit; got shape "
+                f"{targets.shape}"
+            )
+        if not hasattr(fitted, "y_mean_"):
+            return targets
+        targets = targets.reshape(len(targets), fitted.n_outputs_)
+        return ((targets - fitted.y_mean_) / fitted.y_scale_).astype(np.float32)
+
+    def n_outputs(self, fitted: Any) -> int:
+        return int(fitted.n_outputs_)
+
+    def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
+        """The means in the targets' units, ``(n_samples,)`` for 1-D targets (a Gaussian
+        head's variances, after the means, are left out)."""
+        means = outputs[:, : fitted.n_outputs_]
+        prediction = means * fitted.y_scale_ + fitted.y_mean_
+        return prediction.ravel() if fitted.target_ndim == 1 else prediction  # type: ignore[no-any-return]
+
+    def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
+        return {
+            "n_outputs_": n_outputs,
+            "_y_ndim": 1 if n_outputs == 1 else 2,
+            "y_mean_": np.zeros(n_outputs),
+            "y_scale_": np.ones(n_outputs),
+        }
+
+    def distillation_targets(
+        self, fitted: Any, teacher: np.ndarray, y: np.ndarray | None, classes: Any, refit: bool
+    ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+        # the teacher's scale defines the standardisation; true targets share it
+        attributes = self.fit_encoding(teacher, owner="", scale=fitted.standardize) if refit else {}
+        encoding = _Fitted(attributes) if refit else fitted
+        soft = self.encode(encoding, teacher)
+        labels = np.full(soft.shape, np.nan, dtype=np.float32)
+        if y is not None:
+            labels[: len(y)] = self.encode(encoding, y)
+        return attributes, labels, soft
+
+    def member_output(self, member: Any, X: np.ndarray, fitted: Any, name: str) -> np.ndarray:
+        """Member ``name``'s predictions on ``X`` as ``(n_samples, n_outputs)`` (one output
+        may come as ``(n_samples,)``)."""
+        n_outputs = fitted.n_outputs_
+        output = member.predict(X)
+        shape = (len(X),) if n_outputs == 1 and np.ndim(output) == 1 else (len(X), n_outputs)
+        return check_member_output(output, name, "predict", shape).reshape(len(X), n_outputs)
+
+
+class GaussianRegression(Regression):
+    """Regression by a network with a second head per output for the variance (the Gaussian
+    negative log-likelihood, ``NeuralRegressor(loss="gaussian")``)."""
+
+    heads = 2
+
+
+CLASSIFICATION = Classification()
+REGRESSION = Regression()
+GAUSSIAN_REGRESSION = GaussianRegression()
+#: the tasks by name (a data set's ``task``)
+TASKS: dict[str, Task] = {"classification": CLASSIFICATION, "regression": REGRESSION}
+
+
+def task_of(estimator: Any) -> Task:
+    """The task of any scikit-learn estimator: its own ``task`` when it has one, else
+    classification for a classifier and regression otherwise."""
+    task = getattr(estimator, "task", None)
+    if isinstance(task, Task):
+        return task
+    return CLASSIFICATION if is_classifier(estimator) else REGRESSION
+
+
+class _Fitted:
+    """Fitted attributes as an object, for a task method that takes ``fitted``."""
+
+    def __init__(self, attributes: dict[str, Any]) -> None:
+        vars(self).update(attributes)
+
+
+def _class_columns(classes: np.ndarray, labels: Any, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    columns = np.searchsorted(classes, labels)
+    known = columns < len(classes)
+    known[known] = classes[columns[known]] == labels[known]
+    if not known.all():
+        raise ValueError(
+            f"member {name!r} predicts classes {np.unique(labels[~known])[:5].tolist()} that "
+            f"are not among the ensemble's classes {classes.tolist()}"
+        )
+    return columns  # type: ignore[no-any-return]
+
+
+def check_member_output(
+    output: Any,
+    name: str,
+    method: str,
+    shape: tuple[int, ...],
+    *,
+    probabilities: bool = False,
+) -> np.ndarray:
+    """Member ``name``'s ``method`` output as a float64 array of ``shape``, or an error naming
+    the member: wrong shape, NaN or infinity, or (``probabilities``) rows that are not
+    probability distributions (entries in [0, 1], each row summing to 1 within 1e-3).
+
+    Examples
+    --------
+    >>> check_member_output([[0.2, 0.8]], "mlp", "predict_proba", (1, 2), probabilities=True)
+    array([[0.2, 0.8]])
+    """
+    try:
+        array = np.asarray(output, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(
+            f"member {name!r}: {method} must return numbers; got {type(output).__name__} ({error})"
+        ) from None
+    if array.shape != shape:
+        raise ValueError(
+            f"member {name!r}: {method} returned shape {array.shape}; expected {shape} "
+            "(one row per sample, one column per output)"
+        )
+    if not np.isfinite(array).all():
+        rows = np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(axis=1))
+        raise ValueError(
+            f"member {name!r}: {method} returned NaN or infinite values in {len(rows)} of "
+            f"{len(array)} rows (first: {rows[:5].tolist()})"
+        )
+    if probabilities and array.size:
+        sums = array.sum(axis=1)
+        worst = int(np.abs(sums - 1.0).argmax())
+        if array.min() < -1e-6 or array.max() > 1 + 1e-6 or abs(sums[worst] - 1.0) > 1e-3:
+            raise ValueError(
+                f"member {name!r}: {method} must return class probabilities (entries in [0, 1], "
+                f"rows summing to 1); got values in [{array.min():.3g}, {array.max():.3g}] and "
+                f"a row summing to {sums[worst]:.6g} (row {worst})"
+            )
+    return array
