@@ -41,7 +41,7 @@ from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule, weighted_mean
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
-from members.training import draw_seeds, seeded, uses_cuda
+from members.training import Trained, draw_seeds, seeded, uses_cuda
 
 # parameters that may differ between members trained together: each has its own seed
 MEMBER_PARAMS = ("random_state",)
@@ -388,7 +388,7 @@ def fit_batched(
     first = plans[0]
     module = BatchedMemberModule(stacked, names=names, **first.settings)
     # on a GPU the data moves there once, not as M batches every step
-    device = "cuda" if uses_cuda(first.estimator.accelerator) else "cpu"
+    device = "cuda" if uses_cuda(first.trainer.accelerator) else "cpu"
     # the weights (sample_weight, class_weight) are the same for every member: their
     # parameters and data are
     arrays = [first.inputs, first.targets[0]]
@@ -398,13 +398,14 @@ def fit_batched(
     sampler = MemberBatches(
         [plan.rows for plan in plans],
         len(first.X),
-        first.estimator.batch_size,
+        first.trainer.batch_size,
         [plan.seed for plan in plans],
     )
     with seeded(first.seed):
         epochs = first.run(module, DataLoader(data, sampler=sampler, batch_size=None))
     return [
-        plan.finish(network, epochs) for plan, network in zip(plans, stacked.unstack(), strict=True)
+        estimator.accept(Trained(network, epochs, plan.callbacks))
+        for estimator, plan, network in zip(estimators, plans, stacked.unstack(), strict=True)
     ]
 
 

@@ -137,6 +137,20 @@ def weighted_moments(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndar
     return mean, np.sqrt(np.average((X - mean) ** 2, axis=0, weights=weights))
 
 
+def standardize(X: np.ndarray, scaling: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
+    """``X`` as a network takes it: ``(X - mean) / scale`` with ``scaling = (mean, scale)``
+    (``None``: unscaled), float32.
+
+    Examples
+    --------
+    >>> standardize(np.array([[1.0, 4.0]]), (np.array([1.0, 2.0]), np.array([1.0, 2.0])))
+    array([[0., 1.]], dtype=float32)
+    """
+    if scaling is not None:
+        X = (X - scaling[0]) / scaling[1]
+    return np.asarray(X, dtype=np.float32)
+
+
 def encode_classes(y: np.ndarray, owner: str) -> tuple[np.ndarray, np.ndarray]:
     """Sorted class labels and ``y`` encoded as their indices; at least two classes."""
     classes, encoded = np.unique(y, return_inverse=True)

@@ -23,6 +23,7 @@ from torch import nn
 from members.data import (
     check_sample_weight,
     positive_rows,
+    standardize,
     to_numpy,
     validate_inputs,
     weighted_moments,
@@ -37,12 +38,14 @@ from members.persistence import (
     import_network,
     loading,
 )
-from members.registry import BACKBONES, BackboneFactory, build_backbone
+from members.registry import BACKBONES, BackboneFactory, NetworkSpec, build_backbone
 from members.tasks import CLASSIFICATION, GAUSSIAN_REGRESSION, REGRESSION, Task
 from members.training import (
     ACCELERATORS,
     PRECISIONS,
     TRAINER_DEFAULTS,
+    Trained,
+    TrainerSettings,
     TrainingPlan,
     bootstrap_rows,
     check_accelerator,
@@ -171,9 +174,20 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         copies of the row. Rows of weight 0 are left out; the input (and a regressor's
         target) scaling is the weighted one.
         """
-        return train_network(self.plan_fit(X, y, sample_weight))  # type: ignore[no-any-return]
+        return self.accept(train_network(self.plan_fit(X, y, sample_weight)))
 
     def fit_distill(
+        self,
+        X: Any,
+        teacher: Any,
+        y: Any = None,
+        **options: Any,
+    ) -> BaseNeuralEstimator:
+        """Train on a teacher's outputs (knowledge distillation) instead of labels alone: the
+        network :meth:`plan_distill` plans, with the same arguments."""
+        return self.accept(train_network(self.plan_distill(X, teacher, y, **options)))
+
+    def plan_distill(
         self,
         X: Any,
         teacher: Any,
@@ -187,8 +201,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         patience: int | None = None,
         init_from: BaseNeuralEstimator | None = None,
         sample_weight: Any = None,
-    ) -> BaseNeuralEstimator:
-        """Train on a teacher's outputs (knowledge distillation) instead of labels alone.
+    ) -> TrainingPlan:
+        """The plan that trains this estimator's network on a teacher's outputs (knowledge
+        distillation) instead of labels alone; :meth:`fit_distill` runs it.
 
         Two ways: with ``teacher`` an array, the student learns the outputs the teacher
         computed once on ``X`` (cached targets, Hinton et al., 2015). With ``teacher`` a
@@ -271,7 +286,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             )
             targets = (targets[0],)
         X, targets, weights = positive_rows(X, targets, weights)
-        plan = self._plan(X, targets, self.max_epochs, distillation, weights=weights)
+        validation: dict[str, Any] = {}
         if validation_data is not None:
             if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
                 raise ValueError(
@@ -284,14 +299,24 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             val_weights = check_sample_weight(
                 validation_data[2] if len(validation_data) == 3 else None, X_val
             )
-            plan.validation = (
-                self.scale_inputs(X_val),
-                val_targets,
-                *([] if val_weights is None else [val_weights.astype(np.float32)]),
-            )
-            plan.patience, plan.monitor = patience, "val_teacher_loss"
-        plan.initial = None if init_from is None else init_from.model_
-        return train_network(plan)  # type: ignore[no-any-return]
+            validation = {
+                "validation": (
+                    self.scale_inputs(X_val),
+                    val_targets,
+                    *([] if val_weights is None else [val_weights.astype(np.float32)]),
+                ),
+                "patience": patience,
+                "monitor": "val_teacher_loss",
+            }
+        return self._plan(
+            X,
+            targets,
+            self.max_epochs,
+            distillation,
+            weights=weights,
+            initial=None if init_from is None else init_from.model_,
+            **validation,
+        )
 
     @staticmethod
     def _teacher_outputs(teacher: Any, n_rows: int, name: str) -> np.ndarray:
@@ -333,7 +358,7 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X, (targets,), weights = positive_rows(X, (targets,), weights)
         plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
         if self.early_stopping:
-            plan.hold_out(
+            plan = plan.held_out(
                 self.validation_fraction,
                 self.n_iter_no_change,
                 stratify=self.task.stratify(plan.targets[0]),
@@ -364,25 +389,39 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X: np.ndarray,
         targets: tuple[np.ndarray, ...],
         max_epochs: int,
-        distillation: dict[str, float] | None = None,
+        distillation: dict[str, Any] | None = None,
         weights: np.ndarray | None = None,
+        **more: Any,
     ) -> TrainingPlan:
-        """The seed, the bootstrap rows and the scaled inputs of a run on validated ``X``."""
+        """The plan of a run on validated ``X``: the seed, the bootstrap rows, the network to
+        build, the trainer's settings and the input scaling (``more``: further fields of
+        :class:`~members.training.TrainingPlan`)."""
         check_accelerator(self.accelerator, type(self).__name__)
         seed = draw_seed(check_random_state(self.random_state))
         rows = bootstrap_rows(seed, len(X), weights) if self.bootstrap else None
         return TrainingPlan(
-            estimator=self,
             X=X,
             targets=targets,
             seed=seed,
             rows=rows,
             max_epochs=max_epochs,
+            network=self.network_spec(X.shape[1]),
+            trainer=TrainerSettings(
+                batch_size=self.batch_size,
+                accelerator=self.accelerator,
+                devices=self.devices,
+                strategy=self.strategy,
+                precision=self.precision,
+                log_dir=self.log_dir,
+                verbose=bool(self.verbose),
+            ),
+            scaling=self.input_scaling(),
             settings=self.module_settings(),
             distillation=distillation,
             # each run gets fresh copies: a callback's state never leaks into the next fit
             callbacks=[copy.deepcopy(callback) for callback in self.callbacks or []],
             weights=None if weights is None else weights.astype(np.float32),
+            **more,
         )
 
     def _fit_scaling(self, X: np.ndarray, sample_weight: np.ndarray | None = None) -> None:
@@ -412,37 +451,20 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     def build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
         """A fresh network for ``n_features`` inputs; ``n_outputs`` defaults to the fitted
         targets'. Seed it with :func:`members.training.seeded`."""
-        n_outputs = self.task.n_outputs(self) if n_outputs is None else n_outputs
-        return build_backbone(
-            self.module, n_features, n_outputs * self.task.heads, self.module_kwargs
-        )
+        spec = self.network_spec(n_features, n_outputs)
+        return build_backbone(spec.module, spec.n_features, spec.n_columns, spec.module_kwargs)
 
-    def check_network(self, network: nn.Module, n_features: int) -> None:
-        """Run ``network`` on two rows of zeros and check that it returns ``(2, n_outputs)``,
-        so that a custom ``module`` of the wrong width fails before training, by name, not
-        deep inside the loss. Eval mode and no gradients: nothing in the network changes."""
-        expected = (2, self.task.n_outputs(self) * self.task.heads)
-        was_training = network.training
-        network.eval()
-        try:
-            with torch.no_grad():
-                output = network(torch.zeros(2, n_features))
-        except Exception as error:
-            raise ValueError(
-                f"the network of {type(self).__name__}(module={self.module!r}) fails on a batch "
-                f"of shape (2, {n_features}) ({n_features} features): "
-                f"{type(error).__name__}: {error}"
-            ) from error
-        finally:
-            network.train(was_training)
-        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
-        if shape != expected:
-            got = f"shape {shape}" if shape is not None else type(output).__name__
-            raise ValueError(
-                f"the network of {type(self).__name__}(module={self.module!r}) must map a batch "
-                f"(2, {n_features}) to a tensor {expected} (a column per output of this "
-                f"data); it returned {got}"
-            )
+    def network_spec(self, n_features: int, n_outputs: int | None = None) -> NetworkSpec:
+        """The network this estimator trains on ``n_features`` inputs, as a value
+        (``n_outputs``: the fitted targets' by default)."""
+        n_outputs = self.task.n_outputs(self) if n_outputs is None else n_outputs
+        return NetworkSpec(
+            self.module,
+            n_features,
+            n_outputs * self.task.heads,
+            self.module_kwargs,
+            type(self).__name__,
+        )
 
     def module_settings(self) -> dict[str, Any]:
         """Arguments of :class:`~members.MemberModule` besides the network."""
@@ -455,6 +477,12 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             "scheduler": self.scheduler,
             "l1": self.l1,
         }
+
+    def accept(self, trained: Trained) -> BaseNeuralEstimator:
+        """Take a training run's result (:func:`members.training.train_network` of one of
+        this estimator's plans) as the fitted network; return the estimator."""
+        self.set_network(trained.network, trained.callbacks, trained.epochs)
+        return self
 
     def set_network(
         self, network: nn.Module, callbacks: Sequence[Callback] = (), n_iter: int | None = None
@@ -553,12 +581,14 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         X = validate_inputs(self, X, float32=True, reset=False)
         return self.scale_inputs(X)
 
+    def input_scaling(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The fitted ``(x_mean_, x_scale_)`` when ``standardize``, else ``None``."""
+        return (self.x_mean_, self.x_scale_) if self.standardize else None
+
     def scale_inputs(self, X: np.ndarray) -> np.ndarray:
         """Validated ``X`` as the network takes it: standardised with the fitted mean and scale
         (when ``standardize``), float32."""
-        if self.standardize:
-            X = (X - self.x_mean_) / self.x_scale_
-        return np.asarray(X, dtype=np.float32)
+        return standardize(X, self.input_scaling())
 
     def network_function(
         self, dtype: torch.dtype = torch.float32

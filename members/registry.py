@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 BackboneFactory = Callable[..., nn.Module]
@@ -76,3 +78,65 @@ def build_backbone(
             f"module {module!r} must return a torch.nn.Module; got {type(network).__name__}"
         )
     return network
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """A network to build, as a value: a training plan's network factory.
+
+    Parameters
+    ----------
+    module : str or callable
+        A registered backbone name or a factory (``NeuralClassifier(module=...)``).
+    n_features : int
+    n_columns : int
+        Output columns: one per target column, two for a Gaussian head.
+    module_kwargs : dict, optional
+    owner : str
+        The estimator's class name, for the messages of :meth:`check`.
+
+    Examples
+    --------
+    >>> spec = NetworkSpec("mlp", 4, 3, {"hidden": (8,)}, "NeuralClassifier")
+    >>> spec.build()(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+
+    module: Any
+    n_features: int
+    n_columns: int
+    module_kwargs: dict[str, Any] | None
+    owner: str
+
+    def build(self) -> nn.Module:
+        """A fresh network (seed it with :func:`members.training.seeded`), checked by
+        :meth:`check`."""
+        network = build_backbone(self.module, self.n_features, self.n_columns, self.module_kwargs)
+        self.check(network)
+        return network
+
+    def check(self, network: nn.Module) -> None:
+        """Run ``network`` on two rows of zeros and check that it returns ``(2, n_columns)``,
+        so that a custom ``module`` of the wrong width fails before training, by name, not
+        deep inside the loss. Eval mode and no gradients: nothing in the network changes."""
+        expected = (2, self.n_columns)
+        who = f"the network of {self.owner}(module={self.module!r})"
+        was_training = network.training
+        network.eval()
+        try:
+            with torch.no_grad():
+                output = network(torch.zeros(2, self.n_features))
+        except Exception as error:
+            raise ValueError(
+                f"{who} fails on a batch of shape (2, {self.n_features}) ({self.n_features} "
+                f"features): {type(error).__name__}: {error}"
+            ) from error
+        finally:
+            network.train(was_training)
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else None
+        if shape != expected:
+            got = f"shape {shape}" if shape is not None else type(output).__name__
+            raise ValueError(
+                f"{who} must map a batch (2, {self.n_features}) to a tensor {expected} (a "
+                f"column per output of this data); it returned {got}"
+            )

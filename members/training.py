@@ -3,18 +3,21 @@
 Every path that trains a network (:meth:`NeuralClassifier.fit`, ``fit_distill``,
 :func:`members.fit_batched` and the fine-tune in :func:`members.compress`) goes through here:
 
-1. the estimator turns ``(X, y)`` into a :class:`TrainingPlan` (``plan_fit``, or
-   ``plan_finetune``; ``fit_distill`` plans with the teacher's outputs as targets too):
+1. the estimator turns ``(X, y)`` into a :class:`TrainingPlan`, a value (``plan_fit``,
+   ``plan_finetune``, or ``plan_distill`` with the teacher's outputs as targets too):
    parameters checked, data validated, the input scaling and target encoding fitted (or, for
-   a fine-tune, only applied), the seed drawn and the bootstrap rows chosen;
+   a fine-tune, only applied), the seed drawn and the bootstrap rows chosen; the plan carries
+   the trainer's settings (:class:`TrainerSettings`) and the network to build
+   (:class:`~members.registry.NetworkSpec`), not the estimator;
 2. the plan builds the network (:meth:`TrainingPlan.build_network`) and the Lightning module
    (:meth:`TrainingPlan.module`) under the member's seed (:func:`seeded`);
 3. :func:`build_trainer`, the only place a :class:`lightning.Trainer` is made for a member,
    trains it (:meth:`TrainingPlan.run`);
-4. :meth:`TrainingPlan.finish` stores the trained network in the estimator.
+4. the run's result, a :class:`Trained` value, goes back to the estimator (its ``accept``).
 
-:func:`train_network` is steps 2-4 for one network; the batched engine does step 2 for each of
-its members and step 3 once for all of them.
+So every way of training a network is ``estimator.accept(train_network(estimator.plan_*(...)))``:
+:func:`train_network` is steps 2 and 3 for one network; the batched engine does step 2 for each
+of its members and step 3 once for all of them.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -43,9 +46,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 from typing_extensions import override
 
-from members.data import make_loader, split_rows
+from members.data import make_loader, split_rows, standardize
 from members.distillation import DistillationModule, FunctionMatchingModule
 from members.module import MemberModule
+from members.registry import NetworkSpec
 
 # Lightning's hints that say nothing to a user of the estimators
 QUIET_WARNINGS = (
@@ -322,19 +326,43 @@ class BestWeights(Callback):
         return {"best": self.best, "best_epoch": self.best_epoch}
 
 
-@dataclass
-class TrainingPlan:
-    """What one training run of a neural estimator needs, computed once from its data.
+@dataclass(frozen=True)
+class TrainerSettings:
+    """The settings of a member's :class:`lightning.Trainer` and data loader (an estimator's
+    parameters of the same names; see :class:`~members.NeuralClassifier`)."""
 
-    Made by the estimator's ``plan_fit`` / ``plan_finetune`` (or inside ``fit_distill``); a plan
-    never fits anything on the estimator itself (the estimator did that while planning), so
-    running it twice trains the same network twice.
+    batch_size: int = 128
+    accelerator: str = "auto"
+    devices: int | list[int] | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    log_dir: str | None = None
+    verbose: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class Trained:
+    """What a training run gives back: the trained ``network``, the ``epochs`` it trained
+    (fewer than planned when early stopping stopped it) and the ``callbacks`` the run used."""
+
+    network: nn.Module
+    epochs: int
+    callbacks: list[Callback]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingPlan:
+    """What one training run of a network needs, computed once from its data: a value.
+
+    Made by an estimator's ``plan_fit`` / ``plan_finetune`` / ``plan_distill``, which fit the
+    input scaling and the target encoding on the estimator while planning; the plan holds
+    everything the run needs (the trainer's settings, the network to build, the scaling) and
+    refers to no estimator, so running it twice trains the same network twice, and what it
+    trains comes back as a :class:`Trained` value (:func:`train_network`), which the
+    estimator takes (``accept``).
 
     Parameters
     ----------
-    estimator : NeuralClassifier or NeuralRegressor
-        The estimator whose settings (``batch_size``, ``accelerator``, ``callbacks``,
-        ``log_dir``, ``verbose``) the run uses and which receives the trained network.
     X : ndarray of shape (n_samples, n_features)
         The validated inputs: every row, also those a bootstrap leaves out. :attr:`inputs`
         scales them when first asked (the batched engine asks only its first member's plan).
@@ -346,11 +374,19 @@ class TrainingPlan:
     rows : ndarray, optional
         The rows to train on (a bootstrap sample); ``None``: all of them.
     max_epochs : int
+    network : NetworkSpec
+        The network to build (:mod:`members.registry`).
+    trainer : TrainerSettings
+    scaling : tuple of ndarray, optional
+        ``(mean, scale)`` of the inputs (:func:`members.data.standardize`); ``None``: none.
     settings : dict
         Arguments of :class:`MemberModule` besides the network.
     distillation : dict, optional
         ``temperature`` and ``alpha`` of a :class:`DistillationModule`; with a ``teacher``
         (and ``augment``, ``x_mean``, ``x_scale``), of a :class:`FunctionMatchingModule`.
+    callbacks : list of Callback
+        Fresh copies of the estimator's ``callbacks`` for this run, so that no state leaks
+        from one fit into the next; the estimator keeps them as ``callbacks_``.
     validation : tuple of ndarray, optional
         ``(inputs, targets)``: scaled held-out rows and their targets (the teacher's outputs
         when distilling), and their weights last for a weighted fit. Each epoch is then
@@ -366,17 +402,16 @@ class TrainingPlan:
         Each row's weight in the loss (``sample_weight`` times the class weights), all
         positive; ``None``: every row counts once. A bootstrap sample (``rows``) is drawn in
         proportion to them instead, and trains unweighted.
-    callbacks : list of Callback
-        Fresh copies of the estimator's ``callbacks`` for this run, so that no state leaks
-        from one fit into the next; the estimator keeps them as ``callbacks_``.
     """
 
-    estimator: Any
     X: np.ndarray
     targets: tuple[np.ndarray, ...]
     seed: int
     rows: np.ndarray | None
     max_epochs: int
+    network: NetworkSpec
+    trainer: TrainerSettings = field(default_factory=TrainerSettings)
+    scaling: tuple[np.ndarray, np.ndarray] | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     distillation: dict[str, Any] | None = None
     callbacks: list[Callback] = field(default_factory=list)
@@ -392,14 +427,13 @@ class TrainingPlan:
 
     @cached_property
     def inputs(self) -> np.ndarray:
-        """``X`` as the network takes it (the estimator's scaling, float32)."""
-        return self.estimator.scale_inputs(self.X)  # type: ignore[no-any-return]
+        """``X`` as the network takes it (the plan's scaling, float32)."""
+        return standardize(self.X, self.scaling)
 
     def build_network(self) -> nn.Module:
         """A fresh, randomly initialised network (seed it with :func:`seeded`), checked to give
-        one output per target column."""
-        network = self.estimator.build_network(self.n_features)
-        self.estimator.check_network(network, self.n_features)
+        one output per target column; the ``initial`` network's weights when there is one."""
+        network = self.network.build()
         if self.initial is not None:
             try:
                 # copies the values, in the new network's dtype
@@ -409,7 +443,7 @@ class TrainingPlan:
                     "the network to start from (init_from) does not have the student's "
                     f"architecture: {error}"
                 ) from None
-        return network  # type: ignore[no-any-return]
+        return network
 
     def module(self, network: nn.Module) -> MemberModule:
         """The LightningModule that trains ``network`` under this plan."""
@@ -426,7 +460,7 @@ class TrainingPlan:
             arrays = [array[self.rows] for array in arrays]
         elif self.weights is not None:
             arrays.append(self.weights)
-        return make_loader(*arrays, batch_size=self.estimator.batch_size, seed=self.seed)
+        return make_loader(*arrays, batch_size=self.trainer.batch_size, seed=self.seed)
 
     @property
     def batch_weights(self) -> np.ndarray | None:
@@ -434,60 +468,56 @@ class TrainingPlan:
         proportion to them) replaces them."""
         return self.weights if self.rows is None else None
 
-    def hold_out(self, fraction: float, patience: int, stratify: np.ndarray | None) -> None:
-        """Keep a random ``fraction`` of the rows (stratified by ``stratify`` when every class
-        allows it) for early stopping: training stops once the validation loss has not
-        improved for ``patience`` epochs, and the best epoch is kept. Drawn from the plan's
-        seed; a bootstrap is redrawn over the rows that remain."""
+    def held_out(self, fraction: float, patience: int, stratify: np.ndarray | None) -> TrainingPlan:
+        """This plan with a random ``fraction`` of the rows (stratified by ``stratify`` when
+        every class allows it) kept for early stopping: training stops once the validation
+        loss has not improved for ``patience`` epochs, and the best epoch is kept. Drawn from
+        the plan's seed; a bootstrap is redrawn over the rows that remain."""
         train, held = split_rows(len(self.X), fraction, stratify, self.seed)
         weights = self.weights
-        self.validation = (
-            self.estimator.scale_inputs(self.X[held]),
-            *(target[held] for target in self.targets),
-            *([] if weights is None else [weights[held]]),
+        kept = None if weights is None else weights[train]
+        return replace(
+            self,
+            X=self.X[train],
+            targets=tuple(target[train] for target in self.targets),
+            weights=kept,
+            rows=None if self.rows is None else bootstrap_rows(self.seed, len(train), kept),
+            validation=(
+                standardize(self.X[held], self.scaling),
+                *(target[held] for target in self.targets),
+                *([] if weights is None else [weights[held]]),
+            ),
+            patience=patience,
+            monitor="val_loss",
         )
-        self.X, self.targets = self.X[train], tuple(target[train] for target in self.targets)
-        self.weights = None if weights is None else weights[train]
-        self.__dict__.pop("inputs", None)  # the cached scaled inputs were of every row
-        if self.rows is not None:
-            self.rows = bootstrap_rows(self.seed, len(train), self.weights)
-        self.patience, self.monitor = patience, "val_loss"
 
     def run(self, module: L.LightningModule, loader: Any) -> int:
         """Train ``module`` on ``loader`` for ``max_epochs`` with :func:`build_trainer` (and,
         with ``validation``, early stopping back to the best epoch); return the number of
         epochs trained."""
-        estimator = self.estimator
+        trainer_settings = self.trainer
         callbacks, held_out = list(self.callbacks), None
         if self.validation is not None:
             held_out = make_loader(
-                *self.validation, batch_size=max(estimator.batch_size, 512), seed=self.seed
+                *self.validation, batch_size=max(trainer_settings.batch_size, 512), seed=self.seed
             )
             stop = EarlyStopping(self.monitor, patience=self.patience or self.max_epochs)
             callbacks += [stop, BestWeights(self.monitor)]
-        with quiet_lightning(estimator.verbose):
+        with quiet_lightning(trainer_settings.verbose):
             trainer = build_trainer(
                 max_epochs=self.max_epochs,
                 n_batches=len(loader),
-                accelerator=estimator.accelerator,
-                devices=estimator.devices,
-                strategy=estimator.strategy,
-                precision=estimator.precision,
+                accelerator=trainer_settings.accelerator,
+                devices=trainer_settings.devices,
+                strategy=trainer_settings.strategy,
+                precision=trainer_settings.precision,
                 callbacks=callbacks,
-                log_dir=estimator.log_dir,
-                verbose=estimator.verbose,
+                log_dir=trainer_settings.log_dir,
+                verbose=trainer_settings.verbose,
             )
             with keyboard_interrupts(trainer):
                 trainer.fit(module, train_dataloaders=loader, val_dataloaders=held_out)
         return int(trainer.current_epoch)
-
-    def finish(self, network: nn.Module, epochs: int | None = None) -> Any:
-        """Store the trained ``network`` (trained for ``epochs``) in the estimator; return the
-        estimator."""
-        self.estimator.set_network(
-            network, self.callbacks, n_iter=self.max_epochs if epochs is None else epochs
-        )
-        return self.estimator
 
 
 def bootstrap_rows(seed: int, n_samples: int, weights: np.ndarray | None) -> np.ndarray:
@@ -505,8 +535,9 @@ def bootstrap_rows(seed: int, n_samples: int, weights: np.ndarray | None) -> np.
     return rng.choice(n_samples, n_samples, p=weights / weights.sum())
 
 
-def train_network(plan: TrainingPlan) -> Any:
-    """Build, train and store one network as ``plan`` says; return the fitted estimator.
+def train_network(plan: TrainingPlan) -> Trained:
+    """Build and train one network as ``plan`` says; the estimator that planned it takes the
+    result (``estimator.accept(train_network(estimator.plan_fit(X, y)))`` is its ``fit``).
 
     One random stream, seeded by the plan, serves the initialisation and then the training
     (dropout), so the result depends on the seed alone.
@@ -514,4 +545,4 @@ def train_network(plan: TrainingPlan) -> Any:
     with seeded(plan.seed):
         network = plan.build_network()
         epochs = plan.run(plan.module(network), plan.loader())
-    return plan.finish(network, epochs)
+    return Trained(network, epochs, plan.callbacks)

@@ -170,8 +170,10 @@ def test_fit_is_its_training_plan_run(classification_data):
     plan = planned.plan_fit(X, y)
     assert plan.inputs.dtype == np.float32 and plan.rows is not None and len(plan.rows) == len(X)
     assert plan.settings == fitted.module_settings() and not hasattr(planned, "model_")
-    train_network(plan)
+    assert planned.accept(train_network(plan)) is planned
     np.testing.assert_array_equal(planned.predict_proba(X), fitted.predict_proba(X))
+    # the plan is a value: it refers to no estimator
+    assert not any(value is planned for value in vars(plan).values())
 
 
 def test_a_finetune_plan_encodes_with_the_fitted_encoding(regression_data):
