@@ -38,7 +38,7 @@ from ensembles import EnsembleClassifier
 from experiments.data import load_mnist1d
 from members import MLP, NeuralClassifier, StackedNetworks, fit_batched, replicate
 from members.batched import prefer_batched
-from members.training import uses_cuda
+from members.trainer import uses_cuda
 
 
 def _fit(

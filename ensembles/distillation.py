@@ -29,7 +29,8 @@ from members.data import (
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
 from members.tasks import task_of
-from members.training import draw_seed, seeded, while_training
+from members.trainer import while_training
+from members.training import draw_seed, seeded
 
 AUGMENTATIONS = (None, "noise", "mixup", "munge")
 FUNCTION_MATCHING_AUGMENTATIONS = (None, "auto", "mixup", "signal", "image")

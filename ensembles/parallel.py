@@ -36,7 +36,7 @@ import joblib
 import numpy as np
 import torch
 
-from members.training import uses_cuda
+from members.trainer import uses_cuda
 
 # joblib backends whose workers share this machine's devices (a lease is needed there)
 LOCAL_BACKENDS = ("LokyBackend", "MultiprocessingBackend", "ThreadingBackend")

@@ -23,7 +23,8 @@ from members.data import check_sample_weight, validate_inputs
 from members.params import Interval, StrOptions
 from members.persistence import SaveLoadMixin
 from members.tasks import task_of
-from members.training import draw_seed, forget_fit, while_training
+from members.trainer import while_training
+from members.training import draw_seed, forget_fit
 
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None. Checked on validation splits of the training

@@ -46,7 +46,7 @@ from ensembles.parallel import (
 )
 from members import fit_batched, persistence
 from members.batched import plan_groups
-from members.training import on_cuda_device
+from members.trainer import on_cuda_device
 
 logger = logging.getLogger(__name__)
 

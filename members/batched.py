@@ -41,7 +41,8 @@ from members.mlp import ACTIVATIONS, MLP
 from members.module import MemberModule, weighted_mean
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
-from members.training import Trained, draw_seeds, seeded, uses_cuda
+from members.trainer import uses_cuda
+from members.training import Trained, draw_seeds, seeded
 
 # parameters that may differ between members trained together: each has its own seed
 MEMBER_PARAMS = ("random_state",)

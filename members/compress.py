@@ -17,7 +17,8 @@ from torch.nn.utils import prune as torch_prune
 
 from members.neural import BaseNeuralEstimator, NeuralClassifier, NeuralRegressor
 from members.params import Interval, StrOptions, check_params
-from members.training import TrainingPlan, seeded, while_training
+from members.trainer import while_training
+from members.training import TrainingPlan, seeded
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
 CALIBRATION_ROWS = 2000

@@ -1,15 +1,19 @@
-"""scikit-learn estimators over one Lightning-trained network."""
+"""scikit-learn estimators over one Lightning-trained network.
+
+This module holds the estimators themselves: their parameters (documented once, on
+:class:`NeuralClassifier`), planning a fit, taking the trained network and predicting. What
+they share with other modules lives there: the task (:mod:`members.tasks`), the training run
+(:mod:`members.training`), distillation (:mod:`members.student`), saving and loading
+(:mod:`members.network_state`) and checkpoints trained elsewhere (:mod:`members.checkpoints`).
+About 600 lines, a quarter of them the parameters' documentation.
+"""
 
 from __future__ import annotations
 
 import copy
-import importlib
-import io
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from numbers import Integral, Real
-from pathlib import Path
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -20,35 +24,30 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from members.checkpoints import estimator_from_checkpoint
 from members.data import (
     check_sample_weight,
     positive_rows,
     standardize,
-    to_numpy,
     validate_inputs,
     weighted_moments,
 )
-from members.distillation import check_distillation
 from members.module import LOSSES, OPTIMIZERS, SCHEDULERS, SchedulerFactory, gaussian_parts
-from members.params import Interval, ListOf, Names, StrOptions, check_params
+from members.network_state import NetworkStateMixin
+from members.network_state import ScriptBytes as _ScriptBytes  # noqa: F401 (older pickles name it)
+from members.params import Interval, ListOf, Names, StrOptions
 from members.persistence import (
-    NetworkRef,
     SaveLoadMixin,
-    export_network,
-    import_network,
-    loading,
 )
 from members.registry import BACKBONES, BackboneFactory, NetworkSpec, build_backbone
+from members.student import StudentMixin
 from members.tasks import CLASSIFICATION, GAUSSIAN_REGRESSION, REGRESSION, Task
+from members.trainer import ACCELERATORS, PRECISIONS, check_accelerator
 from members.training import (
-    ACCELERATORS,
-    PRECISIONS,
-    TRAINER_DEFAULTS,
     Trained,
     TrainerSettings,
     TrainingPlan,
     bootstrap_rows,
-    check_accelerator,
     draw_seed,
     forget_fit,
     train_network,
@@ -90,21 +89,14 @@ NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-class _ScriptBytes:
-    """A TorchScript network saved to bytes, for pickling."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
+class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEstimator):
     """Shared fit/predict machinery of :class:`NeuralClassifier` and :class:`NeuralRegressor`.
 
     Subclasses set the task (:mod:`members.tasks`), which encodes the targets and decodes
-    the network's outputs. Training goes through the seam of
-    :mod:`members.training`: :meth:`plan_fit` / :meth:`plan_finetune` (and ``fit_distill``)
-    turn data into a :class:`~members.training.TrainingPlan`, and the plan's ``finish`` calls
-    :meth:`set_network`.
+    the network's outputs. Training goes through the seam of :mod:`members.training`:
+    :meth:`plan_fit` / :meth:`plan_finetune` / :meth:`plan_distill` turn data into a
+    :class:`~members.training.TrainingPlan`, :func:`~members.training.train_network` runs it,
+    and :meth:`accept` takes the trained network.
     """
 
     #: what differs between classification and regression (:mod:`members.tasks`)
@@ -175,169 +167,6 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         target) scaling is the weighted one.
         """
         return self.accept(train_network(self.plan_fit(X, y, sample_weight)))
-
-    def fit_distill(
-        self,
-        X: Any,
-        teacher: Any,
-        y: Any = None,
-        **options: Any,
-    ) -> BaseNeuralEstimator:
-        """Train on a teacher's outputs (knowledge distillation) instead of labels alone: the
-        network :meth:`plan_distill` plans, with the same arguments."""
-        return self.accept(train_network(self.plan_distill(X, teacher, y, **options)))
-
-    def plan_distill(
-        self,
-        X: Any,
-        teacher: Any,
-        y: Any = None,
-        *,
-        classes: Any = None,
-        temperature: float = 2.0,
-        alpha: float = 0.9,
-        augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-        validation_data: tuple[Any, Any] | None = None,
-        patience: int | None = None,
-        init_from: BaseNeuralEstimator | None = None,
-        sample_weight: Any = None,
-    ) -> TrainingPlan:
-        """The plan that trains this estimator's network on a teacher's outputs (knowledge
-        distillation) instead of labels alone; :meth:`fit_distill` runs it.
-
-        Two ways: with ``teacher`` an array, the student learns the outputs the teacher
-        computed once on ``X`` (cached targets, Hinton et al., 2015). With ``teacher`` a
-        callable, the teacher labels every view the student trains on, freshly drawn by
-        ``augment`` each step (function matching, Beyer et al., 2022).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            The transfer set.
-        teacher : array-like or callable
-            Classifier: teacher probabilities ``(n_samples, n_classes)``. Regressor: teacher
-            predictions ``(n_samples,)`` or ``(n_samples, n_outputs)``. A callable maps raw
-            rows (a float32 array) to such outputs.
-        y : array-like, optional
-            True targets for the first ``len(y)`` rows of ``X``; the rows after them (augmented
-            or unlabelled samples) learn from the teacher alone. ``None``: teacher only.
-        classes : array-like, optional
-            Classifier: the label of each teacher column; ``np.unique(y)`` (or column indices
-            when ``y`` is ``None``) by default.
-        temperature : float, default=2.0
-            Softens both distributions (classification).
-        alpha : float, default=0.9
-            Weight of the teacher term; ``1 - alpha`` weighs the true targets.
-        augment : callable, optional
-            A callable teacher only: ``augment(rows, generator)`` draws views of a tensor of
-            raw rows (:class:`members.augment.Augmentation`).
-        validation_data : tuple, optional
-            ``(X_val, teacher_val)`` or ``(X_val, teacher_val, sample_weight_val)``: held-out
-            rows, the teacher's outputs on them (and their weights). Each
-            epoch is validated (KL or MSE to the teacher), training stops after ``patience``
-            epochs without improvement, and the best epoch's weights are kept.
-        patience : int, optional
-            Epochs without improvement before stopping (default: never stop early).
-        init_from : NeuralClassifier or NeuralRegressor, optional
-            A fitted estimator of the same architecture whose network the student starts from
-            (a warm start); its input scaling is used too.
-        sample_weight : array-like of shape (n_samples,), optional
-            Each row's weight in both terms of the loss (a view drawn from a row weighs as the
-            row), as in :meth:`fit`; rows of weight 0 are left out.
-        """
-        check_distillation(temperature, alpha, "fit_distill")
-        self._validate_params()
-        check_params(
-            "fit_distill",
-            {"patience": [Interval(Integral, 1, None, closed="left"), None]},
-            patience=patience,
-        )
-        forget_fit(self)
-        X = validate_inputs(self, X, float32=True, ensure_min_samples=2)
-        weights = check_sample_weight(sample_weight, X)
-        online = callable(teacher)
-        if augment is not None and not online:
-            raise ValueError(
-                "augment needs a callable teacher that labels each view; with cached teacher "
-                "outputs, augment the transfer set before computing them"
-            )
-        outputs = self._teacher_outputs(teacher(X) if online else teacher, len(X), "teacher")
-        labels = None if y is None else np.asarray(to_numpy(y))
-        if labels is not None and len(labels) > len(X):
-            raise ValueError(f"y labels the first rows of X: got {len(labels)} > {len(X)} rows")
-        if init_from is not None:
-            self._copy_scaling(init_from)
-        else:
-            self._fit_scaling(X, weights)
-        targets: tuple[np.ndarray, ...] = self._distillation_targets(outputs, labels, classes)
-        distillation: dict[str, Any] = {"temperature": temperature, "alpha": alpha}
-        if online:
-            # the network learns the teacher's outputs in its own encoding
-            distillation.update(
-                teacher=lambda rows: self._distillation_targets(
-                    self._teacher_outputs(teacher(rows), len(rows), "teacher(rows)"),
-                    None,
-                    None,
-                    refit=False,
-                )[1],
-                augment=augment,
-                x_mean=getattr(self, "x_mean_", None),
-                x_scale=getattr(self, "x_scale_", None),
-            )
-            targets = (targets[0],)
-        X, targets, weights = positive_rows(X, targets, weights)
-        validation: dict[str, Any] = {}
-        if validation_data is not None:
-            if not isinstance(validation_data, tuple | list) or len(validation_data) not in (2, 3):
-                raise ValueError(
-                    "validation_data must be (X_val, teacher_val) or (X_val, teacher_val, "
-                    f"sample_weight_val); got {type(validation_data).__name__}"
-                )
-            X_val = validate_inputs(self, validation_data[0], float32=True, reset=False)
-            val_outputs = self._teacher_outputs(validation_data[1], len(X_val), "teacher_val")
-            val_targets = self._distillation_targets(val_outputs, None, None, refit=False)[1]
-            val_weights = check_sample_weight(
-                validation_data[2] if len(validation_data) == 3 else None, X_val
-            )
-            validation = {
-                "validation": (
-                    self.scale_inputs(X_val),
-                    val_targets,
-                    *([] if val_weights is None else [val_weights.astype(np.float32)]),
-                ),
-                "patience": patience,
-                "monitor": "val_teacher_loss",
-            }
-        return self._plan(
-            X,
-            targets,
-            self.max_epochs,
-            distillation,
-            weights=weights,
-            initial=None if init_from is None else init_from.model_,
-            **validation,
-        )
-
-    @staticmethod
-    def _teacher_outputs(teacher: Any, n_rows: int, name: str) -> np.ndarray:
-        outputs = np.asarray(to_numpy(teacher), dtype=np.float64)
-        if len(outputs) != n_rows or not np.isfinite(outputs).all():
-            raise ValueError(
-                f"{name} must hold finite outputs for every row of X ({n_rows}); got shape "
-                f"{outputs.shape}"
-            )
-        return outputs
-
-    def _copy_scaling(self, other: BaseNeuralEstimator) -> None:
-        check_is_fitted(other, "model_")
-        if type(other) is not type(self) or other.standardize != self.standardize:
-            raise ValueError(
-                f"init_from must be a fitted {type(self).__name__} with standardize="
-                f"{self.standardize}; got {type(other).__name__}"
-            )
-        if self.standardize:
-            self.x_mean_: np.ndarray = np.asarray(other.x_mean_)
-            self.x_scale_: np.ndarray = np.asarray(other.x_scale_)
 
     # -- the training seam (members.training) -------------------------------------------------
     def plan_fit(self, X: Any, y: Any, sample_weight: Any = None) -> TrainingPlan:
@@ -439,15 +268,6 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
     ) -> tuple[np.ndarray, np.ndarray]:
         return self.task.validate(self, X, y, float32=True, ensure_min_samples=2, reset=reset)
 
-    def _distillation_targets(
-        self, teacher: np.ndarray, y: np.ndarray | None, classes: Any, *, refit: bool = True
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """``(labels, soft targets)`` as the network learns them; ``refit=False`` keeps the
-        target encoding fitted before (for later batches of an online teacher)."""
-        encoding, labels, soft = self.task.distillation_targets(self, teacher, y, classes, refit)
-        self.__dict__.update(encoding)
-        return labels, soft
-
     def build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
         """A fresh network for ``n_features`` inputs; ``n_outputs`` defaults to the fitted
         targets'. Seed it with :func:`members.training.seeded`."""
@@ -529,43 +349,9 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
             Backbone classes (``"package.module.Class"``) that the ``config.yaml`` may name
             besides this library's own. Nothing else named in the file is imported or called.
         """
-        path = Path(checkpoint)
-        if not path.is_file():
-            raise FileNotFoundError(f"checkpoint={str(path)!r}: no such file")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        spec: dict[str, Any] = {}
-        if backbone is None:
-            spec = _backbone_spec(path)
-            backbone = _backbone_class(spec, trusted)(**spec["init_args"])
-        weights = {
-            name.removeprefix("backbone."): value
-            for name, value in state["state_dict"].items()
-            if name.startswith("backbone.")
-        }
-        backbone.load_state_dict(weights)
-        n_features = n_features or spec.get("init_args", {}).get("n_features")
-        if n_features is None:
-            raise ValueError("n_features is needed: the backbone's input size is not known")
-        hparams = state.get("hyper_parameters", {})
-        init_args = {
-            k: v
-            for k, v in spec.get("init_args", {}).items()
-            if k not in ("n_features", "n_outputs")
-        }
-        estimator = cls(
-            type(backbone),
-            module_kwargs=init_args or None,
-            max_epochs=int(state.get("epoch", 0)) + 1,
-            standardize=False,
-            **{k: hparams[k] for k in ("lr", "optimizer", "weight_decay", "loss") if k in hparams},
+        return estimator_from_checkpoint(
+            cls, checkpoint, backbone, n_features=n_features, classes=classes, trusted=trusted
         )
-        network = backbone.double().eval()
-        with torch.inference_mode():
-            n_outputs = network(torch.zeros(2, n_features, dtype=torch.float64)).shape[1]
-        estimator.n_features_in_ = int(n_features)
-        estimator.model_ = network
-        estimator.set_outputs(n_outputs // estimator.task.heads, classes)
-        return estimator
 
     def set_outputs(self, n_outputs: int, classes: Any = None) -> None:
         """Set the target attributes of a network trained elsewhere (a checkpoint) with
@@ -626,62 +412,6 @@ class BaseNeuralEstimator(SaveLoadMixin, BaseEstimator):
         with torch.inference_mode():
             outputs = [self.model_(chunk) for chunk in inputs.split(PREDICT_CHUNK)]
         return torch.cat(outputs).double().numpy()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state: dict[str, Any] = super().__getstate__()
-        network = state.get("model_")
-        ref = None if network is None else export_network(network)
-        if ref is not None:
-            # members.persistence.save: the weights go to safetensors, not into this state
-            state = {**state, "model_": ref}
-        elif isinstance(network, torch.jit.ScriptModule):
-            # a quantised network (members.compress) travels as TorchScript bytes
-            buffer = io.BytesIO()
-            with warnings.catch_warnings():
-                # TorchScript is deprecated upstream but is what pickles a quantised network
-                warnings.simplefilter("ignore", DeprecationWarning)
-                torch.jit.save(state["model_"], buffer)
-            state = {**state, "model_": _ScriptBytes(buffer.getvalue())}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        if isinstance(state.get("model_"), _ScriptBytes) and loading():
-            raise ValueError(
-                "the file holds a TorchScript network; members.persistence.load never runs "
-                "TorchScript (save() refuses quantised networks, so a save never holds one)"
-            )
-        if isinstance(state.get("model_"), _ScriptBytes):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                network = torch.jit.load(io.BytesIO(state["model_"].data))
-            state = {**state, "model_": network}
-        # saves from before devices, strategy and precision existed trained with their defaults
-        state = {**TRAINER_DEFAULTS, **state}
-        super().__setstate__(state)
-        if isinstance(state.get("model_"), NetworkRef):
-            self._check_loaded_architecture()
-            self.model_ = import_network(
-                state["model_"], lambda: self.build_network(self.n_features_in_).double()
-            )
-
-    def _check_loaded_architecture(self) -> None:
-        """Type-check what rebuilds a loaded network before anything is called with it: the
-        parameters, a ``module`` that is a registered name or a ``torch.nn.Module`` class (a
-        function only if the caller trusted it by name), and the input and output sizes."""
-        self._validate_params()
-        module = self.module
-        if isinstance(module, type) and not issubclass(module, nn.Module):
-            raise ValueError(
-                f"the saved module {module.__module__}.{module.__qualname__} is not a "
-                "torch.nn.Module class; refusing to build it"
-            )
-        sizes = {"n_features_in_": getattr(self, "n_features_in_", None)}
-        sizes["n_outputs"] = self.task.n_outputs(self)
-        for name, value in sizes.items():
-            if not (
-                isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 1
-            ):
-                raise ValueError(f"the saved {name} must be an int >= 1; got {value!r}")
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
@@ -878,61 +608,3 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
-
-
-def _backbone_spec(checkpoint: Path) -> dict[str, Any]:
-    """``model.backbone`` of the ``config.yaml`` LightningCLI wrote for the checkpoint's run:
-    beside it, or beside its ``checkpoints/`` folder. Nothing further up is read."""
-    import yaml
-
-    folder = (
-        checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    )
-    config = folder / "config.yaml"
-    if not config.is_file():
-        raise ValueError(
-            f"no LightningCLI config.yaml beside {checkpoint} (looked for {config}); pass "
-            "backbone= (the trained architecture)"
-        )
-    try:
-        text = yaml.safe_load(config.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise ValueError(f"{config} is not a readable YAML file: {error}") from None
-    model = text.get("model") if isinstance(text, dict) else None
-    spec = model.get("backbone") if isinstance(model, dict) else None
-    init_args = spec.get("init_args", {}) if isinstance(spec, dict) else None
-    if not (
-        isinstance(spec, dict)
-        and isinstance(spec.get("class_path"), str)
-        and isinstance(init_args, dict)
-        and all(isinstance(key, str) for key in init_args)
-    ):
-        raise ValueError(
-            f"{config} has no model.backbone with a class_path and init_args; pass backbone= "
-            "(the trained architecture)"
-        )
-    return {"class_path": spec["class_path"], "init_args": init_args, "config": config}
-
-
-def _backbone_class(spec: dict[str, Any], trusted: Sequence[str]) -> type[nn.Module]:
-    """The backbone class a checkpoint's config names: one of this library's registered
-    backbone classes, or a class the caller trusts by name. Nothing else is imported."""
-    allowed = set(trusted)
-    for factory in BACKBONES.values():
-        if isinstance(factory, type):
-            allowed |= {
-                f"{factory.__module__}.{factory.__qualname__}",
-                f"members.{factory.__name__}",
-            }
-    class_path = spec["class_path"]
-    if class_path not in allowed:
-        raise ValueError(
-            f"{spec['config']}: model.backbone.class_path={class_path!r} is not a backbone of "
-            f"this library ({sorted(allowed)}); pass backbone= (the trained architecture), or "
-            f"trusted=[{class_path!r}] if you trust the file"
-        )
-    module, _, name = class_path.rpartition(".")
-    found = getattr(importlib.import_module(module), name, None)
-    if not (isinstance(found, type) and issubclass(found, nn.Module)):
-        raise ValueError(f"{spec['config']}: {class_path!r} is not a torch.nn.Module class")
-    return found

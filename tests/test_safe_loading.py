@@ -63,7 +63,7 @@ def test_a_smuggled_torchscript_network_is_refused(tmp_path):
     digest = hashlib.sha256((folder / "estimator.skops").read_bytes()).hexdigest()
     manifest["files"]["estimator.skops"] = digest
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="members.neural._ScriptBytes"):
+    with pytest.raises(ValueError, match="members.network_state.ScriptBytes"):
         persistence.load(folder)
     with pytest.raises(ValueError, match="never runs TorchScript"):
         persistence.load(folder, trusted=True)
@@ -73,7 +73,7 @@ def lightning_checkpoint(tmp_path):
     """A plain Lightning checkpoint laid out as LightningCLI does: <run>/checkpoints/x.ckpt."""
     from torch.utils.data import DataLoader, TensorDataset
 
-    from members.training import build_trainer
+    from members.trainer import build_trainer
 
     module = MemberModule(MLP(4, 2, hidden=(8,)))
     data = DataLoader(TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(y)))
