@@ -1,12 +1,12 @@
 """scikit-learn-style ensembles that compose ``members`` and ``combiners``."""
 
 from ensembles import metrics
-from ensembles._base import held_out_split
 from ensembles.classifier import EnsembleClassifier
-from ensembles.distillation import DistillationReport
+from ensembles.distillation_report import DistillationReport
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
 from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
+from ensembles.splits import held_out_split
 
 __all__ = [
     "DistillationReport",

@@ -1,4 +1,14 @@
-"""Shared machinery of the ensemble estimators: members, seeds, cross-fitting, member outputs."""
+"""Shared machinery of the ensemble estimators: members, seeds, cross-fitting, member outputs.
+
+:class:`BaseEnsemble` is one estimator whose fit runs in steps that share its state (check the
+members and the combiner, route the fit's metadata, train the members on the held-out plan's
+rows, fit the combiner and the calibration on held-out outputs, run the fusion guard, refit),
+and whose prediction fuses its members' outputs; about 640 lines, kept in one class so that a
+step reads the attributes the previous one set. What is not the estimator's lives beside it:
+the task (:mod:`members.tasks`), the splits (:mod:`ensembles.splits`), metadata routing
+(:mod:`ensembles.routing`), training the members (:mod:`ensembles.training`) and the guard
+(:mod:`ensembles.guard`).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +18,30 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from numbers import Integral, Real
+from numbers import Integral
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import KFold, StratifiedKFold, check_cv, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
-    MethodMapping,
-    _routing_enabled,
-    process_routing,
 )
 from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, MeanCombiner, WeightedCombiner, cross_fitted_fusion
 from ensembles.distillation import distill
 from ensembles.guard import fusion_warning, held_out_scores
+from ensembles.routing import is_drop, metadata_router, route_fit
+from ensembles.splits import (
+    DEFAULT_FOLDS,
+    PREFIT,
+    check_held_out_weights,
+    cv_splits,
+    is_holdout,
+)
 from ensembles.training import plan_tasks, run_tasks
 from members.data import check_sample_weight, validate_inputs
 from members.params import HasMethods, Interval, RealNotInt, StrOptions
@@ -37,9 +51,6 @@ from members.training import draw_seed, forget_fit
 
 logger = logging.getLogger(__name__)
 
-DROP = "drop"
-PREFIT = "prefit"
-DEFAULT_FOLDS = 5
 # The default fusion (combiner=None, cv=None): learned weights (WeightedCombiner) on this share
 # of the rows, held out from members trained on the rest, then the members refit on every row
 # (1 + (1 - DEFAULT_HOLDOUT) trainings each). Chosen on validation splits of the training data
@@ -191,7 +202,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         clash = sorted(set(names) & set(self._get_param_names()))
         if clash:
             raise ValueError(f"member names {clash} clash with constructor parameter names")
-        active = [(name, est) for name, est in self.members if not _is_drop(est)]
+        active = [(name, est) for name, est in self.members if not is_drop(est)]
         if not active:
             raise ValueError("all members are 'drop'; at least one member must be an estimator")
         predict_method = self.task.output_method
@@ -322,57 +333,14 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         fit_params: dict[str, Any],
     ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
         """What each member's ``fit`` gets besides ``(X, y)``, by name, and what the
-        splitter's ``split`` gets: by metadata routing when it is enabled, else
-        ``sample_weight`` to every member (each must take it). Prefit members are not
-        trained: they get nothing."""
-        if self.cv == PREFIT:
-            if fit_params:
-                raise TypeError(
-                    f"{type(self).__name__}.fit got {sorted(fit_params)}, but with "
-                    "cv='prefit' no member is trained: there is nothing to pass them to"
-                )
-            return {name: {} for name, _ in active}, {}
-        if _routing_enabled():
-            weights = {} if sample_weight is None else {"sample_weight": sample_weight}
-            routed = process_routing(self, "fit", **weights, **fit_params)
-            split = dict(routed["splitter"].split) if "splitter" in routed else {}
-            return {name: dict(routed[name].fit) for name, _ in active}, split
-        if fit_params:
-            raise TypeError(
-                f"{type(self).__name__}.fit got {sorted(fit_params)}: metadata other than "
-                "sample_weight reaches the members through scikit-learn's metadata routing "
-                "only: sklearn.set_config(enable_metadata_routing=True), then "
-                "member.set_fit_request(<name>=True) on the members that take it"
-            )
-        if sample_weight is None:
-            return {name: {} for name, _ in active}, {}
-        for name, estimator in active:
-            if not has_fit_parameter(estimator, "sample_weight"):
-                raise TypeError(
-                    f"member {name!r} ({type(estimator).__name__}) takes no sample_weight in "
-                    "fit, so a weighted fit cannot reach it and the ensemble would not learn "
-                    f"the weighted problem; drop it (set_params({name}='drop')), or enable "
-                    "metadata routing (sklearn.set_config(enable_metadata_routing=True)) and "
-                    "say which members take the weights with set_fit_request"
-                )
-        return {name: {"sample_weight": sample_weight} for name, _ in active}, {}
+        splitter's ``split`` gets (:func:`ensembles.routing.route_fit`)."""
+        return route_fit(self, active, sample_weight, fit_params)
 
     def get_metadata_routing(self) -> MetadataRouter:
         """scikit-learn's metadata routing: the ensemble uses ``sample_weight`` itself (its
         combiner and calibration) and routes ``fit`` metadata to each member that requests
         it, and ``split`` metadata (``groups``) to a splitter ``cv``."""
-        router = MetadataRouter(owner=self).add_self_request(self)
-        for name, estimator in self.members:
-            if not _is_drop(estimator) and self.cv != PREFIT:  # prefit members are not fitted
-                router.add(
-                    **{name: estimator},
-                    method_mapping=MethodMapping().add(caller="fit", callee="fit"),
-                )
-        if hasattr(self.cv, "split"):
-            router.add(
-                splitter=self.cv, method_mapping=MethodMapping().add(caller="fit", callee="split")
-            )
-        return router
+        return metadata_router(self)
 
     def _held_out_outputs(
         self, named: list[tuple[str, Any]], X: np.ndarray
@@ -666,78 +634,6 @@ def naming(name: str) -> Iterator[None]:
         raise
 
 
-def is_holdout(cv: Any) -> bool:
-    """Whether ``cv`` is a held-out fraction (a float) rather than folds."""
-    return isinstance(cv, Real) and not isinstance(cv, Integral)
-
-
-def cv_splits(
-    cv: Any,
-    X: np.ndarray,
-    y: np.ndarray,
-    stratified: bool,
-    seed: int | None,
-    split_params: dict[str, Any] | None = None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The ``(train, held_out)`` row indices ``cv`` means: one :func:`held_out_split` for a
-    float, shuffled K folds (stratified for a classifier) for an int, a splitter's own folds
-    (given ``split_params``, e.g. ``groups``) or a list of ``(train, test)`` pairs
-    otherwise. Refused when a row is held out more than once (overlapping test folds)."""
-    if is_holdout(cv):
-        return [held_out_split(y, float(cv), stratified, seed)]
-    if isinstance(cv, Integral):
-        kind = StratifiedKFold if stratified else KFold
-        cv = kind(n_splits=int(cv), shuffle=True, random_state=seed)
-    splitter = check_cv(cv)  # a splitter as it is; an iterable of splits wrapped
-    splits = [
-        (np.asarray(train), np.asarray(test))
-        for train, test in splitter.split(X, y, **(split_params or {}))
-    ]
-    held_out = np.concatenate([test for _, test in splits])
-    if len(np.unique(held_out)) != len(held_out):
-        raise ValueError("cv must not hold a sample out more than once (test folds overlap)")
-    return splits
-
-
-def check_held_out_weights(
-    sample_weight: np.ndarray | None, held_out: np.ndarray, parameter: str, value: Any, learner: str
-) -> None:
-    """Refuse held-out rows that all weigh 0: ``learner``, which learns from them, would learn
-    from nothing (a ``ValueError`` naming ``sample_weight`` and the ``parameter`` that held
-    them out, before anything trains)."""
-    if sample_weight is not None and not sample_weight[held_out].any():
-        shown = f"a list of {len(value)} splits" if isinstance(value, list | tuple) else value
-        raise ValueError(
-            f"sample_weight is 0 on all {len(held_out)} rows that {parameter}={shown} holds out "
-            f"for {learner}, which would learn from nothing; give some of them weight or hold "
-            "out more rows"
-        )
-
-
-def held_out_split(
-    y: np.ndarray, fraction: float, stratified: bool, seed: int | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted ``(train, held_out)`` row indices; ``fraction`` of the rows, at least 2, held out.
-
-    Stratified by ``y`` where every class can appear on both sides; plain otherwise (tiny data).
-    """
-    n_held = max(2, int(np.ceil(fraction * len(y))))
-    if len(y) - n_held < 2:
-        raise ValueError(
-            f"holding out {fraction} of {len(y)} samples leaves too few to train on; "
-            "use more data or a smaller fraction"
-        )
-    stratify = None
-    if stratified:
-        _, counts = np.unique(y, return_counts=True)
-        if counts.min() >= 2 and min(n_held, len(y) - n_held) >= len(counts):
-            stratify = y
-    train, held = train_test_split(
-        np.arange(len(y)), test_size=n_held, stratify=stratify, random_state=seed
-    )
-    return np.sort(train), np.sort(held)
-
-
 class _FunctionMember:
     """A fitted member whose predictions come from a function (its ``network_function``)."""
 
@@ -751,7 +647,3 @@ class _FunctionMember:
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.function(X)
-
-
-def _is_drop(estimator: Any) -> bool:
-    return isinstance(estimator, str) and estimator == DROP

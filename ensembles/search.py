@@ -41,7 +41,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
-from ensembles._base import check_held_out_weights, cv_splits, is_holdout
 from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
@@ -59,6 +58,7 @@ from ensembles.search_objectives import (
 )
 from ensembles.search_space import parse_space
 from ensembles.search_storage import open_study
+from ensembles.splits import check_held_out_weights, cv_splits, is_holdout
 from members import NeuralClassifier, NeuralRegressor
 from members.data import check_sample_weight, validate_inputs
 from members.params import HasMethods, Interval, RealNotInt

@@ -22,8 +22,9 @@ from sklearn.base import clone
 
 from combiners import BaseCombiner
 from combiners.metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from ensembles.member_cache import FittedMember
 from ensembles.search_space import SubSpace, estimator_params
-from ensembles.training import FittedMember, MemberTask, load_fitted, plan_tasks, run_tasks
+from ensembles.training import MemberTask, load_fitted, plan_tasks, run_tasks
 from members.tasks import Task
 
 # Optuna's attributes of a trial: where it runs, its seed, why it failed

@@ -14,10 +14,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, SnapshotCombiner
-from ensembles._base import BaseEnsemble, check_held_out_weights, held_out_split
+from ensembles._base import BaseEnsemble
 from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
+from ensembles.splits import check_held_out_weights, held_out_split
 from members import CyclicCosineSchedule, NeuralClassifier, NeuralRegressor, SnapshotCollector
 from members.data import check_sample_weight, validate_inputs
 from members.params import Interval, StrOptions

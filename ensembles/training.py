@@ -4,18 +4,13 @@ A unit of work is a :class:`MemberTask`: one member, or one group of members tha
 engine trains together (:func:`members.fit_batched`), fitted on given rows of the training
 data. :func:`plan_tasks` cuts a list of members into tasks (the grouping policy is
 :func:`members.batched.plan_groups`); :func:`run_tasks` runs them and, for each task, returns
-its :class:`FittedMember`\\ s. Running a task times it, names the member(s) in any error, and
-with a ``checkpoint_dir`` stores every member as soon as it is trained and loads, instead of
-training again, a member whose class, parameters and training rows are unchanged.
+its :class:`~ensembles.member_cache.FittedMember`\\ s. Running a task times it, names the
+member(s) in any error, and with a ``checkpoint_dir`` stores every member as soon as it is
+trained and loads, instead of training again, a member whose class, parameters and training
+rows are unchanged (:mod:`ensembles.member_cache`).
 
 Tasks are independent of each other (each member keeps its own seed), so the order in which
 they run does not change any result; :func:`run_tasks` is where a parallel executor plugs in.
-
-The cache holds each member in the safe format of :mod:`members.persistence` (safetensors,
-skops, JSON; no pickle): reading it trusts only the types of the member about to be trained,
-taken from the estimator in memory, never from the file, so a crafted or replaced cache entry
-runs no code. An entry that cannot be read (damaged, crafted, from another version) is a cache
-miss: the member is trained again, with a warning naming the folder.
 """
 
 from __future__ import annotations
@@ -24,17 +19,16 @@ import itertools
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import joblib
 import numpy as np
 from sklearn.utils.validation import _check_method_params
 
+from ensembles.member_cache import FittedMember, checkpoint_path, load_cached, store_cached
 from ensembles.parallel import (
     DeviceLease,
     WorkerTorch,
@@ -44,14 +38,11 @@ from ensembles.parallel import (
     share_arrays,
     worker_count,
 )
-from members import fit_batched, persistence
+from members import fit_batched
 from members.batched import plan_groups
 from members.trainer import on_cuda_device
 
 logger = logging.getLogger(__name__)
-
-# parameters that change what is printed or logged, not the fitted model
-_NOT_IN_KEY = ("verbose", "log_dir")
 
 
 @dataclass
@@ -90,20 +81,6 @@ class MemberTask:
                 "a MemberTask needs one name and one stem per estimator; got "
                 f"{n} estimators, {len(self.names)} names, {len(self.stems)} stems"
             )
-
-
-@dataclass
-class FittedMember:
-    """A trained member, the seconds its training took, and whether it came from the cache.
-
-    With ``run_tasks(..., failures="record")``, a member whose training raised comes back with
-    ``estimator=None`` and ``error`` saying what was raised (``"FloatingPointError: ..."``).
-    """
-
-    estimator: Any
-    fit_seconds: float
-    reused: bool = False
-    error: str | None = None
 
 
 def plan_tasks(
@@ -354,7 +331,7 @@ def run_task(
     ]
     results: dict[int, FittedMember] = {}
     for index, path in enumerate(paths):
-        cached = _load(path, task.estimators[index])
+        cached = load_cached(path, task.estimators[index])
         if cached is not None:
             results[index] = cached
             if log is not None:
@@ -392,7 +369,7 @@ def run_task(
         raise
     seconds = (time.perf_counter() - start) / max(len(todo), 1)
     for index in todo:
-        _store(paths[index], task.estimators[index], seconds)
+        store_cached(paths[index], task.estimators[index], seconds)
         results[index] = FittedMember(task.estimators[index], seconds)
     return [results[index] for index in range(len(task.estimators))]
 
@@ -427,95 +404,8 @@ def load_fitted(
     ``(X, y)``; ``None`` for each one it does not hold. Nothing is trained."""
     X_task, y_task, params = task_data(task, X, y)
     return [
-        _load(checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task, params), estimator)
+        load_cached(
+            checkpoint_path(checkpoint_dir, stem, estimator, X_task, y_task, params), estimator
+        )
         for stem, estimator in zip(task.stems, task.estimators, strict=True)
     ]
-
-
-def load_or_train(path: Path | None, train: Callable[[], Any], like: Any) -> FittedMember:
-    """``train()`` timed and stored at ``path`` at once; or, when ``path`` holds a readable
-    estimator of ``like``'s types, what is stored there (with the time it took then)."""
-    cached = _load(path, like)
-    if cached is not None:
-        return cached
-    start = time.perf_counter()
-    estimator = train()
-    seconds = time.perf_counter() - start
-    _store(path, estimator, seconds)
-    return FittedMember(estimator, seconds)
-
-
-def checkpoint_path(
-    checkpoint_dir: str | os.PathLike[str] | None,
-    file_stem: str,
-    estimator: Any,
-    X: np.ndarray,
-    y: np.ndarray,
-    fit_params: dict[str, Any] | None = None,
-) -> Path | None:
-    """Where ``estimator`` trained on ``(X, y)`` (and ``fit_params``: sample weights...) is
-    stored: keyed by its class, its parameters (all but logging ones) and the data. ``None``
-    without a directory or when the parameters cannot be hashed (a lambda, say)."""
-    if checkpoint_dir is None:
-        return None
-    params = {
-        key: value
-        for key, value in estimator.get_params(deep=True).items()
-        if key.rsplit("__", 1)[-1] not in _NOT_IN_KEY
-    }
-    try:
-        data = (X, y, fit_params) if fit_params else (X, y)  # unweighted keys as before
-        key = joblib.hash((type(estimator).__qualname__, params, *data))
-    except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
-        logger.warning("%s cannot be checkpointed: its parameters do not hash", file_stem)
-        return None
-    directory = Path(checkpoint_dir)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory / f"{file_stem}-{key[:16]}"
-
-
-def _own_types(estimator: Any) -> list[str]:
-    """The full names of ``estimator``'s class and of the classes and functions among its
-    parameters: the only types a cache entry for it may hold beyond the library's own."""
-    values = [estimator, *estimator.get_params(deep=True).values()]
-    names = []
-    for value in values:
-        items = value if isinstance(value, list | tuple) else [value]
-        for item in items:
-            kind = item if callable(item) and not hasattr(item, "get_params") else type(item)
-            names.append(f"{kind.__module__}.{kind.__qualname__}")
-    return names
-
-
-def _load(path: Path | None, like: Any) -> FittedMember | None:
-    """The member stored at ``path``, or ``None`` when there is none or it cannot be read."""
-    if path is None or not path.exists():
-        return None
-    try:
-        estimator = persistence.load(path, trusted=_own_types(like))
-        seconds = float(persistence.read_manifest(path)["metadata"]["fit_seconds"])
-        if type(estimator) is not type(like):
-            raise TypeError(f"holds a {type(estimator).__name__}, not a {type(like).__name__}")
-    except Exception as error:  # any damaged or foreign entry is a cache miss, never a crash
-        warnings.warn(
-            f"checkpoint {path} cannot be reused ({type(error).__name__}: {error}); "
-            "training the member again",
-            stacklevel=3,
-        )
-        return None
-    return FittedMember(estimator, seconds, reused=True)
-
-
-def _store(path: Path | None, estimator: Any, seconds: float) -> None:
-    if path is None:
-        return
-    try:
-        # the fit time travels in the manifest: one atomic save holds all of the entry
-        persistence.save(estimator, path, metadata={"fit_seconds": seconds})
-    except Exception as error:  # e.g. a parameter the safe format cannot hold (a lambda)
-        warnings.warn(
-            f"{type(estimator).__name__} cannot be kept in checkpoint_dir ({error}); it is "
-            "not reused by a later fit",
-            stacklevel=3,
-        )
-        return

@@ -3,6 +3,11 @@ distill, search, and hand the rows to the report.
 
 Members are trained through :mod:`ensembles.training` (cached in ``output/cache``), and every
 ensemble is built from the public API of :mod:`ensembles` and :mod:`combiners`.
+
+One class, :class:`Study`, of about 630 lines: its steps (pool, fusion at every size, guard,
+shift, search, distillation) each read the pool and the splits the earlier ones made; the
+configuration (:mod:`experiments.study.config`), the plots and the report are modules of their
+own.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from ensembles import (
     metrics,
 )
 from ensembles.guard import fusion_warning, held_out_scores
-from ensembles.training import MemberTask, load_or_train, run_tasks
+from ensembles.member_cache import load_or_train
+from ensembles.training import MemberTask, run_tasks
 from experiments.data import Dataset, load_dataset
 from experiments.study import report
 from experiments.study.config import ConfigError, StudyConfig, study_combiners

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from ensembles.training import FittedMember, MemberTask, load_or_train, plan_tasks, run_tasks
+from ensembles.member_cache import FittedMember, load_or_train
+from ensembles.training import MemberTask, plan_tasks, run_tasks
 from members import NeuralClassifier, replicate
 
 SMALL = NeuralClassifier(module_kwargs={"hidden": (16,)}, max_epochs=2, random_state=0)
