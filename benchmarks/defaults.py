@@ -34,8 +34,8 @@ seeds on all the rows), so its outputs are a rule fitted on the no-refit scheme'
 outputs applied to the plain mean's members, and its cost is the two fits together. On seeds 0
 and 1 (``--copies 2``), learned weights with a refit met "accuracy no lower than the best
 member's minus 0.1 pp, NLL (RMSE) no higher" in 8 of 10 (set, seed) pairs, the per-fit
-choice in 7, Caruana selection in 6, no refit in 3, the plain mean in 2: the README has the
-table.
+choice in 7, Caruana selection in 6, no refit in 3, the plain mean in 2: docs/guide/defaults.md
+has the table.
 """
 
 from __future__ import annotations

@@ -54,8 +54,8 @@ logger = logging.getLogger(__name__)
 # The default fusion (combiner=None, cv=None): learned weights (WeightedCombiner) on this share
 # of the rows, held out from members trained on the rest, then the members refit on every row
 # (1 + (1 - DEFAULT_HOLDOUT) trainings each). Chosen on validation splits of the training data
-# of five sets (python benchmarks/defaults.py --validation; the table is in the README), against
-# no refit, AutoCombiner's per-fit choice and Caruana selection.
+# of five sets (python benchmarks/defaults.py --validation; the table: docs/guide/defaults.md),
+# against no refit, AutoCombiner's per-fit choice and Caruana selection.
 DEFAULT_HOLDOUT = 0.2
 # Below this many training rows the default is the plain mean: too few to hold any out.
 DEFAULT_MIN_ROWS = 250

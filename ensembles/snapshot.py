@@ -30,9 +30,9 @@ from members.training import draw_seed, forget_fit
 METHODS = ("snapshot", "fge", "swa")
 # (warmup_fraction, cycle_peak) when left as None. Checked on validation splits of the training
 # data (`python experiments/mnist1d_snapshot.py --validation --peaks ...`; numbers in the
-# README's "Snapshot ensembles" section): high peaks regularise the networks that overfit
+# guide's snapshot page, docs/guide/snapshot.md): high peaks regularise the networks that overfit
 # MNIST-1D but hurt a plain MLP on small tabular data, so the defaults serve the default data
-# and the README says when to lower them.
+# and that page says when to lower them.
 DEFAULTS = {"snapshot": (0.0, 2.0), "fge": (0.5, 3.0), "swa": (0.75, 0.25)}
 
 

@@ -452,7 +452,9 @@ def plan_groups(
 def replicate(
     estimator: Any, n: int, *, bootstrap: bool = False, name: str | None = None
 ) -> list[tuple[str, Any]]:
-    """``n`` ``(name, estimator)`` members that differ only in ``random_state`` (and, with
+    """Copies of an estimator as ensemble members that differ only in their seed.
+
+    ``n`` ``(name, estimator)`` pairs that differ only in ``random_state`` (and, with
     ``bootstrap=True``, in the bootstrap sample each draws from it).
 
     Seeds come from the estimator's own ``random_state``: an int ``s`` gives ``s, s + 1, ...``,

@@ -58,7 +58,7 @@ def make_activation(name: str) -> nn.Module:
 
 @register_backbone("mlp")
 class MLP(nn.Module):
-    """Fully connected network: ``n_features -> hidden... -> n_outputs``.
+    """Fully connected network: ``n_features`` inputs, the ``hidden`` layers, ``n_outputs`` outputs.
 
     Parameters
     ----------

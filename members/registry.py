@@ -15,7 +15,10 @@ BACKBONES: dict[str, BackboneFactory] = {}
 
 
 def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]:
-    """Register a backbone factory ``f(n_features, n_outputs, **kwargs) -> nn.Module``.
+    """Register a backbone factory under ``name``.
+
+    The factory is called as ``f(n_features, n_outputs, **module_kwargs)`` and returns an
+    ``nn.Module``.
 
     Examples
     --------

@@ -311,7 +311,7 @@ def test_pareto_front_of_nll_and_latency(digits):
             (done["nll"] < row["nll"]) | (done["latency_ms"] < row["latency_ms"])
         )
         assert beaten.any() != (row["number"] in set(front["number"]))
-    # one network under a latency limit, as the README shows
+    # one network under a latency limit, as the search guide (docs/guide/search.md) shows
     limit = front["latency_ms"].median()
     pick = front[front["latency_ms"] <= limit].iloc[0]
     network = search.trial_members_[pick["number"]]

@@ -1,4 +1,6 @@
-"""The README's Python blocks run as written, in order, in one namespace.
+"""The Python blocks of the README and the documentation run as written, in order, in one
+namespace: the README, ``docs/getting_started.md``, then the guide's pages in the order of
+``docs/guide/index.rst`` (a block that repeats an earlier one word for word runs once).
 
 The blocks use a user's data (``X_train``, ``y_train``...) and Lightning loaders without
 defining them; the test provides small ones (MNIST-1D's shape: 40 features, 10 classes) so
@@ -16,15 +18,38 @@ import torch
 from sklearn.datasets import make_classification
 from torch.utils.data import DataLoader, TensorDataset
 
-README = Path(__file__).parents[1] / "README.md"
+ROOT = Path(__file__).parents[1]
+README = ROOT / "README.md"
+DOCS = ROOT / "docs"
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
 CLUSTER = "# on a cluster"
 
 
+def pages() -> list[Path]:
+    """The README, getting started, then the guide's pages in its table of contents' order."""
+    index = (DOCS / "guide" / "index.rst").read_text().split(":maxdepth: 1", 1)[1]
+    guide = [DOCS / "guide" / f"{line.strip()}.md" for line in index.splitlines() if line.strip()]
+    return [README, DOCS / "getting_started.md", *guide]
+
+
+def every_block() -> list[str]:
+    return [block for page in pages() for block in BLOCK.findall(page.read_text())]
+
+
 def python_blocks() -> list[str]:
-    return [block for block in BLOCK.findall(README.read_text()) if not block.startswith(CLUSTER)]
+    blocks: list[str] = []
+    for block in every_block():
+        if not block.startswith(CLUSTER) and block not in blocks:
+            blocks.append(block)
+    return blocks
+
+
+def test_the_guide_lists_every_page():
+    listed = set(pages())
+    on_disk = {README, *DOCS.glob("*.md"), *(DOCS / "guide").glob("*.md")}
+    assert listed == on_disk
 
 
 def user_data() -> dict[str, object]:
@@ -48,17 +73,16 @@ def user_data() -> dict[str, object]:
     }
 
 
-def test_the_readme_has_the_blocks_this_test_runs():
+def test_the_docs_have_the_blocks_this_test_runs():
     blocks = python_blocks()
     assert len(blocks) >= 9
     assert any("EnsembleClassifier(" in block for block in blocks)
     assert any("register_backbone" in block for block in blocks)
     # only the two cluster recipes are left out
-    every = BLOCK.findall(README.read_text())
-    assert sum(block.startswith(CLUSTER) for block in every) == 2
+    assert sum(block.startswith(CLUSTER) for block in every_block()) == 2
 
 
-def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
+def test_docs_python_blocks_run_as_written(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the blocks write runs/ and models/
     namespace = user_data()
     # the snapshot block's Lightning lines train a user's own module
@@ -67,9 +91,9 @@ def test_readme_python_blocks_run_as_written(tmp_path, monkeypatch):
     namespace["module"] = MemberModule(CNN1d(40, 10), scheduler="constant")
     for index, block in enumerate(python_blocks()):
         try:
-            exec(compile(block, f"README.md python block {index}", "exec"), namespace)
+            exec(compile(block, f"docs python block {index}", "exec"), namespace)
         except Exception as error:
-            pytest.fail(f"README python block {index} failed: {error!r}\n{block}")
+            pytest.fail(f"docs python block {index} failed: {error!r}\n{block}")
     # what the blocks promise
     ensemble = namespace["ensemble"]
     proba = ensemble.predict_proba(namespace["X_test"])

@@ -1,0 +1,49 @@
+"""The documentation site, as ``.ci/run`` builds it before the tests
+(``python -m sphinx -W -b html docs docs/_build/html``): every public name has its page, and
+no page shows markup that failed to render.
+
+Without a built site (a plain ``python -m pytest``) these tests are skipped: build it first.
+"""
+
+from pathlib import Path
+
+import pytest
+
+import combiners
+import ensembles
+import members
+
+HTML = Path(__file__).parents[1] / "docs" / "_build" / "html"
+PACKAGES = {"members": members, "combiners": combiners, "ensembles": ensembles}
+
+built = pytest.mark.skipif(
+    not (HTML / "index.html").is_file(),
+    reason="the site is not built: python -m sphinx -W -b html docs docs/_build/html",
+)
+
+
+@built
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_every_public_name_has_a_page(package):
+    pages = {path.stem for path in (HTML / "api" / "generated").glob(f"{package}.*.html")}
+    assert pages == {f"{package}.{name}" for name in PACKAGES[package].__all__}
+    listing = (HTML / "api" / f"{package}.html").read_text()
+    for name in PACKAGES[package].__all__:
+        assert f"generated/{package}.{name}.html" in listing, name
+
+
+@built
+def test_no_page_shows_markup_that_failed_to_render():
+    broken = [
+        str(page.relative_to(HTML))
+        for page in HTML.rglob("*.html")
+        if 'class="problematic"' in page.read_text() or "system-message" in page.read_text()
+    ]
+    assert broken == []
+
+
+@built
+def test_the_guide_pages_are_in_the_site():
+    for page in ["getting_started", *(p.stem for p in (HTML.parents[1] / "guide").glob("*.md"))]:
+        found = list(HTML.rglob(f"{page}.html"))
+        assert found, page
