@@ -3,6 +3,7 @@
 Pure numpy and scikit-learn: no torch training, no Lightning, no ``members`` import.
 """
 
+from combiners import metrics
 from combiners.auto import AutoCombiner
 from combiners.base import BaseCombiner
 from combiners.crossfit import cross_fitted_fusion
@@ -38,4 +39,5 @@ __all__ = [
     "VotingCombiner",
     "WeightedCombiner",
     "cross_fitted_fusion",
+    "metrics",
 ]

@@ -30,9 +30,10 @@ extensions = [
     "sphinx.ext.autosummary",
     "numpydoc",
     "myst_parser",
+    "sphinx_gallery.gen_gallery",
 ]
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
-exclude_patterns = ["_build", "api/generated/*.examples"]
+exclude_patterns = ["_build", "api/generated/*.examples", "auto_examples/*.ipynb"]
 autosummary_generate = True
 templates_path = ["_templates"]
 autodoc_inherit_docstrings = False  # Lightning's and scikit-learn's docstrings are theirs
@@ -40,6 +41,15 @@ autodoc_typehints = "none"  # numpydoc's Parameters sections say the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 myst_heading_anchors = 3
+# the gallery: every examples/plot_*.py runs when the site is built, its figures go in the page
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": "/plot_",
+    "download_all_examples": False,
+    "abort_on_example_error": True,
+    "remove_config_comments": True,
+}
 html_theme = "pydata_sphinx_theme"
 html_title = project
 html_theme_options = {"navigation_with_keys": False}

@@ -1,6 +1,7 @@
 """The documentation site, as ``.ci/run`` builds it before the tests
-(``python -m sphinx -W -b html docs docs/_build/html``): every public name has its page, and
-no page shows markup that failed to render.
+(``python -m sphinx -W -b html docs docs/_build/html``): every public name has its page, every
+gallery example ran and its figure is in the site, and no page shows markup that failed to
+render.
 
 Without a built site (a plain ``python -m pytest``) these tests are skipped: build it first.
 """
@@ -47,3 +48,14 @@ def test_the_guide_pages_are_in_the_site():
     for page in ["getting_started", *(p.stem for p in (HTML.parents[1] / "guide").glob("*.md"))]:
         found = list(HTML.rglob(f"{page}.html"))
         assert found, page
+
+
+@built
+def test_every_gallery_example_ran_and_its_figure_is_in_the_site():
+    examples = sorted((HTML.parents[2] / "examples").glob("plot_*.py"))
+    assert len(examples) >= 6
+    for example in examples:
+        page = HTML / "auto_examples" / f"{example.stem}.html"
+        assert page.is_file(), example.name
+        assert f"sphx_glr_{example.stem}_001.png" in page.read_text(), example.name
+        assert (HTML / "_images" / f"sphx_glr_{example.stem}_001.png").is_file(), example.name
