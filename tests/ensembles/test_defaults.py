@@ -93,8 +93,12 @@ def _built_to_lose():
 
 def test_the_guard_warns_when_the_mean_loses_to_its_best_member(data):
     X, y = data
+    # seeded: unseeded, the held-out split comes from the global RNG, and 3 of 200 such splits
+    # left the guard silent (a fresh CI run drew one); it warns for each of random_state=0..39
     with pytest.warns(UserWarning, match=r"worse than its best member 'strong'.*combiner=None"):
-        ens = EnsembleClassifier(_built_to_lose(), combiner=MeanCombiner(), cv=0.25).fit(X, y)
+        ens = EnsembleClassifier(
+            _built_to_lose(), combiner=MeanCombiner(), cv=0.25, random_state=0
+        ).fit(X, y)
     scores = ens.held_out_scores_
     assert scores["ensemble"]["nll"] > scores["strong"]["nll"]
 
