@@ -26,6 +26,17 @@ class BaseCombiner(BaseEstimator, ABC):
 
     Parameters are declared in scikit-learn's ``_parameter_constraints`` vocabulary and checked
     when ``fit`` starts, with one message shape (parameter, expected, received).
+
+    Examples
+    --------
+    A rule of one's own: the member with the highest output wins, per sample and output.
+
+    >>> import numpy as np
+    >>> class MaxCombiner(BaseCombiner):
+    ...     def _combine(self, predictions, X=None):
+    ...         return predictions.max(axis=0)
+    >>> MaxCombiner().fit(np.zeros((2, 0, 1))).combine(np.array([[[1.0]], [[3.0]]]))
+    array([[3.]])
     """
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {}

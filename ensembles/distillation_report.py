@@ -34,6 +34,21 @@ class DistillationReport:
     ``gain_kept_best_member`` and ``gain_kept_architecture``. A student whose architecture
     caps what it can learn keeps much of the gain over its own architecture and little over
     the best member: then a student of the best member's architecture would keep more.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from ensembles import EnsembleClassifier
+    >>> from members import NeuralClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pool = [
+    ...     (f"net{seed}", NeuralClassifier(max_epochs=20, random_state=seed)) for seed in range(2)
+    ... ]
+    >>> ensemble = EnsembleClassifier(pool, random_state=0).fit(X, y)
+    >>> student = ensemble.distill(X, y, method="cached", random_state=0)
+    >>> report = DistillationReport.compare(ensemble, student, X, y)
+    >>> list(report.table.index)
+    ['ensemble', 'student', 'best member', "best member, student's architecture"]
     """
 
     table: pd.DataFrame

@@ -72,6 +72,12 @@ def held_out_split(
     """Sorted ``(train, held_out)`` row indices; ``fraction`` of the rows, at least 2, held out.
 
     Stratified by ``y`` where every class can appear on both sides; plain otherwise (tiny data).
+
+    Examples
+    --------
+    >>> train, held = held_out_split(np.array([0, 1] * 5), 0.2, True, seed=0)
+    >>> len(train), len(held), sorted(np.array([0, 1] * 5)[held].tolist())
+    (8, 2, [0, 1])
     """
     n_held = max(2, int(np.ceil(fraction * len(y))))
     if len(y) - n_held < 2:

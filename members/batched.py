@@ -176,15 +176,24 @@ class StackedNetworks(nn.Module):
 
 
 class BatchedMemberModule(MemberModule):
-    # stacked parameters carry the member axis first: a weight has 3 dimensions or more
-    weight_ndim = 3
-
     """A :class:`MemberModule` over :class:`StackedNetworks`: batches are ``(x, y)`` with a
     leading member axis, and the loss is the sum of the members' own losses.
 
     A member whose loss stops being finite fails the fit with a ``FloatingPointError`` that
     names it (``names``, default ``member 0 .. M-1``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from members import MLP, StackedNetworks
+    >>> stacked = StackedNetworks([MLP(4, 3, hidden=(8,)) for _ in range(2)])
+    >>> module = BatchedMemberModule(stacked, names=["a", "b"], task="classification")
+    >>> module.backbone(torch.zeros(2, 5, 4)).shape  # (members, rows, outputs)
+    torch.Size([2, 5, 3])
     """
+
+    # stacked parameters carry the member axis first: a weight has 3 dimensions or more
+    weight_ndim = 3
 
     def __init__(
         self, backbone: StackedNetworks, *, names: Sequence[str] | None = None, **settings: Any

@@ -156,5 +156,12 @@ def _quantize(network: nn.Module, inputs: np.ndarray | None) -> nn.Module:
 
 
 def pickled_size(estimator: Any) -> int:
-    """Bytes of ``pickle.dumps(estimator)``: the size a user stores."""
+    """Bytes of ``pickle.dumps(estimator)``: the size a user stores.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> pickled_size(LogisticRegression()) > 0
+    True
+    """
     return len(pickle.dumps(estimator))

@@ -41,7 +41,13 @@ def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]
 
 
 def get_backbone(name: str) -> BackboneFactory:
-    """Return the backbone factory registered under ``name``."""
+    """Return the backbone factory registered under ``name``.
+
+    Examples
+    --------
+    >>> get_backbone("mlp").__name__
+    'MLP'
+    """
     try:
         return BACKBONES[name]
     except KeyError:
@@ -57,7 +63,15 @@ def build_backbone(
     n_outputs: int,
     module_kwargs: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """Build a network from a registry name, a class or a factory callable."""
+    """Build a network from a registry name, a class or a factory callable.
+
+    Examples
+    --------
+    >>> import torch
+    >>> network = build_backbone("mlp", 4, 3, {"hidden": (8,)})
+    >>> network(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
     if isinstance(module, str):
         factory = get_backbone(module)
     elif callable(module):

@@ -13,6 +13,13 @@ def cycle_ends(total_steps: int, n_cycles: int, warmup_fraction: float = 0.0) ->
     ``warmup_fraction`` of the steps come first as one ordinary run; the rest are split into
     ``n_cycles`` cycles of ``ceil(rest / n_cycles)`` steps (the last may be shorter), as in
     Huang et al. (2017).
+
+    Examples
+    --------
+    >>> cycle_ends(10, 3)
+    [4, 8, 10]
+    >>> cycle_ends(10, 2, warmup_fraction=0.2)
+    [6, 10]
     """
     if total_steps < 1 or n_cycles < 1:
         raise ValueError(f"need total_steps >= 1 and n_cycles >= 1; got {total_steps}, {n_cycles}")

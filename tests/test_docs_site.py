@@ -6,6 +6,7 @@ render.
 Without a built site (a plain ``python -m pytest``) these tests are skipped: build it first.
 """
 
+import inspect
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,16 @@ def test_every_gallery_example_ran_and_its_figure_is_in_the_site():
         assert page.is_file(), example.name
         assert f"sphx_glr_{example.stem}_001.png" in page.read_text(), example.name
         assert (HTML / "_images" / f"sphx_glr_{example.stem}_001.png").is_file(), example.name
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_every_public_class_and_function_has_an_example(package):
+    """Each has an ``Examples`` section; ``--doctest-modules`` runs them all."""
+    module = PACKAGES[package]
+    missing = [
+        name
+        for name in module.__all__
+        if (inspect.isclass(getattr(module, name)) or inspect.isfunction(getattr(module, name)))
+        and "Examples" not in (getattr(module, name).__doc__ or "")
+    ]
+    assert missing == []
