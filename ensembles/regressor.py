@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 from typing import Any, ClassVar, Literal, overload
 
 import numpy as np
@@ -247,7 +248,7 @@ def member_moments(
     """Member ``name``'s predictive mean and variance on ``X``, each ``(n_samples,
     n_outputs)``, checked; the variance is zero for a point-prediction member."""
     if not predicts_std(member):
-        mean = REGRESSION.member_output(member, X, _Outputs(n_outputs), name)
+        mean = REGRESSION.member_output(member, X, SimpleNamespace(n_outputs_=n_outputs), name)
         return mean, np.zeros_like(mean)
     output = member.predict(X, return_std=True)
     if not (isinstance(output, tuple) and len(output) == 2):
@@ -261,10 +262,3 @@ def member_moments(
     if (std < 0).any():
         raise ValueError(f"member {name!r}: predict returned a negative standard deviation")
     return mean, std**2
-
-
-class _Outputs:
-    """The number of outputs, as the fitted object a task reads it from."""
-
-    def __init__(self, n_outputs: int) -> None:
-        self.n_outputs_ = n_outputs

@@ -25,6 +25,8 @@ network with a second head for the variance: ``NeuralRegressor(loss="gaussian")`
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -51,7 +53,7 @@ __all__ = [
 ]
 
 
-class Task:
+class Task(ABC):
     """What one kind of target needs; see the module docstring. Subclasses: one per kind."""
 
     #: ``"classification"`` or ``"regression"`` (the :class:`~members.MemberModule` task)
@@ -86,13 +88,14 @@ class Task:
 
     def is_other_kind(self, estimator: Any) -> bool:
         """Whether ``estimator`` is of the other task (a regressor in a classification
-        ensemble, and back)."""
-        raise TypeError(f"{self!r} has no other kind")  # pragma: no cover
+        ensemble, and back); an estimator of neither kind is not."""
+        return not self.accepts(estimator) and (is_classifier(estimator) or is_regressor(estimator))
 
+    @abstractmethod
     def accepts(self, estimator: Any) -> bool:
         """Whether ``estimator`` is of this task (scikit-learn's estimator type)."""
-        raise TypeError(f"{self!r} accepts nothing")  # pragma: no cover
 
+    @abstractmethod
     def fit_encoding(
         self,
         y: np.ndarray,
@@ -102,15 +105,14 @@ class Task:
         scale: bool | None = None,
     ) -> dict[str, Any]:
         """The fitted attributes that say how targets are encoded (see the subclasses)."""
-        raise TypeError(f"{self!r} fits no encoding")  # pragma: no cover
 
+    @abstractmethod
     def encode(self, fitted: Any, y: Any) -> np.ndarray:
         """Targets as a network or a combiner learns them, with ``fitted``'s encoding."""
-        raise TypeError(f"{self!r} encodes nothing")  # pragma: no cover
 
+    @abstractmethod
     def n_outputs(self, fitted: Any) -> int:
         """The number of target columns of ``fitted``."""
-        raise TypeError(f"{self!r} has no outputs")  # pragma: no cover
 
     def module_loss(self, loss: str | None) -> str | None:
         """The ``loss`` a :class:`~members.MemberModule` of this task takes for an estimator's
@@ -129,27 +131,27 @@ class Task:
         return sample_weight
 
     # -- outputs -----------------------------------------------------------------------------
+    @abstractmethod
     def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
         """Network outputs ``(n_samples, n_columns)`` as ``fitted`` predicts them."""
-        raise TypeError(f"{self!r} decodes nothing")  # pragma: no cover
 
+    @abstractmethod
     def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
         """The fitted attributes of a network with ``n_outputs`` target columns that was
         trained elsewhere (a checkpoint); ``classes`` names a classifier's columns."""
-        raise TypeError(f"{self!r} has no outputs")  # pragma: no cover
 
+    @abstractmethod
     def distillation_targets(
         self, fitted: Any, teacher: np.ndarray, y: np.ndarray | None, classes: Any, refit: bool
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         """``(fitted attributes, labels, soft targets)`` for a student that learns the
         ``teacher``'s outputs (and the true targets ``y`` of the first rows); ``refit=False``
         keeps ``fitted``'s encoding (a later batch of an online teacher) and fits nothing."""
-        raise TypeError(f"{self!r} cannot be distilled")  # pragma: no cover
 
+    @abstractmethod
     def member_output(self, member: Any, X: np.ndarray, fitted: Any, name: str) -> np.ndarray:
         """Member ``name``'s output on ``X``, ``(n_samples, n_outputs)``, checked by
         :func:`check_member_output`."""
-        raise TypeError(f"{self!r} reads no member")  # pragma: no cover
 
 
 class Classification(Task):
@@ -170,9 +172,6 @@ class Classification(Task):
 
     def module_loss(self, loss: str | None) -> str | None:
         return None
-
-    def is_other_kind(self, estimator: Any) -> bool:
-        return is_regressor(estimator)
 
     def accepts(self, estimator: Any) -> bool:
         return is_classifier(estimator)
@@ -280,9 +279,6 @@ class Regression(Task):
     target_checks: ClassVar[dict[str, bool]] = {"y_numeric": True, "multi_output": True}
     other_kind = "classifier"
 
-    def is_other_kind(self, estimator: Any) -> bool:
-        return is_classifier(estimator)
-
     def accepts(self, estimator: Any) -> bool:
         return is_regressor(estimator)
 
@@ -346,7 +342,7 @@ class Regression(Task):
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
         # the teacher's scale defines the standardisation; true targets share it
         attributes = self.fit_encoding(teacher, owner="", scale=fitted.standardize) if refit else {}
-        encoding = _Fitted(attributes) if refit else fitted
+        encoding = SimpleNamespace(**attributes) if refit else fitted
         soft = self.encode(encoding, teacher)
         labels = np.full(soft.shape, np.nan, dtype=np.float32)
         if y is not None:
@@ -383,13 +379,6 @@ def task_of(estimator: Any) -> Task:
     if isinstance(task, Task):
         return task
     return CLASSIFICATION if is_classifier(estimator) else REGRESSION
-
-
-class _Fitted:
-    """Fitted attributes as an object, for a task method that takes ``fitted``."""
-
-    def __init__(self, attributes: dict[str, Any]) -> None:
-        vars(self).update(attributes)
 
 
 def _class_columns(classes: np.ndarray, labels: Any, name: str) -> np.ndarray:
