@@ -16,6 +16,7 @@ from combiners.variance import VarianceScaling
 from combiners.voting import VotingCombiner
 from combiners.weighted import WeightedCombiner
 
+#: The combiner classes by name (``"mean"``, ``"weighted"``, ...), as scripts take them.
 COMBINERS: dict[str, type[BaseCombiner]] = {
     "auto": AutoCombiner,
     "mean": MeanCombiner,

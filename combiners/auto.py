@@ -104,6 +104,12 @@ class AutoCombiner(BaseCombiner):
 
     @property
     def learns(self) -> bool:
+        """``True``: the choice is made on held-out member outputs and targets.
+
+        Returns
+        -------
+        bool
+        """
         return True
 
     def _candidates(self) -> list[tuple[str, BaseCombiner]]:
@@ -122,6 +128,13 @@ class AutoCombiner(BaseCombiner):
         return [(name, combiner) for name, combiner in candidates]
 
     def check_task(self, classification: bool) -> None:
+        """Raise ``TypeError`` if a candidate rule cannot serve the task.
+
+        Parameters
+        ----------
+        classification : bool
+            ``True`` for a classification ensemble, ``False`` for a regression one.
+        """
         for _, combiner in self._candidates():
             combiner.check_task(classification)
 
@@ -151,6 +164,13 @@ class AutoCombiner(BaseCombiner):
         self.combiner_ = clone(chosen).fit(predictions, target, X=X, sample_weight=sample_weight)
 
     def mixture_weights(self) -> np.ndarray | None:
+        """The chosen rule's mixture weights.
+
+        Returns
+        -------
+        ndarray of shape (n_members,) or None
+            What the chosen rule's :meth:`~combiners.BaseCombiner.mixture_weights` returns.
+        """
         check_is_fitted(self, "combiner_")
         return self.combiner_.mixture_weights()
 

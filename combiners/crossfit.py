@@ -21,12 +21,35 @@ def cross_fitted_fusion(
     cv: int = 5,
     random_state: int = 0,
 ) -> np.ndarray:
-    """Fused outputs ``(n_samples, n_outputs)`` of held-out member ``predictions``, each row
-    fused by a clone of ``combiner`` fitted on the other folds (``cv`` shuffled folds, at most
-    one per row), each fold's clone weighted by ``sample_weight`` (a fold whose rows all weigh
-    0 learns unweighted). A fixed rule simply combines (fitted or not). Calibration, the
-    fusion guard and :class:`~combiners.AutoCombiner` judge a learned rule on these, so none
-    of them sees its in-sample fit.
+    """Fused outputs that a learned combiner did not see in its own fit.
+
+    Each row is fused by a clone of ``combiner`` fitted on the other folds (``cv`` shuffled
+    folds, at most one per row), each fold's clone weighted by ``sample_weight`` (a fold whose
+    rows all weigh 0 learns unweighted). A fixed rule simply combines (fitted or not).
+    Calibration, the fusion guard and :class:`~combiners.AutoCombiner` judge a learned rule on
+    these, so none of them sees its in-sample fit.
+
+    Parameters
+    ----------
+    combiner : BaseCombiner
+        The rule; it is cloned, never fitted itself.
+    predictions : ndarray of shape (n_members, n_samples, n_outputs)
+        Held-out member outputs.
+    targets : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Targets of those rows (class indices for classification).
+    X : array-like of shape (n_samples, n_features), default=None
+        Raw features, for rules that use them.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Row weights in each fold's fit.
+    cv : int, default=5
+        Number of folds.
+    random_state : int, default=0
+        Seed of the fold shuffle.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_outputs)
+        The cross-fitted fused outputs.
 
     Examples
     --------

@@ -40,6 +40,14 @@ class MeanCombiner(BaseCombiner):
         self.method = method
 
     def mixture_weights(self) -> np.ndarray | None:
+        """Equal weights for the arithmetic mean.
+
+        Returns
+        -------
+        ndarray of shape (n_members,) or None
+            ``1 / n_members`` each for ``method="arithmetic"``; ``None`` for the geometric and
+            logit means, which are not mixtures.
+        """
         check_is_fitted(self, "n_members_")
         if self.method != "arithmetic":
             return None

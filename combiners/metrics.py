@@ -48,9 +48,25 @@ def _truth(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
 
 
 def nll_rows(y: np.ndarray, proba: np.ndarray, *, eps: float | None = None) -> np.ndarray:
-    """Each sample's negative log-likelihood of its true class, the probability clipped to
-    ``[eps, 1 - eps]`` (``None``: the machine epsilon of ``proba``'s dtype, as scikit-learn's
-    ``log_loss``)."""
+    """Each sample's negative log-likelihood of its true class.
+
+    The probability is clipped to ``[eps, 1 - eps]``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+    eps : float, optional
+        The clip; the machine epsilon of ``proba``'s dtype by default, as scikit-learn's
+        ``log_loss``.
+
+    Returns
+    -------
+    ndarray of shape (..., n_samples)
+        One value per sample.
+    """
     proba = np.asarray(proba)
     if eps is None:
         eps = float(np.finfo(proba.dtype if proba.dtype.kind == "f" else np.float64).eps)
@@ -58,19 +74,58 @@ def nll_rows(y: np.ndarray, proba: np.ndarray, *, eps: float | None = None) -> n
 
 
 def error_rows(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """1.0 for each sample whose most probable class is not its true one, else 0.0."""
+    """1.0 for each sample whose most probable class is not its true one, else 0.0.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+
+    Returns
+    -------
+    ndarray of shape (..., n_samples)
+        One value per sample.
+    """
     return (np.asarray(proba).argmax(axis=-1) != np.asarray(y)).astype(np.float64)
 
 
 def brier_rows(y: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Each sample's multiclass Brier score, ``sum_k (p_k - [y == k])^2``."""
+    """Each sample's multiclass Brier score, ``sum_k (p_k - [y == k])^2``.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+
+    Returns
+    -------
+    ndarray of shape (..., n_samples)
+        One value per sample.
+    """
     proba = np.asarray(proba)
     onehot = np.eye(proba.shape[-1])[np.asarray(y, dtype=np.int64)]
     return np.sum((proba - onehot) ** 2, axis=-1)  # type: ignore[no-any-return]
 
 
 def squared_error_rows(y: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """Each sample's squared error, averaged over outputs."""
+    """Each sample's squared error, averaged over outputs.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        True targets.
+    prediction : ndarray of the shape of ``y`` (or (..., n_samples, n_outputs))
+        Predictions.
+
+    Returns
+    -------
+    ndarray of shape (..., n_samples)
+        One value per sample.
+    """
     prediction = np.asarray(prediction, dtype=np.float64)
     n_samples = len(y)
     if prediction.ndim == 1:
@@ -84,6 +139,22 @@ def nll(
 ) -> Any:
     """Mean negative log-likelihood of the true class (scikit-learn's ``log_loss``).
 
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+    eps : float, optional
+        The clip of the probabilities, as in :func:`nll_rows`.
+
+    Returns
+    -------
+    float or ndarray
+        A float, or one value per stacked candidate.
+
     Examples
     --------
     >>> round(nll(np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])), 4)
@@ -95,6 +166,20 @@ def nll(
 def brier(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> Any:
     """Mean multiclass Brier score, ``sum_k (p_k - [y == k])^2`` per sample.
 
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float or ndarray
+        A float, or one value per stacked candidate.
+
     Examples
     --------
     >>> round(brier(np.array([0, 1]), np.array([[0.8, 0.2], [0.4, 0.6]])), 4)
@@ -104,12 +189,41 @@ def brier(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> An
 
 
 def error(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> Any:
-    """Share of samples whose most probable class is not the true one (``1 - accuracy``)."""
+    """Share of samples whose most probable class is not the true one (``1 - accuracy``).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float or ndarray
+        A float, or one value per stacked candidate.
+    """
     return _mean(error_rows(y, proba), sample_weight)
 
 
 def accuracy(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> Any:
     """Share of samples whose most probable class is the true one.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float or ndarray
+        A float, or one value per stacked candidate.
 
     Examples
     --------
@@ -123,6 +237,20 @@ def accuracy(y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) ->
 def rmse(y: np.ndarray, prediction: np.ndarray, sample_weight: Weights = None) -> Any:
     """Root mean squared error, the squared errors averaged over outputs.
 
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        True targets.
+    prediction : ndarray of the shape of ``y`` (or (..., n_samples, n_outputs))
+        Predictions.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float or ndarray
+        A float, or one value per stacked candidate.
+
     Examples
     --------
     >>> rmse(np.array([1.0, 2.0]), np.array([1.0, 4.0]))
@@ -135,12 +263,28 @@ def rmse(y: np.ndarray, prediction: np.ndarray, sample_weight: Weights = None) -
 def ece(
     y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None, n_bins: int = ECE_BINS
 ) -> float:
-    """Expected calibration error of the top-class confidence over ``n_bins`` equal-width bins:
-    ``sum_b |accuracy_b - confidence_b| * share_b``, each sample counting by its weight.
+    """Expected calibration error of the top-class confidence over equal-width bins.
 
-    The bins are torchmetrics' (``multiclass_calibration_error``, ``norm="l1"``): a sample of
+    ``sum_b |accuracy_b - confidence_b| * share_b``, each sample counting by its weight. The
+    bins are torchmetrics' (``multiclass_calibration_error``, ``norm="l1"``): a sample of
     confidence ``c`` falls in the bin ``[k / n_bins, (k + 1) / n_bins)`` holding it, the
     confidence taken in float32, and a confidence of exactly 1 in a bin of its own.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (n_samples, n_classes)
+        Class probabilities.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+    n_bins : int, default=15
+        Number of bins.
+
+    Returns
+    -------
+    float
+        The error, in [0, 1].
 
     Examples
     --------
@@ -159,15 +303,43 @@ def ece(
 
 
 def kl_rows(reference: np.ndarray, proba: np.ndarray) -> np.ndarray:
-    """Each sample's KL(reference || proba), both clipped to at least 1e-12."""
+    """Each sample's KL(reference || proba), both clipped to at least 1e-12.
+
+    Parameters
+    ----------
+    reference : ndarray of shape (n_samples, n_classes)
+        The reference distributions (a teacher's, an ensemble's).
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+
+    Returns
+    -------
+    ndarray of shape (..., n_samples)
+        One value per sample.
+    """
     p = np.clip(reference, 1e-12, 1.0)
     q = np.clip(proba, 1e-12, 1.0)
     return np.sum(p * (np.log(p) - np.log(q)), axis=-1)  # type: ignore[no-any-return]
 
 
 def kl_divergence(reference: np.ndarray, proba: np.ndarray, sample_weight: Weights = None) -> Any:
-    """Mean KL(reference || proba) over samples: how far ``proba`` is from the reference
-    distributions (a teacher's, an ensemble's).
+    """Mean KL(reference || proba) over samples.
+
+    How far ``proba`` is from the reference distributions (a teacher's, an ensemble's).
+
+    Parameters
+    ----------
+    reference : ndarray of shape (n_samples, n_classes)
+        The reference distributions.
+    proba : ndarray of shape (..., n_samples, n_classes)
+        Class probabilities; leading axes (stacked candidates) give one value each.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float or ndarray
+        A float, or one value per stacked candidate.
 
     Examples
     --------

@@ -8,14 +8,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import Interval, StrOptions, check_targets
-from combiners.base import BaseCombiner
+from combiners.base import WeightedMeanRule
 from combiners.metrics import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 
-class EnsembleSelection(BaseCombiner):
+class EnsembleSelection(WeightedMeanRule):
     """Greedy forward ensemble selection with replacement (Caruana et al., 2004).
 
     Starting from the ``n_init`` best single members, the member whose addition most lowers the
@@ -89,6 +88,12 @@ class EnsembleSelection(BaseCombiner):
 
     @property
     def learns(self) -> bool:
+        """``True``: the selection is made on held-out member outputs and targets.
+
+        Returns
+        -------
+        bool
+        """
         return True
 
     def _loss(
@@ -156,10 +161,3 @@ class EnsembleSelection(BaseCombiner):
             if candidate_losses[choice] < best_loss:
                 best_loss, best_counts = float(candidate_losses[choice]), counts.copy()
         return best_counts, trajectory
-
-    def mixture_weights(self) -> np.ndarray | None:
-        check_is_fitted(self, "weights_")
-        return self.weights_  # type: ignore[no-any-return]
-
-    def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
-        return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]

@@ -7,14 +7,13 @@ from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
-from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import Interval
-from combiners.base import BaseCombiner
+from combiners.base import WeightedMeanRule
 from combiners.weighted import check_weights
 
 
-class SnapshotCombiner(BaseCombiner):
+class SnapshotCombiner(WeightedMeanRule):
     """Average the last ``n_last`` snapshots (all by default), uniformly or with fixed weights.
 
     Snapshots are ordered oldest first, so the last ones are the most trained. Any other
@@ -59,10 +58,3 @@ class SnapshotCombiner(BaseCombiner):
         weights = np.ones(n_last) if self.weights is None else self.weights
         self.weights_ = np.zeros(n_members)
         self.weights_[n_members - n_last :] = check_weights(weights, n_last)
-
-    def mixture_weights(self) -> np.ndarray | None:
-        check_is_fitted(self, "weights_")
-        return self.weights_  # type: ignore[no-any-return]
-
-    def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
-        return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]

@@ -69,9 +69,25 @@ class StackingCombiner(BaseCombiner):
 
     @property
     def learns(self) -> bool:
+        """``True``: the meta-learner is fitted on held-out member outputs.
+
+        Returns
+        -------
+        bool
+        """
         return True
 
     def check_task(self, classification: bool) -> None:
+        """Raise ``TypeError`` if ``final_estimator`` is of the other kind.
+
+        A regressor cannot stack a classification ensemble's outputs, nor a classifier a
+        regression ensemble's.
+
+        Parameters
+        ----------
+        classification : bool
+            ``True`` for a classification ensemble, ``False`` for a regression one.
+        """
         if self.final_estimator is not None:
             _check_meta_learner(self.final_estimator, classification)
 

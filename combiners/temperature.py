@@ -46,8 +46,22 @@ class TemperatureScaling(BaseEstimator):
     """
 
     def fit(self, proba: Any, y: Any, sample_weight: Any = None) -> TemperatureScaling:
-        """Fit the temperature on probabilities ``(n_samples, n_classes)`` and labels ``y``,
-        each row weighted by ``sample_weight`` in the NLL when given."""
+        """Fit the temperature that minimises the (weighted) NLL.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities, ``n_classes >= 2``.
+        y : array-like of shape (n_samples,)
+            Class indices.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the NLL.
+
+        Returns
+        -------
+        self
+            With ``temperature_`` set.
+        """
         logp = self._log_proba(proba)
         _, labels = check_targets(logp[None], y, type(self).__name__)
         weights = check_sample_weights(sample_weight, len(labels))
@@ -62,7 +76,18 @@ class TemperatureScaling(BaseEstimator):
         return self
 
     def transform(self, proba: Any) -> np.ndarray:
-        """Calibrated probabilities, same shape as ``proba``."""
+        """Calibrated probabilities.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            The probabilities with their log divided by ``temperature_``, renormalised.
+        """
         check_is_fitted(self, "temperature_")
         return softmax(self._log_proba(proba) / self.temperature_, axis=1)  # type: ignore[no-any-return]
 

@@ -15,9 +15,11 @@ RELATIVE_FLOOR = 1e-9
 
 
 class VarianceScaling(BaseEstimator):
-    """Rescale predictive variances as ``scale * variance``, the regression counterpart of
-    :class:`TemperatureScaling` (Kuleshov et al., 2018, recalibrate a regressor's predictive
-    distribution on held-out data; here with one parameter per output).
+    """Rescale predictive variances as ``scale * variance``.
+
+    The regression counterpart of :class:`TemperatureScaling` (Kuleshov et al., 2018,
+    recalibrate a regressor's predictive distribution on held-out data; here with one
+    parameter per output).
 
     ``scale_`` minimises the Gaussian negative log-likelihood of held-out targets, which has a
     closed form: the mean of ``(y - mean)^2 / variance``. It cannot move a prediction: only
@@ -39,9 +41,24 @@ class VarianceScaling(BaseEstimator):
     """
 
     def fit(self, mean: Any, variance: Any, y: Any, sample_weight: Any = None) -> VarianceScaling:
-        """Fit the scales on predicted means and variances ``(n_samples, n_outputs)`` and
-        targets ``y`` (``(n_samples,)`` for one output), each row weighted by
-        ``sample_weight`` in the NLL when given."""
+        """Fit one variance scale per output that minimises the (weighted) Gaussian NLL.
+
+        Parameters
+        ----------
+        mean : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Predicted means.
+        variance : array-like of the shape of ``mean``
+            Predicted variances.
+        y : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each row in the NLL.
+
+        Returns
+        -------
+        self
+            With ``scale_`` set.
+        """
         mean, variance, target = self._check(mean, variance, y)
         weights = check_sample_weights(sample_weight, len(target))
         floor = RELATIVE_FLOOR * np.maximum(target.var(axis=0), 1e-12)
@@ -51,7 +68,18 @@ class VarianceScaling(BaseEstimator):
         return self
 
     def transform(self, variance: Any) -> np.ndarray:
-        """Calibrated variances, same shape as ``variance``."""
+        """Calibrated variances.
+
+        Parameters
+        ----------
+        variance : array-like of shape (n_samples, n_outputs) or (n_samples,)
+            Predicted variances, as many outputs as in fit.
+
+        Returns
+        -------
+        ndarray of the shape of ``variance``
+            The variances times ``scale_``.
+        """
         check_is_fitted(self, "scale_")
         values = np.asarray(variance, dtype=np.float64)
         columns = values.reshape(len(values), -1)

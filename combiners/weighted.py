@@ -7,10 +7,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import minimize
-from sklearn.utils.validation import check_is_fitted
 
 from combiners._validation import EPS, check_targets
-from combiners.base import BaseCombiner
+from combiners.base import WeightedMeanRule
 
 
 def simplex_weights(loss_and_grad: Any, n_members: int) -> np.ndarray:
@@ -70,7 +69,7 @@ def squared_error_weights(
     return simplex_weights(loss_and_grad, len(predictions))
 
 
-class WeightedCombiner(BaseCombiner):
+class WeightedCombiner(WeightedMeanRule):
     """Weighted mean of member outputs.
 
     Parameters
@@ -105,6 +104,14 @@ class WeightedCombiner(BaseCombiner):
 
     @property
     def learns(self) -> bool:
+        """Whether the weights are learned.
+
+        Returns
+        -------
+        bool
+            ``True`` when ``weights`` is ``None`` (learned from held-out outputs), ``False``
+            when they are given.
+        """
         return self.weights is None
 
     def _fit(
@@ -118,13 +125,6 @@ class WeightedCombiner(BaseCombiner):
             self.weights_ = nll_weights(predictions, target, sample_weight)
         else:
             self.weights_ = squared_error_weights(predictions, target, sample_weight)
-
-    def mixture_weights(self) -> np.ndarray | None:
-        check_is_fitted(self, "weights_")
-        return self.weights_  # type: ignore[no-any-return]
-
-    def _combine(self, predictions: np.ndarray, X: Any = None) -> np.ndarray:
-        return np.tensordot(self.weights_, predictions, axes=1)  # type: ignore[no-any-return]
 
 
 def check_weights(weights: Any, n_members: int) -> np.ndarray:
