@@ -128,9 +128,33 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         super().__setstate__({"class_weight": None, **state})
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ensemble's parameters, and its members' as ``<name>__<parameter>``.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Include each member (by its name) and its parameters.
+
+        Returns
+        -------
+        dict
+            Parameter names to values.
+        """
         return self._get_params("members", deep=deep)  # type: ignore[no-any-return]
 
     def set_params(self, **params: Any) -> BaseEnsemble:
+        """Set parameters of the ensemble, or of a member as ``<name>__<parameter>``.
+
+        Parameters
+        ----------
+        **params
+            Parameter names to values; ``<name>=estimator`` replaces a member.
+
+        Returns
+        -------
+        self
+            The ensemble.
+        """
         self._set_params("members", **params)
         return self
 
@@ -266,7 +290,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Training rows.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
         sample_weight : array-like of shape (n_samples,), optional
             Each row's weight. Every member gets the weights of the rows it trains on, as
             ``VotingClassifier`` passes them (a member whose ``fit`` takes no
@@ -277,6 +303,11 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         **fit_params
             Other metadata, for metadata routing only: each member gets what it requests for
             ``fit``, and a splitter ``cv`` what it requests for ``split`` (``groups``).
+
+        Returns
+        -------
+        self
+            The fitted ensemble.
         """
         self._validate_params()
         active = self._check_members()
@@ -337,9 +368,17 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return route_fit(self, active, sample_weight, fit_params)
 
     def get_metadata_routing(self) -> MetadataRouter:
-        """scikit-learn's metadata routing: the ensemble uses ``sample_weight`` itself (its
-        combiner and calibration) and routes ``fit`` metadata to each member that requests
-        it, and ``split`` metadata (``groups``) to a splitter ``cv``."""
+        """The metadata routing of scikit-learn for this ensemble.
+
+        The ensemble uses ``sample_weight`` itself (its combiner and calibration) and routes
+        ``fit`` metadata to each member that requests it, and ``split`` metadata (``groups``)
+        to a splitter ``cv``.
+
+        Returns
+        -------
+        MetadataRouter
+            What :func:`sklearn.utils.metadata_routing.get_routing_for_object` reads.
+        """
         return metadata_router(self)
 
     def _held_out_outputs(
@@ -528,6 +567,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            The rows the student learns on (the transfer set).
         y : array-like, optional
             True targets of ``X``: they stratify the held-out split and, with ``alpha < 1``,
             add a label term; without them the student learns from the ensemble alone.
@@ -541,6 +581,12 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             ``X`` weigh equally). The defaults of function matching
             were chosen on a validation split of MNIST-1D's training data
             (``python experiments/mnist1d_distill.py --select``).
+
+        Returns
+        -------
+        estimator
+            The fitted student (a copy of the ``student`` template);
+            :meth:`DistillationReport.compare` measures what it kept.
         """
         return distill(self, X, y, **kwargs)
 
@@ -556,10 +602,23 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     def member_predictions(
         self, X: Any, *, return_seconds: bool = False
     ) -> np.ndarray | tuple[np.ndarray, list[float]]:
-        """Outputs of every member, ``(n_members, n_samples, n_outputs)``, laid out on the
-        ensemble's outputs (a classifier's columns are ``classes_``).
+        """Outputs of every member, laid out on the ensemble's outputs.
 
-        With ``return_seconds=True``, also the seconds each member took to predict.
+        A classifier's columns are ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        return_seconds : bool, default=False
+            Also return the seconds each member took to predict.
+
+        Returns
+        -------
+        predictions : ndarray of shape (n_members, n_samples, n_outputs)
+            One output per member.
+        seconds : list of float
+            Only with ``return_seconds=True``, one per member.
         """
         check_is_fitted(self, "members_")
         predictions, seconds = self._timed_member_outputs(self._validate_X(X))
@@ -582,12 +641,20 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             return self._member_output(name, member, X)
 
     def fused_function(self) -> Callable[[np.ndarray], np.ndarray]:
-        """The ensemble's output (``predict_proba`` / ``predict``) as a function of rows that
-        are already validated, for labelling many small batches (distillation's teacher).
+        """The ensemble's output as a function of rows that are already validated.
+
+        ``predict_proba`` (a classifier) or ``predict`` (a regressor), for labelling many small
+        batches (distillation's teacher).
 
         Neural members predict through their float32 ``network_function``; the others as
         usual; the combiner and the calibration are those of ``predict``. The outputs differ
         from ``predict``'s by float32 rounding only.
+
+        Returns
+        -------
+        callable
+            ``fused(rows) -> ndarray``: rows of shape ``(n_samples, n_features)`` to outputs of
+            the shape ``predict_proba`` (a classifier) or ``predict`` (a regressor) returns.
         """
         check_is_fitted(self, "members_")
         members = {

@@ -21,16 +21,47 @@ class WrappedClassifierMixin:
     _validate_X: Callable[[Any], Any]
 
     def predict_uncertainty(self, X: Any) -> pd.DataFrame:
-        """``total``, ``aleatoric`` and ``epistemic`` uncertainty per sample; see
-        :meth:`EnsembleClassifier.predict_uncertainty`."""
+        """Total, aleatoric and epistemic uncertainty per sample.
+
+        See :meth:`EnsembleClassifier.predict_uncertainty`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, 3)
+            Columns ``total``, ``aleatoric`` and ``epistemic``, in nats.
+        """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict_uncertainty(X)  # type: ignore[no-any-return]
 
     def evaluate(
         self, X: Any, y: Any, X_ood: Any = None, *, sample_weight: Any = None
     ) -> pd.DataFrame:
-        """The table of :meth:`EnsembleClassifier.evaluate`, one row per member, with the
-        out-of-distribution columns when ``X_ood`` is given."""
+        """The table of :meth:`EnsembleClassifier.evaluate`.
+
+        One row per member, with the out-of-distribution columns when ``X_ood`` is given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        X_ood : array-like of shape (n_ood, n_features), default=None
+            Out-of-distribution rows; when given, the table has the columns ``auroc_<score>`` and
+            ``aupr_<score>``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in every metric.
+
+        Returns
+        -------
+        DataFrame
+            One row per member and one named ``"ensemble"``.
+        """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         X_ood = None if X_ood is None else self._validate_X(X_ood)
         return self.ensemble_.evaluate(  # type: ignore[no-any-return]
@@ -56,19 +87,64 @@ class WrappedRegressorMixin:
     def predict(
         self, X: Any, return_std: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-        """Fused predictions and, with ``return_std=True``, the predictive standard deviation;
-        see :meth:`EnsembleRegressor.predict`."""
+        """Fused predictions and, optionally, the predictive standard deviation.
+
+        See :meth:`EnsembleRegressor.predict`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        return_std : bool, default=False
+            Also return the predictive standard deviation.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The fused predictions.
+        std : ndarray of the shape of ``mean``
+            Only with ``return_std=True``.
+        """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict(X, return_std=return_std)  # type: ignore[no-any-return]
 
     def predict_interval(self, X: Any, coverage: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """``(lower, upper)`` of the central ``coverage`` interval; see
-        :meth:`EnsembleRegressor.predict_interval`."""
+        """The central ``coverage`` interval of each prediction.
+
+        See :meth:`EnsembleRegressor.predict_interval`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        coverage : float, default=0.9
+            Share of the predictive distribution between the bounds, in (0, 1).
+
+        Returns
+        -------
+        lower : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The lower bounds.
+        upper : ndarray of the shape of ``lower``
+            The upper bounds.
+        """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict_interval(X, coverage=coverage)  # type: ignore[no-any-return]
 
     def predict_uncertainty(self, X: Any) -> pd.DataFrame:
-        """``total``, ``aleatoric`` and ``epistemic`` predictive variance per sample; see
-        :meth:`EnsembleRegressor.predict_uncertainty`."""
+        """Total, aleatoric and epistemic predictive variance per sample.
+
+        See :meth:`EnsembleRegressor.predict_uncertainty`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``total``, ``aleatoric`` and ``epistemic`` (one set per output, suffixed
+            ``_0``, ``_1``, ... with several outputs).
+        """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict_uncertainty(X)  # type: ignore[no-any-return]

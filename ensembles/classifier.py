@@ -173,24 +173,58 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         return proba
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Fused (and calibrated) class probabilities, ``(n_samples, n_classes)``."""
+        """Fused (and calibrated) class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
         return self._fused(X)
 
     def predict(self, X: Any) -> np.ndarray:
-        """Class with the highest fused probability."""
+        """The class with the highest fused probability.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]  # type: ignore[no-any-return]
 
     def predict_uncertainty(self, X: Any) -> pd.DataFrame:
-        """Each sample's uncertainty in nats, one row per sample: ``total`` (entropy of the
-        fused probabilities ``predict_proba`` returns), ``aleatoric`` (the members' expected
-        entropy) and ``epistemic`` (their mutual information: the entropy of the members'
-        mixture minus the expected entropy, which grows where they disagree).
+        """Each sample's uncertainty in nats.
+
+        ``total`` is the entropy of the fused probabilities ``predict_proba`` returns,
+        ``aleatoric`` the members' expected entropy and ``epistemic`` their mutual information
+        (the entropy of the members' mixture minus the expected entropy, which grows where they
+        disagree).
 
         The mixture is weighted as the combiner weights (equally for rules that are not a
         weighted mean, see :mod:`ensembles.uncertainty`); without calibration and with a
         weighted mean, ``total == aleatoric + epistemic``. Identical members have no epistemic
         uncertainty.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        DataFrame of shape (n_samples, 3)
+            Columns ``total``, ``aleatoric`` and ``epistemic``, in nats.
         """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)
@@ -218,9 +252,24 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         them from ``X`` (out-of-distribution the positive class): ``auroc_<score>`` and
         ``aupr_<score>`` for the scores of :meth:`predict_uncertainty`. A member's only score is
         its entropy (``total``, all aleatoric); its ``epistemic`` columns are NaN.
+        ``sample_weight`` weighs the rows of ``X`` in every metric (not the rows of ``X_ood``).
 
-        ``sample_weight`` weighs the rows of ``X`` in every metric (not the rows of
-        ``X_ood``).
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        X_ood : array-like of shape (n_ood, n_features), default=None
+            Out-of-distribution rows; when given, the table has the columns ``auroc_<score>`` and
+            ``aupr_<score>``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in every metric.
+
+        Returns
+        -------
+        DataFrame
+            One row per member and one named ``"ensemble"``.
         """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)

@@ -35,6 +35,14 @@ class DistillationReport:
     caps what it can learn keeps much of the gain over its own architecture and little over
     the best member: then a student of the best member's architecture would keep more.
 
+    Parameters
+    ----------
+    table : DataFrame
+        One row per model, as described above (:meth:`compare` builds it).
+    references : dict of str to str, default={}
+        The reference rows by role (``"best member"``, ``"best member, student's
+        architecture"``) to the member each names.
+
     Examples
     --------
     >>> from sklearn.datasets import load_iris
@@ -73,9 +81,14 @@ class DistillationReport:
 
         Parameters
         ----------
-        ensemble, student : fitted estimators
-        X, y : array-like
-            Data none of them was trained on.
+        ensemble : fitted ensemble
+            The teacher.
+        student : fitted estimator
+            The distilled network.
+        X : array-like of shape (n_samples, n_features)
+            Rows none of them was trained on.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their true targets.
         baseline : fitted estimator, optional
             One network trained alone (the row ``"alone"``).
         baselines : dict of str to fitted estimator, optional

@@ -34,8 +34,17 @@ from members.data import encode_labels as encode_labels
 def disagreement(predictions: np.ndarray, sample_weight: Weights = None) -> np.ndarray:
     """Pairwise disagreement of members: share of samples whose top classes differ.
 
-    Returns the ``(n_members, n_members)`` matrix for ``predictions`` of shape
-    ``(n_members, n_samples, n_classes)``.
+    Parameters
+    ----------
+    predictions : ndarray of shape (n_members, n_samples, n_classes)
+        The members' probabilities.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    ndarray of shape (n_members, n_members)
+        Symmetric, zero on the diagonal.
     """
     votes = predictions.argmax(axis=2)
     differ = votes[:, None, :] != votes[None, :, :]
@@ -45,7 +54,22 @@ def disagreement(predictions: np.ndarray, sample_weight: Weights = None) -> np.n
 def classification_report(
     y: np.ndarray, proba: np.ndarray, sample_weight: Weights = None
 ) -> dict[str, float]:
-    """Accuracy, NLL, Brier and ECE of one set of probabilities."""
+    """Accuracy, NLL, Brier and ECE of one set of probabilities.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,)
+        True labels, encoded as class indices ``0 .. n_classes - 1``.
+    proba : ndarray of shape (n_samples, n_classes)
+        Class probabilities.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    dict of str to float
+        Keys ``accuracy``, ``nll``, ``brier``, ``ece``.
+    """
     return {
         "accuracy": accuracy(y, proba, sample_weight),
         "nll": nll(y, proba, sample_weight),
@@ -57,7 +81,22 @@ def classification_report(
 def regression_report(
     y: np.ndarray, prediction: np.ndarray, sample_weight: Weights = None
 ) -> dict[str, float]:
-    """RMSE, MAE and R² (averaged uniformly over outputs)."""
+    """RMSE, MAE and R² (averaged uniformly over outputs).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        True targets.
+    prediction : ndarray of the shape of ``y``
+        Predictions.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    dict of str to float
+        Keys ``rmse``, ``mae``, ``r2``.
+    """
     return {
         "rmse": rmse(y, prediction, sample_weight),
         "mae": float(mean_absolute_error(y, prediction, sample_weight=sample_weight)),
@@ -78,15 +117,52 @@ def _sample_mean(values: np.ndarray, sample_weight: Weights) -> float:
 def gaussian_nll(
     y: np.ndarray, mean: np.ndarray, variance: np.ndarray, sample_weight: Weights = None
 ) -> float:
-    """Mean negative log-likelihood of ``y`` under ``Normal(mean, variance)`` (all outputs)."""
+    """Mean negative log-likelihood of ``y`` under ``Normal(mean, variance)``.
+
+    Over all outputs.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        True targets.
+    mean : ndarray of the shape of ``y``
+        Predicted means.
+    variance : ndarray of the shape of ``y``
+        Predicted variances.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float
+        The mean NLL.
+    """
     variance = np.maximum(variance, np.finfo(float).tiny)
     scores = 0.5 * (np.log(2 * np.pi * variance) + (y - mean) ** 2 / variance)
     return _sample_mean(scores, sample_weight)
 
 
 def crps(y: np.ndarray, mean: np.ndarray, std: np.ndarray, sample_weight: Weights = None) -> float:
-    """Mean continuous ranked probability score of ``Normal(mean, std^2)`` (properscoring);
-    in the units of ``y``, and equal to the absolute error for a point prediction (std 0)."""
+    """Mean continuous ranked probability score of ``Normal(mean, std^2)`` (properscoring).
+
+    In the units of ``y``, and equal to the absolute error for a point prediction (std 0).
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        True targets.
+    mean : ndarray of the shape of ``y``
+        Predicted means.
+    std : ndarray of the shape of ``y``, or a scalar
+        Predicted standard deviations.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+
+    Returns
+    -------
+    float
+        The mean CRPS.
+    """
     std = np.broadcast_to(std, np.shape(mean))
     spread = std > 0
     scores = np.abs(y - mean)  # the CRPS of a point prediction
@@ -101,8 +177,29 @@ def distribution_report(
     sample_weight: Weights = None,
     coverage: float = INTERVAL_COVERAGE,
 ) -> dict[str, float]:
-    """Gaussian NLL, CRPS, and the share of ``y`` inside the central ``coverage`` interval
-    (``coverage``) with its mean width (``width``)."""
+    """Gaussian NLL, CRPS, and the coverage and width of the central interval.
+
+    ``coverage`` is the share of ``y`` inside the central ``coverage`` interval, ``width`` its
+    mean width.
+
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        True targets.
+    mean : ndarray of the shape of ``y``
+        Predicted means.
+    variance : ndarray of the shape of ``y``
+        Predicted variances.
+    sample_weight : ndarray of shape (n_samples,), default=None
+        Each sample's weight; ``None``: equal.
+    coverage : float, default=0.9
+        The interval's nominal coverage.
+
+    Returns
+    -------
+    dict of str to float
+        Keys ``gaussian_nll``, ``crps``, ``coverage``, ``width``.
+    """
     std = np.sqrt(variance)
     lower, upper = gaussian_interval(mean, std, coverage)
     return {
@@ -115,9 +212,23 @@ def distribution_report(
 
 # out-of-distribution detection ---------------------------------------------------------------
 def ood_report(scores_in: np.ndarray, scores_out: np.ndarray) -> dict[str, float]:
-    """How well a score (higher: more uncertain) tells out-of-distribution inputs from
-    in-distribution ones: ``auroc`` (scikit-learn's ``roc_auc_score``) and ``aupr``
-    (``average_precision_score``), out-of-distribution being the positive class."""
+    """How well a score tells out-of-distribution inputs from in-distribution ones.
+
+    Out-of-distribution is the positive class; a higher score means more uncertain.
+
+    Parameters
+    ----------
+    scores_in : ndarray of shape (n_in,)
+        The score on in-distribution inputs.
+    scores_out : ndarray of shape (n_out,)
+        The score on out-of-distribution inputs.
+
+    Returns
+    -------
+    dict of str to float
+        ``auroc`` (scikit-learn's ``roc_auc_score``) and ``aupr``
+        (``average_precision_score``).
+    """
     labels = np.r_[np.zeros(len(scores_in)), np.ones(len(scores_out))]
     scores = np.r_[scores_in, scores_out]
     return {

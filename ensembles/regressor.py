@@ -43,6 +43,12 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
 
     Parameters
     ----------
+    members : list of (str, estimator)
+        As in :class:`EnsembleClassifier`.
+    combiner : BaseCombiner, optional
+        As in :class:`EnsembleClassifier`.
+    cv : int, float, CV splitter, list of splits, "prefit" or None, default=None
+        As in :class:`EnsembleClassifier`.
     calibration : {None, "variance"}, default=None
         ``"variance"`` fits one scale per output of the predictive variance on held-out member
         outputs (:class:`~combiners.VarianceScaling`, minimising their Gaussian NLL; cross-fitted
@@ -51,6 +57,16 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         combiner (with the default combiner, the held-out fifth; with another, 5 folds).
     class_weight : None
         A classifier's parameter (:class:`EnsembleClassifier`); a regressor takes only None.
+    batched : {"auto", True, False}, default="auto"
+        As in :class:`EnsembleClassifier`.
+    checkpoint_dir : str or path, optional
+        As in :class:`EnsembleClassifier`.
+    n_jobs : int, optional
+        As in :class:`EnsembleClassifier`.
+    random_state : int, RandomState or None, default=None
+        As in :class:`EnsembleClassifier`.
+    verbose : bool, default=False
+        As in :class:`EnsembleClassifier`.
 
     Attributes
     ----------
@@ -130,6 +146,20 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         With ``return_std=True``, also the standard deviation of the ensemble's predictive
         distribution (its mixture's, calibrated when ``calibration="variance"``), of the same
         shape, as scikit-learn's ``GaussianProcessRegressor`` returns it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        return_std : bool, default=False
+            Also return the predictive standard deviation.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The fused predictions.
+        std : ndarray of the shape of ``mean``
+            Only with ``return_std=True``.
         """
         if not return_std:
             return self._shaped(self._fused(X))
@@ -137,19 +167,49 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         return self._shaped(mean), self._shaped(np.sqrt(parts["total"]))
 
     def predict_interval(self, X: Any, coverage: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
-        """``(lower, upper)``: the central ``coverage`` interval of each prediction, from a
-        Gaussian with the predictive distribution's mean and variance (see :meth:`predict`).
-        Honest coverage needs a calibrated variance (``calibration="variance"``)."""
+        """The central ``coverage`` interval of each prediction.
+
+        From a Gaussian with the predictive distribution's mean and variance (see
+        :meth:`predict`). Honest coverage needs a calibrated variance
+        (``calibration="variance"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        coverage : float, default=0.9
+            Share of the predictive distribution between the bounds, in (0, 1).
+
+        Returns
+        -------
+        lower : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The lower bounds.
+        upper : ndarray of the shape of ``lower``
+            The upper bounds.
+        """
         coverage = uncertainty.check_coverage(coverage)
         mean, parts = self._distribution(X)
         lower, upper = uncertainty.gaussian_interval(mean, np.sqrt(parts["total"]), coverage)
         return self._shaped(lower), self._shaped(upper)
 
     def predict_uncertainty(self, X: Any) -> pd.DataFrame:
-        """Each sample's predictive variance, one row per sample: ``total`` = ``aleatoric``
-        (the members' mean variance, the noise they predict) + ``epistemic`` (the spread of
-        their predictions around the ensemble's), all scaled by the calibration. With several
-        outputs, one column per output and part (``total_0``, ``aleatoric_0``, ...)."""
+        """Each sample's predictive variance and its parts.
+
+        ``total`` = ``aleatoric`` (the members' mean variance, the noise they predict) +
+        ``epistemic`` (the spread of their predictions around the ensemble's), all scaled by the
+        calibration.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        DataFrame
+            Columns ``total``, ``aleatoric`` and ``epistemic`` (one set per output, suffixed
+            ``_0``, ``_1``, ... with several outputs).
+        """
         _, parts = self._distribution(X)
         if self.n_outputs_ == 1:
             return pd.DataFrame({key: value[:, 0] for key, value in parts.items()})
@@ -190,12 +250,27 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         return fused.ravel() if self._y_ndim == 1 else fused
 
     def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
-        """One row per member and one for the ensemble: RMSE, MAE, R², and the predictive
-        distribution's Gaussian NLL, CRPS, ``coverage`` of the central 90 % interval and its
-        mean ``width`` (:func:`ensembles.metrics.distribution_report`).
+        """One row per member and one for the ensemble: point and distribution metrics.
 
+        RMSE, MAE, R², and the predictive distribution's Gaussian NLL, CRPS, ``coverage`` of the
+        central 90 % interval and its mean ``width``
+        (:func:`ensembles.metrics.distribution_report`).
         A point-prediction member has no distribution: its CRPS is its absolute error, its
-        other distribution columns are NaN. ``sample_weight`` weighs the rows in every metric.
+        other distribution columns are NaN.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in every metric.
+
+        Returns
+        -------
+        DataFrame
+            One row per member and one named ``"ensemble"``.
         """
         check_is_fitted(self, "members_")
         X = self._validate_X(X)

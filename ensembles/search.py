@@ -218,6 +218,20 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
 
         ``sample_weight`` weighs each row in every trial's training (its rows of it), in the
         held-out losses that judge the trials and in the selection.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
         """
         import optuna
 
@@ -313,24 +327,78 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         return validate_inputs(self, X, reset=False)  # type: ignore[no-any-return]
 
     def predict(self, X: Any) -> np.ndarray:
+        """The searched ensemble's predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (a classifier) or predictions (a regressor).
+        """
         X = self._validate_X(X)
         return self.ensemble_.predict(X)  # type: ignore[no-any-return]
 
     def member_predictions(self, X: Any) -> np.ndarray:
-        """Outputs of the chosen members, ``(n_members, n_samples, n_outputs)``."""
+        """Outputs of the chosen members.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_samples, n_outputs)
+            One output per member, laid out on the ensemble's outputs.
+        """
         X = self._validate_X(X)
         return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
 
     def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
-        """The table of the fitted ensemble's ``evaluate``: one row per chosen member."""
+        """The table of the fitted ensemble's ``evaluate``: one row per chosen member.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in every metric.
+
+        Returns
+        -------
+        DataFrame
+            One row per member and one named ``"ensemble"``.
+        """
         X = self._validate_X(X)
         return self.ensemble_.evaluate(  # type: ignore[no-any-return]
             X, y, sample_weight=sample_weight
         )
 
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        """Compress the searched ensemble into one student; see
-        :meth:`EnsembleClassifier.distill`."""
+        """Compress the searched ensemble into one student.
+
+        See :meth:`EnsembleClassifier.distill`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,), default=None
+            True targets of ``X``.
+        **kwargs
+            The options of :meth:`EnsembleClassifier.distill`.
+
+        Returns
+        -------
+        estimator
+            The fitted student.
+        """
         X = self._validate_X(X)
         return self.ensemble_.distill(X, y, **kwargs)
 
@@ -405,6 +473,8 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
         The storage holds only parameters and metrics (no pickles); members are kept in
         ``checkpoint_dir``.
     study_name : str, default="ensemble-search"
+        The Optuna study's name in ``storage``: processes that share a storage and a name
+        search one study together.
     checkpoint_dir : str or path, optional
         Where every trained member is kept (safe format, no pickle), so that finished trials
         are loaded, never trained again. With a storage file and no ``checkpoint_dir``, the
@@ -419,6 +489,7 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
         Seeds the split, the sampler and each trial's seed (when the template's
         ``random_state`` is ``None``).
     verbose : bool, default=False
+        Print one line per finished trial.
 
     Attributes
     ----------
@@ -462,7 +533,18 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
     _objective_names = CLASSIFIER_OBJECTIVES
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """The searched ensemble's class probabilities."""
+        """The searched ensemble's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
         X = self._validate_X(X)
         return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
@@ -474,6 +556,37 @@ class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsemb
     ``NeuralRegressor()`` as the default template, ``("rmse",)`` as the default objectives
     (``"latency"`` and ``"parameters"`` may follow), an unstratified split, and
     ``ensemble_`` an :class:`EnsembleRegressor`.
+
+    Parameters
+    ----------
+    estimator : estimator, optional
+        The template of every trial; ``NeuralRegressor()`` when ``None``.
+    space : {"mlp", "cnn1d", "cnn2d", "any"}, dict or list of dicts, default="mlp"
+        As in :class:`EnsembleSearchClassifier`.
+    n_trials : int, default=20
+        As in :class:`EnsembleSearchClassifier`.
+    ensemble_size : int, default=5
+        As in :class:`EnsembleSearchClassifier`.
+    selection : BaseCombiner, optional
+        As in :class:`EnsembleSearchClassifier`.
+    extra_seeds : int, default=0
+        As in :class:`EnsembleSearchClassifier`.
+    cv : float, int, CV splitter or list of (train, test) pairs, default=0.2
+        As in :class:`EnsembleSearchClassifier`.
+    objectives : tuple of str, optional
+        ``("rmse",)`` when ``None``; ``"latency"`` and ``"parameters"`` may follow.
+    storage : str, path or optuna storage, optional
+        As in :class:`EnsembleSearchClassifier`.
+    study_name : str, default="ensemble-search"
+        As in :class:`EnsembleSearchClassifier`.
+    checkpoint_dir : str or path, optional
+        As in :class:`EnsembleSearchClassifier`.
+    n_jobs : int, optional
+        As in :class:`EnsembleSearchClassifier`.
+    random_state : int, RandomState or None
+        As in :class:`EnsembleSearchClassifier`.
+    verbose : bool, default=False
+        As in :class:`EnsembleSearchClassifier`.
 
     Examples
     --------

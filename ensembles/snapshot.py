@@ -92,6 +92,20 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         A combiner that learns is fitted on ``validation_fraction`` of the data (default 0.1),
         held out from the training run. ``sample_weight`` weighs each row in the network's
         loss and, for the held-out rows, in the combiner's fit.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
         """
         template, warmup, peak = self._check_params()
         forget_fit(self)
@@ -154,11 +168,28 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
 
     @property
     def combiner_(self) -> BaseCombiner:
+        """The fitted fusion rule of the snapshots.
+
+        Returns
+        -------
+        BaseCombiner
+        """
         check_is_fitted(self, "ensemble_")
         return self.ensemble_.combiner_  # type: ignore[no-any-return]
 
     def member_predictions(self, X: Any) -> np.ndarray:
-        """Outputs of every snapshot, ``(n_snapshots, n_samples, n_outputs)``."""
+        """Outputs of every snapshot, oldest first.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_samples, n_outputs)
+            One output per member, laid out on the ensemble's outputs.
+        """
         X = self._validate_X(X)
         return self.ensemble_.member_predictions(X)
 
@@ -169,19 +200,61 @@ class _BaseSnapshotEnsemble(SaveLoadMixin, BaseEstimator):
         return validate_inputs(self, X, reset=False)
 
     def predict(self, X: Any) -> np.ndarray:
+        """The snapshot ensemble's predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (a classifier) or predictions (a regressor).
+        """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict(X)  # type: ignore[no-any-return]
 
     def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        """Compress the snapshots into one student; see :meth:`EnsembleClassifier.distill`.
+        """Compress the snapshots into one student.
 
-        The default student is the template architecture.
+        See :meth:`EnsembleClassifier.distill`; the default student is the template's
+        architecture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,), default=None
+            True targets of ``X``.
+        **kwargs
+            The options of :meth:`EnsembleClassifier.distill`.
+
+        Returns
+        -------
+        estimator
+            The fitted student.
         """
         X = self._validate_X(X)
         return self.ensemble_.distill(X, y, **kwargs)
 
     def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
-        """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot."""
+        """The table of :meth:`EnsembleClassifier.evaluate`, one row per snapshot.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in every metric.
+
+        Returns
+        -------
+        DataFrame
+            One row per member and one named ``"ensemble"``.
+        """
         X = self._validate_X(X)
         return self.ensemble_.evaluate(  # type: ignore[no-any-return]
             X, y, sample_weight=sample_weight
@@ -210,6 +283,8 @@ class SnapshotEnsembleClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseS
     estimator : NeuralClassifier, optional
         The network to train; ``NeuralClassifier("mlp")`` when ``None``.
     n_snapshots : int, default=5
+        Members taken from the one run: one per learning-rate cycle (``"snapshot"``,
+        ``"fge"``), or the number of averaged weights (``"swa"``).
     method : {"snapshot", "fge", "swa"}, default="snapshot"
         ``"fge"``: fast geometric ensembling: an ordinary run over ``warmup_fraction`` of the
         steps, then ``n_snapshots`` short cycles peaking at ``cycle_peak * lr``. ``"swa"``:
@@ -253,13 +328,43 @@ class SnapshotEnsembleClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseS
     }
 
     def predict_proba(self, X: Any) -> np.ndarray:
+        """Fused class probabilities of the snapshots.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
         X = self._validate_X(X)
         return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
 
 class SnapshotEnsembleRegressor(RegressorMixin, WrappedRegressorMixin, _BaseSnapshotEnsemble):
-    """Snapshot ensemble of a :class:`~members.NeuralRegressor`; see
-    :class:`SnapshotEnsembleClassifier` for the parameters.
+    """Snapshot ensemble of a :class:`~members.NeuralRegressor`.
+
+    Parameters
+    ----------
+    estimator : NeuralRegressor, optional
+        The network to train; ``NeuralRegressor("mlp")`` when ``None``.
+    n_snapshots : int, default=5
+        As in :class:`SnapshotEnsembleClassifier`.
+    method : {"snapshot", "fge", "swa"}, default="snapshot"
+        As in :class:`SnapshotEnsembleClassifier`.
+    warmup_fraction : float, optional
+        As in :class:`SnapshotEnsembleClassifier`.
+    cycle_peak : float, optional
+        As in :class:`SnapshotEnsembleClassifier`.
+    combiner : BaseCombiner, optional
+        As in :class:`SnapshotEnsembleClassifier`.
+    validation_fraction : float, optional
+        As in :class:`SnapshotEnsembleClassifier`.
+    random_state : int, RandomState or None
+        As in :class:`SnapshotEnsembleClassifier`.
 
     Examples
     --------

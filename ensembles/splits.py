@@ -73,6 +73,24 @@ def held_out_split(
 
     Stratified by ``y`` where every class can appear on both sides; plain otherwise (tiny data).
 
+    Parameters
+    ----------
+    y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+        Targets (class indices when stratified).
+    fraction : float
+        Share of the rows held out, in (0, 1).
+    stratified : bool
+        Stratify by ``y`` (classification) where it can.
+    seed : int or None
+        Seed of the shuffle.
+
+    Returns
+    -------
+    train : ndarray of int
+        Sorted indices of the rows to train on.
+    held_out : ndarray of int
+        Sorted indices of the held-out rows.
+
     Examples
     --------
     >>> train, held = held_out_split(np.array([0, 1] * 5), 0.2, True, seed=0)

@@ -56,8 +56,9 @@ _ELEMENTWISE = tuple(ACTIVATIONS.values())
 
 
 class StackedNetworks(nn.Module):
-    """M networks of one architecture as one module mapping ``(M, batch, ...)`` to
-    ``(M, batch, n_outputs)``; member ``m`` sees only ``x[m]``.
+    """M networks of one architecture as one module.
+
+    It maps ``(M, batch, ...)`` to ``(M, batch, n_outputs)``; member ``m`` sees only ``x[m]``.
 
     Parameters
     ----------
@@ -158,7 +159,13 @@ class StackedNetworks(nn.Module):
         return x
 
     def unstack(self) -> list[nn.Module]:
-        """The members as ordinary networks, on the CPU, in training mode."""
+        """The members as ordinary networks, on the CPU, in training mode.
+
+        Returns
+        -------
+        list of nn.Module
+            One network per member, in order.
+        """
         state = {
             **dict(zip(self.param_names, self.stacked, strict=True)),
             **self._buffers_by_name(),
@@ -176,11 +183,22 @@ class StackedNetworks(nn.Module):
 
 
 class BatchedMemberModule(MemberModule):
-    """A :class:`MemberModule` over :class:`StackedNetworks`: batches are ``(x, y)`` with a
-    leading member axis, and the loss is the sum of the members' own losses.
+    """A :class:`MemberModule` over :class:`StackedNetworks`.
+
+    Batches are ``(x, y)`` with a leading member axis, and the loss is the sum of the members'
+    own losses.
 
     A member whose loss stops being finite fails the fit with a ``FloatingPointError`` that
     names it (``names``, default ``member 0 .. M-1``).
+
+    Parameters
+    ----------
+    backbone : StackedNetworks
+        The members' networks, stacked.
+    names : sequence of str, optional
+        The members' names, for error messages.
+    **settings
+        The other arguments of :class:`MemberModule` (task, loss, optimizer, lr, ...).
 
     Examples
     --------
@@ -205,8 +223,22 @@ class BatchedMemberModule(MemberModule):
     def member_losses(
         self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Each member's mean loss over its batch, ``(M,)`` (weighted by ``weight``,
-        ``(M, batch)``, when given)."""
+        """Each member's mean loss over its batch.
+
+        Parameters
+        ----------
+        output : Tensor of shape (M, batch, n_outputs)
+            The stacked networks' outputs.
+        y : Tensor of shape (M, batch) or (M, batch, n_outputs)
+            Each member's encoded targets.
+        weight : Tensor of shape (M, batch), default=None
+            Each member's row weights.
+
+        Returns
+        -------
+        Tensor of shape (M,)
+            The (weighted) mean loss of each member.
+        """
         losses = self.sample_losses(output, y)
         return losses.mean(dim=1) if weight is None else weighted_mean(losses, weight)
 
@@ -214,6 +246,22 @@ class BatchedMemberModule(MemberModule):
     def loss(
         self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
+        """The sum of the members' own mean losses (what the optimizer minimises).
+
+        Parameters
+        ----------
+        output : Tensor of shape (M, batch, n_outputs)
+            The stacked networks' outputs.
+        y : Tensor of shape (M, batch) or (M, batch, n_outputs)
+            Each member's encoded targets.
+        weight : Tensor of shape (M, batch), default=None
+            Each member's row weights.
+
+        Returns
+        -------
+        Tensor
+            A scalar.
+        """
         return self.member_losses(output, y, weight).sum()
 
     @override
@@ -349,12 +397,19 @@ def fit_batched(
     ----------
     estimators : sequence of NeuralClassifier or NeuralRegressor
         Equal in class and every parameter except ``random_state``, with no ``callbacks``.
-    X, y : array-like
-        Training data, shared by all of them.
+    X : array-like of shape (n_samples, n_features)
+        Training rows, shared by all of them.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Their targets.
     sample_weight : array-like of shape (n_samples,), optional
         Each row's weight in every member's loss, as in their ``fit``.
     names : sequence of str, optional
         Used in error messages (a member whose training diverged).
+
+    Returns
+    -------
+    list of estimator
+        ``estimators``, fitted in place.
 
     Examples
     --------
@@ -470,6 +525,23 @@ def replicate(
     a ``RandomState`` draws them, and ``None`` leaves every seed ``None`` for the ensemble's
     ``random_state`` to fill.
     An :class:`~ensembles.EnsembleClassifier` trains such members with the batched engine.
+
+    Parameters
+    ----------
+    estimator : estimator
+        The template; it is cloned, never changed.
+    n : int
+        Number of copies.
+    bootstrap : bool, default=False
+        Set ``bootstrap=True`` on each copy (a neural estimator's bootstrap sample).
+    name : str, optional
+        Prefix of the names, ``<name>_0``, ``<name>_1``, ...; the network's ``module`` name
+        (or the class name in lower case) by default.
+
+    Returns
+    -------
+    list of (str, estimator)
+        The members, ready for an ensemble's ``members``.
 
     Examples
     --------

@@ -33,14 +33,20 @@ class CNN1d(nn.Module):
 
     Parameters
     ----------
-    n_features, n_outputs : int
+    n_features : int
+        Length of one flattened input row.
+    n_outputs : int
+        Outputs per row (classes, or regression targets).
     channels : sequence of int, default=(32, 64, 64, 128)
+        Channels of each convolution; every one after the first halves the length.
     kernel_size : int, default=5
         Kernel of the first convolution; later ones use 3.
     activation : str, default="relu"
+        ``"relu"``, ``"gelu"``, ``"leaky_relu"`` or ``"elu"``.
     dropout : float, default=0.0
         Dropout before the output layer.
     in_channels : int, default=1
+        Channels of the input signal: a row is ``in_channels`` signals laid end to end.
 
     Examples
     --------

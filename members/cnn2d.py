@@ -44,7 +44,10 @@ class CNN2d(nn.Module):
 
     Parameters
     ----------
-    n_features, n_outputs : int
+    n_features : int
+        Length of one flattened input row.
+    n_outputs : int
+        Outputs per row (classes, or regression targets).
     input_shape : (height, width) or (channels, height, width), optional
         Shape of one flattened sample; a square one-channel image when omitted.
     channels : sequence of int, default=(16, 32)
@@ -53,6 +56,7 @@ class CNN2d(nn.Module):
     hidden : sequence of int, default=(128,)
         Widths of the dense layers between the last block and the output.
     activation : str, default="relu"
+        ``"relu"``, ``"gelu"``, ``"leaky_relu"`` or ``"elu"``.
     dropout : float, default=0.0
         Dropout before the output layer.
 

@@ -51,11 +51,18 @@ def compress(
     finetune_epochs : int, default=0
         Epochs of training on ``(X, y)`` after pruning (pruned weights stay zero), at a tenth
         of the estimator's learning rate.
-    X, y : array-like, optional
-        Calibration data for ``quantize``; training data for ``finetune_epochs``.
+    X : array-like of shape (n_samples, n_features), optional
+        Calibration rows for ``quantize``; training rows for ``finetune_epochs``.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs), optional
+        Their targets, for ``finetune_epochs``.
     sample_weight : array-like of shape (n_samples,), optional
         The fine-tune's row weights, as in ``fit`` (rows of weight 0 are left out of the
         calibration rows too).
+
+    Returns
+    -------
+    NeuralClassifier or NeuralRegressor
+        A compressed copy; ``estimator`` is left unchanged.
 
     Examples
     --------
@@ -157,6 +164,16 @@ def _quantize(network: nn.Module, inputs: np.ndarray | None) -> nn.Module:
 
 def pickled_size(estimator: Any) -> int:
     """Bytes of ``pickle.dumps(estimator)``: the size a user stores.
+
+    Parameters
+    ----------
+    estimator : object
+        Any picklable estimator.
+
+    Returns
+    -------
+    int
+        The size in bytes.
 
     Examples
     --------

@@ -33,7 +33,9 @@ class DistillationModule(MemberModule):
     Parameters
     ----------
     backbone : nn.Module
+        The student's network.
     temperature : float, default=2.0
+        Softens the teacher's and the student's distributions in the KL term.
     alpha : float, default=0.9
         Weight of the teacher term.
     **kwargs
@@ -64,8 +66,27 @@ class DistillationModule(MemberModule):
         teacher: torch.Tensor,
         weight: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``alpha`` times the teacher term plus ``1 - alpha`` times the label term (on the
-        labelled rows); each a weighted mean over the rows with ``weight``."""
+        """``alpha`` times the teacher term plus ``1 - alpha`` times the label term.
+
+        The label term covers the labelled rows only; each term is a weighted mean over the rows
+        with ``weight``.
+
+        Parameters
+        ----------
+        output : Tensor of shape (batch, n_outputs)
+            The student's logits or predictions.
+        y : Tensor of shape (batch,) or (batch, n_outputs)
+            Encoded targets; ``-1`` (classification) or NaN (regression) for unlabelled rows.
+        teacher : Tensor of shape (batch, n_outputs)
+            The teacher's probabilities (classification) or predictions.
+        weight : Tensor of shape (batch,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        Tensor
+            A scalar.
+        """
         if weight is not None:
             return self._weighted_distillation_loss(output, y, teacher, weight)
         if self.hparams["task"] == "classification":
@@ -88,8 +109,23 @@ class DistillationModule(MemberModule):
         return self.alpha * soft + (1 - self.alpha) * hard
 
     def teacher_losses(self, output: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        """Each row's teacher term: ``T^2 * KL(teacher_T || student_T)``, or the squared error
-        to the teacher averaged over the outputs."""
+        """Each row's teacher term.
+
+        ``T^2 * KL(teacher_T || student_T)``, or the squared error to the teacher averaged over
+        the outputs.
+
+        Parameters
+        ----------
+        output : Tensor of shape (batch, n_outputs)
+            The student's logits or predictions.
+        teacher : Tensor of shape (batch, n_outputs)
+            The teacher's probabilities (classification) or predictions.
+
+        Returns
+        -------
+        Tensor of shape (batch,)
+            One loss per row.
+        """
         if self.hparams["task"] == "classification":
             t = self.temperature
             student_t = F.log_softmax(output / t, dim=1)
@@ -119,9 +155,19 @@ class DistillationModule(MemberModule):
 
     @override
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        """Validation batches are ``(x, teacher)`` (and weights): the teacher's outputs on
+        """Log how close the student is to the teacher on held-out rows.
+
+        Validation batches are ``(x, teacher)`` (and weights): the teacher's outputs on
         held-out rows. ``val_teacher_loss`` is KL(teacher || student) at temperature 1 (MSE
-        for regression), ``val_agreement`` the share of matching top classes."""
+        for regression), ``val_agreement`` the share of matching top classes.
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            ``(x, teacher)`` or ``(x, teacher, weight)``.
+        batch_idx : int
+            The batch's index in the epoch (Lightning's argument).
+        """
         x, teacher, *weight = batch
         output = self(x)
         if self.hparams["task"] == "classification":

@@ -61,6 +61,7 @@ class MemberModule(L.LightningModule):
     backbone : nn.Module
         Maps ``(batch, n_features)`` to ``(batch, n_outputs)`` logits or predictions.
     task : {"classification", "regression"}, default="classification"
+        What the outputs are: logits of classes, or predictions.
     loss : {None, "mse", "gaussian"}, default=None
         Regression only. ``None`` or ``"mse"``: mean squared error. ``"gaussian"``: the backbone
         gives ``2 * n_outputs`` columns, the means then the raw variances, and learns the
@@ -68,13 +69,15 @@ class MemberModule(L.LightningModule):
     optimizer : {"adam", "adamw", "sgd", "rmsprop"}, default="adamw"
         ``"sgd"`` is SGD with momentum 0.9.
     lr : float, default=3e-3
+        Peak learning rate.
     weight_decay : float, default=1e-2
-    l1 : float, default=0.0
-        Adds ``l1 * sum(|w|)`` over the weights to the loss (sparse weights).
+        L2 penalty (decoupled for ``"adamw"``).
     scheduler : {"cosine", "constant"} or callable, default="cosine"
         ``"cosine"``: annealing from ``lr`` to 0 over all training steps, stepped every batch.
         A callable ``f(optimizer, total_steps) -> LRScheduler`` (e.g.
         :class:`~members.schedules.CyclicCosineSchedule`) is also stepped every batch.
+    l1 : float, default=0.0
+        Adds ``l1 * sum(|w|)`` over the weights to the loss (sparse weights).
 
     Examples
     --------
@@ -132,8 +135,25 @@ class MemberModule(L.LightningModule):
     def loss(
         self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """The batch's mean loss; with ``weight`` (one per row), the weighted mean
-        ``sum(w * loss) / sum(w)``, so that a row of weight 2 counts as that row twice."""
+        """The batch's mean loss.
+
+        With ``weight`` (one per row), the weighted mean ``sum(w * loss) / sum(w)``, so that a row
+        of weight 2 counts as that row twice.
+
+        Parameters
+        ----------
+        output : Tensor of shape (batch, n_outputs)
+            The network's logits or predictions.
+        y : Tensor of shape (batch,) or (batch, n_outputs)
+            Encoded targets: class indices, or standardised regression targets.
+        weight : Tensor of shape (batch,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        Tensor
+            A scalar.
+        """
         if weight is not None:
             return weighted_mean(self.sample_losses(output, y), weight)
         if self.hparams["task"] == "classification":
@@ -144,9 +164,23 @@ class MemberModule(L.LightningModule):
         return F.mse_loss(output, y.reshape(output.shape))
 
     def sample_losses(self, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Each row's loss, the shape of ``output`` without its last axis (cross-entropy; or the
-        squared error or Gaussian NLL averaged over the outputs). Leading axes (the batched
-        engine's member axis) are kept."""
+        """Each row's loss.
+
+        Cross-entropy; or the squared error or Gaussian NLL averaged over the outputs. Leading
+        axes (the batched engine's member axis) are kept.
+
+        Parameters
+        ----------
+        output : Tensor of shape (..., batch, n_outputs)
+            The network's logits or predictions.
+        y : Tensor of shape (..., batch) or (..., batch, n_outputs)
+            Encoded targets.
+
+        Returns
+        -------
+        Tensor of shape (..., batch)
+            One loss per row.
+        """
         if self.hparams["task"] == "classification":
             losses = F.cross_entropy(output.flatten(0, -2), y.flatten(), reduction="none")
             return losses.view(y.shape)
@@ -162,8 +196,16 @@ class MemberModule(L.LightningModule):
     weight_ndim = 2
 
     def penalty(self) -> torch.Tensor | float:
-        """``l1`` times the sum of the absolute weights (biases and normalisation scales are
-        left alone, as ``weight_decay`` does in scikit-learn's MLP); 0 without ``l1``."""
+        """The L1 penalty: ``l1`` times the sum of the absolute weights.
+
+        Biases and normalisation scales are left alone, as ``weight_decay`` does in
+        scikit-learn's MLP.
+
+        Returns
+        -------
+        Tensor or float
+            The penalty; 0 without ``l1``.
+        """
         l1 = self.hparams.get("l1", 0.0)
         if not l1:
             return 0.0
@@ -197,9 +239,18 @@ class MemberModule(L.LightningModule):
             self.check_divergence(loss.reshape(-1))
 
     def check_divergence(self, losses: torch.Tensor, names: list[str] | None = None) -> None:
-        """Raise ``FloatingPointError`` when an epoch's mean loss (one per member) is not
-        finite, or is :data:`DIVERGENCE_FACTOR` times its first batch's, or when a weight is
-        not finite; ``names`` say which member (default: none for one network)."""
+        """Raise ``FloatingPointError`` when training diverged.
+
+        That is when an epoch's mean loss (one per member) is not finite, or is
+        :data:`DIVERGENCE_FACTOR` times its first batch's, or when a weight is not finite.
+
+        Parameters
+        ----------
+        losses : Tensor of shape (n_members,)
+            The epoch's mean loss of each member (one for a single network).
+        names : list of str, optional
+            Which member each loss is, for the message (none for one network).
+        """
         losses = losses.detach().cpu().double()
         first = getattr(self, "_first_loss", None)
         limit = (

@@ -159,20 +159,50 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
 
     # -- fitting -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, sample_weight: Any = None) -> BaseNeuralEstimator:
-        """Train the network on ``X`` (array-like, tensor or DataFrame) and targets ``y``.
+        """Train the network on ``X`` and targets ``y``.
 
         ``sample_weight`` (one non-negative weight per row, or ``None``): each batch's loss is
         the weighted mean of its rows' losses, so that an integer weight counts as that many
         copies of the row. Rows of weight 0 are left out; the input (and a regressor's
         target) scaling is the weighted one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (array, tensor or DataFrame).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
         """
         return self.accept(train_network(self.plan_fit(X, y, sample_weight)))
 
     # -- the training seam (members.training) -------------------------------------------------
     def plan_fit(self, X: Any, y: Any, sample_weight: Any = None) -> TrainingPlan:
-        """Check the parameters, validate ``(X, y, sample_weight)``, fit the input scaling and
-        the target encoding, and return the plan that trains this estimator's network on them
-        (see :meth:`fit` for the weights)."""
+        """The plan that trains this estimator's network on ``(X, y)``.
+
+        Checks the parameters, validates ``(X, y, sample_weight)`` and fits the input scaling and
+        the target encoding (see :meth:`fit` for the weights).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        TrainingPlan
+            The plan; :func:`members.training.train_network` runs it.
+        """
         self._validate_params()
         forget_fit(self)
         X, y = self._validate_fit_data(X, y)
@@ -197,12 +227,28 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
     def plan_finetune(
         self, X: Any, y: Any, *, max_epochs: int, sample_weight: Any = None
     ) -> TrainingPlan:
-        """The plan that goes on training this fitted estimator's network on ``(X, y)``
-        (rows weighted by ``sample_weight`` and ``class_weight``, as in :meth:`fit`).
+        """The plan that goes on training this fitted estimator's network on ``(X, y)``.
 
-        Nothing fitted changes: ``X`` is scaled and ``y`` encoded as in the original fit (a
-        regressor keeps its ``y_mean_`` / ``y_scale_``); labels unknown to the fit are refused.
-        The caller passes the network to train to :meth:`TrainingPlan.module`.
+        Rows are weighted by ``sample_weight`` and ``class_weight``, as in :meth:`fit`. Nothing
+        fitted changes: ``X`` is scaled and ``y`` encoded as in the original fit (a regressor
+        keeps its ``y_mean_`` / ``y_scale_``); labels unknown to the fit are refused. The caller
+        passes the network to train to :meth:`TrainingPlan.module`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows (array, tensor or DataFrame), with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Their targets.
+        max_epochs : int
+            Epochs of the fine-tune.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight.
+
+        Returns
+        -------
+        TrainingPlan
+            The plan.
         """
         check_is_fitted(self, "model_")
         X, y = self._validate_fit_data(X, y, reset=False)
@@ -259,8 +305,18 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
             self.x_scale_ = np.where(scale > 0, scale, 1.0)
 
     def encode_targets(self, y: np.ndarray) -> np.ndarray:
-        """Targets as the network learns them, with the encoding fitted on the training data
-        (class indices; standardised regression targets)."""
+        """Targets as the network learns them, with the encoding fitted on the training data.
+
+        Parameters
+        ----------
+        y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Targets in the user's terms (labels; regression targets).
+
+        Returns
+        -------
+        ndarray
+            Class indices; standardised regression targets.
+        """
         return self.task.encode(self, y)
 
     def _validate_fit_data(
@@ -269,14 +325,38 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         return self.task.validate(self, X, y, float32=True, ensure_min_samples=2, reset=reset)
 
     def build_network(self, n_features: int, n_outputs: int | None = None) -> nn.Module:
-        """A fresh network for ``n_features`` inputs; ``n_outputs`` defaults to the fitted
-        targets'. Seed it with :func:`members.training.seeded`."""
+        """A fresh network; seed it with :func:`members.training.seeded`.
+
+        Parameters
+        ----------
+        n_features : int
+            Inputs per row.
+        n_outputs : int, optional
+            Outputs of the network; the fitted targets' by default.
+
+        Returns
+        -------
+        nn.Module
+            The untrained network.
+        """
         spec = self.network_spec(n_features, n_outputs)
         return build_backbone(spec.module, spec.n_features, spec.n_columns, spec.module_kwargs)
 
     def network_spec(self, n_features: int, n_outputs: int | None = None) -> NetworkSpec:
-        """The network this estimator trains on ``n_features`` inputs, as a value
-        (``n_outputs``: the fitted targets' by default)."""
+        """The network this estimator trains, as a value.
+
+        Parameters
+        ----------
+        n_features : int
+            Inputs per row.
+        n_outputs : int, optional
+            Outputs of the network; the fitted targets' by default.
+
+        Returns
+        -------
+        NetworkSpec
+            The factory, its arguments and the input and output sizes.
+        """
         n_outputs = self.task.n_outputs(self) if n_outputs is None else n_outputs
         return NetworkSpec(
             self.module,
@@ -287,7 +367,13 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         )
 
     def module_settings(self) -> dict[str, Any]:
-        """Arguments of :class:`~members.MemberModule` besides the network."""
+        """Arguments of :class:`~members.MemberModule` besides the network.
+
+        Returns
+        -------
+        dict
+            ``task``, ``loss``, ``optimizer``, ``lr``, ``weight_decay``, ``scheduler``, ``l1``.
+        """
         return {
             "task": self.task.name,
             "loss": self.task.module_loss(self.loss),
@@ -299,16 +385,36 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         }
 
     def accept(self, trained: Trained) -> BaseNeuralEstimator:
-        """Take a training run's result (:func:`members.training.train_network` of one of
-        this estimator's plans) as the fitted network; return the estimator."""
+        """Take a training run's result as the fitted network.
+
+        Parameters
+        ----------
+        trained : Trained
+            What :func:`members.training.train_network` returned for one of this estimator's
+            plans.
+
+        Returns
+        -------
+        self
+            The fitted estimator.
+        """
         self.set_network(trained.network, trained.callbacks, trained.epochs)
         return self
 
     def set_network(
         self, network: nn.Module, callbacks: Sequence[Callback] = (), n_iter: int | None = None
     ) -> None:
-        """Store a trained network as ``model_`` (on the CPU, in float64, in eval mode), the
-        callbacks its run used as ``callbacks_`` and the epochs it trained as ``n_iter_``."""
+        """Store a trained network as the fitted one.
+
+        Parameters
+        ----------
+        network : nn.Module
+            Kept as ``model_``, on the CPU, in float64, in eval mode.
+        callbacks : sequence of lightning Callback, default=()
+            The callbacks its run used, kept as ``callbacks_``.
+        n_iter : int, optional
+            The epochs it trained, kept as ``n_iter_``.
+        """
         self.n_iter_ = self.max_epochs if n_iter is None else n_iter
         # float64 for inference: a sample's output then does not depend on the batch it comes in.
         self.model_: nn.Module = network.cpu().double().eval()
@@ -354,37 +460,85 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         )
 
     def set_outputs(self, n_outputs: int, classes: Any = None) -> None:
-        """Set the target attributes of a network trained elsewhere (a checkpoint) with
-        ``n_outputs`` target columns: a classifier's ``classes_`` (``classes``, or ``0 ..
-        n_outputs - 1``), a regressor's ``n_outputs_`` and an identity target scaling."""
+        """Set the target attributes of a network trained elsewhere (a checkpoint).
+
+        Parameters
+        ----------
+        n_outputs : int
+            Target columns of the network.
+        classes : array-like, optional
+            A classifier's ``classes_`` (``0 .. n_outputs - 1`` by default); a regressor gets
+            ``n_outputs_`` and an identity target scaling.
+        """
         self.__dict__.update(self.task.outputs_of(n_outputs, classes))
 
     # -- prediction --------------------------------------------------------------------------
     def network_inputs(self, X: Any) -> np.ndarray:
-        """``X`` as the network takes it: validated against the fit (numeric, finite, the
-        features seen in fit), standardised when ``standardize``, float32."""
+        """``X`` as the network takes it.
+
+        Validated against the fit (numeric, finite, the features seen in fit), standardised when
+        ``standardize``, float32.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows (array, tensor or DataFrame), with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            In float32.
+        """
         check_is_fitted(self, "n_features_in_")
         X = validate_inputs(self, X, float32=True, reset=False)
         return self.scale_inputs(X)
 
     def input_scaling(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """The fitted ``(x_mean_, x_scale_)`` when ``standardize``, else ``None``."""
+        """The fitted input scaling.
+
+        Returns
+        -------
+        tuple of (ndarray, ndarray) or None
+            ``(x_mean_, x_scale_)`` when ``standardize``, else ``None``.
+        """
         return (self.x_mean_, self.x_scale_) if self.standardize else None
 
     def scale_inputs(self, X: np.ndarray) -> np.ndarray:
-        """Validated ``X`` as the network takes it: standardised with the fitted mean and scale
-        (when ``standardize``), float32."""
+        """Validated ``X`` as the network takes it.
+
+        Standardised with the fitted mean and scale (when ``standardize``), float32.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+            Validated rows.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+            In float32.
+        """
         return standardize(X, self.input_scaling())
 
     def network_function(
         self, dtype: torch.dtype = torch.float32
     ) -> Callable[[np.ndarray], np.ndarray]:
-        """What :meth:`predict_proba` (classifier) or :meth:`predict` (regressor) returns, as a
-        function of raw rows that are already validated, with the network in ``dtype``.
+        """The estimator's output as a function of validated raw rows, in ``dtype``.
 
-        For labelling many small batches fast, as distillation's teacher does: no input checks
-        per call, and float32 convolutions are several times faster on a CPU than the float64
-        ones ``predict`` uses. The outputs differ from ``predict``'s by float32 rounding only.
+        What :meth:`predict_proba` (classifier) or :meth:`predict` (regressor) returns. For
+        labelling many small batches fast, as distillation's teacher does: no input checks per
+        call, and float32 convolutions are several times faster on a CPU than the float64 ones
+        ``predict`` uses. The outputs differ from ``predict``'s by float32 rounding only.
+
+        Parameters
+        ----------
+        dtype : torch.dtype, default=torch.float32
+            The precision the network computes in.
+
+        Returns
+        -------
+        callable
+            ``function(rows) -> ndarray``.
         """
         check_is_fitted(self, "model_")
         network = self.model_
@@ -443,7 +597,9 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         to weights (unnamed classes weigh 1). For imbalanced data: it raises the rare classes'
         recall at the cost of calibrated probabilities.
     max_epochs : int, default=40
+        Epochs of training (the cosine schedule spans them all).
     batch_size : int, default=128
+        Rows per optimizer step.
     lr : float, default=3e-3
         Peak learning rate.
     optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
@@ -461,17 +617,6 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         fit into the next; the copies a fit used are kept as ``callbacks_`` for inspection.
     standardize : bool, default=True
         Centre and scale each feature with the training mean and standard deviation.
-    bootstrap : bool, default=False
-        Train on a bootstrap sample (``n`` rows drawn with replacement, from ``random_state``)
-        instead of on every row, as in bagging; the scaling still comes from all rows.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the rows (stratified for a classifier, drawn from
-        ``random_state``), stop once the validation loss has not improved for
-        ``n_iter_no_change`` epochs, and keep the best epoch's weights (scikit-learn's names).
-        The cosine schedule still spans ``max_epochs``. A member with early stopping is
-        trained on its own, never in a batched group.
-    validation_fraction : float, default=0.1
-    n_iter_no_change : int, default=10
     accelerator : {"auto", "cpu", "gpu", "cuda", "mps", "tpu"}, default="auto"
         Passed to :class:`lightning.Trainer`. A device this machine lacks is refused when
         ``fit`` starts; ``"auto"`` takes a GPU when there is one.
@@ -485,6 +630,19 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     precision : str, default="32-true"
         Lightning's training precision: ``"bf16-mixed"``, ``"16-mixed"`` (GPU), ``"64-true"``,
         ``"bf16-true"``... The network is stored and predicts in float64 either way.
+    bootstrap : bool, default=False
+        Train on a bootstrap sample (``n`` rows drawn with replacement, from ``random_state``)
+        instead of on every row, as in bagging; the scaling still comes from all rows.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the rows (stratified for a classifier, drawn from
+        ``random_state``), stop once the validation loss has not improved for
+        ``n_iter_no_change`` epochs, and keep the best epoch's weights (scikit-learn's names).
+        The cosine schedule still spans ``max_epochs``. A member with early stopping is
+        trained on its own, never in a batched group.
+    validation_fraction : float, default=0.1
+        Share of the rows held out for ``early_stopping``.
+    n_iter_no_change : int, default=10
+        Epochs without improvement before ``early_stopping`` stops.
     random_state : int, RandomState or None, default=None
         Seeds initialisation, data order and dropout; the global RNGs are left untouched.
     verbose : bool, default=False
@@ -522,16 +680,49 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
     }
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        """Class probabilities, ``(n_samples, n_classes)``, columns ordered as ``classes_``."""
+        """Class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows (array, tensor or DataFrame), with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns ordered as ``classes_``.
+        """
         return self.task.decode(self, self._forward(X))
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
-        """Log of :meth:`predict_proba`, computed stably from the logits."""
+        """Log of :meth:`predict_proba`, computed stably from the logits.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows (array, tensor or DataFrame), with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns ordered as ``classes_``.
+        """
         logits = torch.from_numpy(self._forward(X))
         return torch.log_softmax(logits, dim=1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
-        """Most probable class label for each sample."""
+        """Most probable class label for each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows (array, tensor or DataFrame), with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
         logits = self._forward(X)
         return self.classes_[logits.argmax(axis=1)]  # type: ignore[no-any-return]
 
@@ -542,6 +733,58 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     Takes the same parameters as :class:`NeuralClassifier`. With ``standardize=True`` the
     targets are standardised too (and predictions mapped back), so the defaults work for
     targets of any scale. ``y`` may be 1-D or ``(n_samples, n_outputs)``.
+
+    Parameters
+    ----------
+    module : str, class or callable, default="mlp"
+        As in :class:`NeuralClassifier`.
+    module_kwargs : dict, optional
+        As in :class:`NeuralClassifier`.
+    loss : {None, "mse", "gaussian"}, default=None
+        ``None`` or ``"mse"``: mean squared error, a point prediction. ``"gaussian"``: a mean
+        and a variance per output, learned by the Gaussian NLL; see :class:`NeuralClassifier`.
+    class_weight : None
+        A classifier's parameter; a regressor takes only None.
+    max_epochs : int, default=40
+        As in :class:`NeuralClassifier`.
+    batch_size : int, default=128
+        As in :class:`NeuralClassifier`.
+    lr : float, default=3e-3
+        As in :class:`NeuralClassifier`.
+    optimizer : {"adamw", "adam", "sgd", "rmsprop"}, default="adamw"
+        As in :class:`NeuralClassifier`.
+    weight_decay : float, default=1e-2
+        As in :class:`NeuralClassifier`.
+    l1 : float, default=0.0
+        As in :class:`NeuralClassifier`.
+    scheduler : {"cosine", "constant"} or callable, default="cosine"
+        As in :class:`NeuralClassifier`.
+    callbacks : list of lightning Callback, optional
+        As in :class:`NeuralClassifier`.
+    standardize : bool, default=True
+        As in :class:`NeuralClassifier`.
+    accelerator : {"auto", "cpu", "gpu", "cuda", "mps", "tpu"}, default="auto"
+        As in :class:`NeuralClassifier`.
+    devices : int, list of int or "auto", default=1
+        As in :class:`NeuralClassifier`.
+    strategy : str, default="auto"
+        As in :class:`NeuralClassifier`.
+    precision : str, default="32-true"
+        As in :class:`NeuralClassifier`.
+    bootstrap : bool, default=False
+        As in :class:`NeuralClassifier`.
+    early_stopping : bool, default=False
+        As in :class:`NeuralClassifier`.
+    validation_fraction : float, default=0.1
+        As in :class:`NeuralClassifier`.
+    n_iter_no_change : int, default=10
+        As in :class:`NeuralClassifier`.
+    random_state : int, RandomState or None, default=None
+        As in :class:`NeuralClassifier`.
+    verbose : bool, default=False
+        As in :class:`NeuralClassifier`.
+    log_dir : str, optional
+        As in :class:`NeuralClassifier`.
 
     Examples
     --------
@@ -566,14 +809,25 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
 
     @property
     def predicts_std(self) -> bool:
-        """Whether :meth:`predict` can return a predictive standard deviation
-        (``loss="gaussian"``); an ensemble reads a member's spread from it."""
+        """Whether :meth:`predict` can return a predictive standard deviation.
+
+        ``True`` for ``loss="gaussian"``; an ensemble reads a member's spread from it.
+
+        Returns
+        -------
+        bool
+        """
         return self.loss == "gaussian"
 
     @property
     def target_ndim(self) -> int:
-        """1 for targets fitted as ``(n_samples,)``, 2 for ``(n_samples, n_outputs)``: the
-        shape :meth:`predict` returns."""
+        """The number of dimensions of what :meth:`predict` returns.
+
+        Returns
+        -------
+        int
+            1 for targets fitted as ``(n_samples,)``, 2 for ``(n_samples, n_outputs)``.
+        """
         return int(self._y_ndim)
 
     @overload
@@ -590,6 +844,20 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
         With ``return_std=True`` (``loss="gaussian"`` only), also the predicted standard
         deviation of the target around each prediction, of the same shape (scikit-learn's
         ``GaussianProcessRegressor`` convention).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows (array, tensor or DataFrame), with the features of the fit.
+        return_std : bool, default=False
+            Also return the predicted standard deviation.
+
+        Returns
+        -------
+        mean : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            The predictions.
+        std : ndarray of the shape of ``mean``
+            Only with ``return_std=True``.
         """
         if return_std and not self.predicts_std:
             raise ValueError(

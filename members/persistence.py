@@ -414,6 +414,16 @@ class SaveLoadMixin:
 
         Network weights go to ``weights.safetensors``, everything else to ``estimator.skops``,
         with a readable ``manifest.json``. Load it back with ``type(self).load(path)``.
+
+        Parameters
+        ----------
+        path : str or path
+            The folder (created; an existing save there is replaced).
+
+        Returns
+        -------
+        Path
+            The folder written.
         """
         from sklearn.utils.validation import check_is_fitted
 
@@ -424,7 +434,21 @@ class SaveLoadMixin:
     def load(
         cls: type[T], path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False
     ) -> T:
-        """Read an estimator saved with :meth:`save`; see :func:`members.persistence.load`."""
+        """Read an estimator saved with :meth:`save`; see :func:`members.persistence.load`.
+
+        Parameters
+        ----------
+        path : str or path
+            The folder given to :meth:`save`.
+        trusted : bool or list of str, default=False
+            Types beyond the safe defaults to accept, or ``True`` for every type in the file
+            (only for files from a source you trust).
+
+        Returns
+        -------
+        estimator
+            An instance of this class.
+        """
         estimator = load(path, trusted=trusted)
         if not isinstance(estimator, cls):
             raise TypeError(

@@ -11,6 +11,7 @@ from torch import nn
 
 BackboneFactory = Callable[..., nn.Module]
 
+#: The backbone factories by name (:func:`register_backbone` adds one).
 BACKBONES: dict[str, BackboneFactory] = {}
 
 
@@ -19,6 +20,16 @@ def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]
 
     The factory is called as ``f(n_features, n_outputs, **module_kwargs)`` and returns an
     ``nn.Module``.
+
+    Parameters
+    ----------
+    name : str
+        The name :func:`build_backbone` and ``NeuralClassifier(module=name)`` take.
+
+    Returns
+    -------
+    callable
+        A decorator that registers the factory and returns it unchanged.
 
     Examples
     --------
@@ -43,6 +54,17 @@ def register_backbone(name: str) -> Callable[[BackboneFactory], BackboneFactory]
 def get_backbone(name: str) -> BackboneFactory:
     """Return the backbone factory registered under ``name``.
 
+    Parameters
+    ----------
+    name : str
+        A registered name (``"mlp"``, ``"cnn1d"``, ``"cnn2d"``, ``"resnet"``, or one of
+        :func:`register_backbone`).
+
+    Returns
+    -------
+    callable
+        ``f(n_features, n_outputs, **module_kwargs) -> nn.Module``.
+
     Examples
     --------
     >>> get_backbone("mlp").__name__
@@ -64,6 +86,22 @@ def build_backbone(
     module_kwargs: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Build a network from a registry name, a class or a factory callable.
+
+    Parameters
+    ----------
+    module : str or callable
+        A registered name, or a factory ``f(n_features, n_outputs, **module_kwargs)``.
+    n_features : int
+        Inputs per row.
+    n_outputs : int
+        Outputs per row.
+    module_kwargs : dict, optional
+        Extra arguments of the factory.
+
+    Returns
+    -------
+    nn.Module
+        The untrained network.
 
     Examples
     --------

@@ -41,13 +41,20 @@ class ResNet(nn.Module):
 
     Parameters
     ----------
-    n_features, n_outputs : int
+    n_features : int
+        Length of one flattened input row.
+    n_outputs : int
+        Outputs per row (classes, or regression targets).
     channels : sequence of int, default=(32, 64, 128)
         Width of each stage; every stage after the first halves the length.
     blocks_per_stage : int, default=1
+        Residual blocks in each stage.
     activation : str, default="relu"
+        ``"relu"``, ``"gelu"``, ``"leaky_relu"`` or ``"elu"``.
     dropout : float, default=0.0
+        Dropout before the output layer.
     in_channels : int, default=1
+        Channels of the input signal: a row is ``in_channels`` signals laid end to end.
 
     Examples
     --------

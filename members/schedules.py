@@ -14,6 +14,20 @@ def cycle_ends(total_steps: int, n_cycles: int, warmup_fraction: float = 0.0) ->
     ``n_cycles`` cycles of ``ceil(rest / n_cycles)`` steps (the last may be shorter), as in
     Huang et al. (2017).
 
+    Parameters
+    ----------
+    total_steps : int
+        Optimizer steps of the whole run.
+    n_cycles : int
+        Number of cycles.
+    warmup_fraction : float, default=0.0
+        Share of the steps before the first cycle.
+
+    Returns
+    -------
+    list of int
+        ``n_cycles`` step numbers, increasing.
+
     Examples
     --------
     >>> cycle_ends(10, 3)
@@ -50,6 +64,7 @@ class CyclicCosineSchedule:
     Parameters
     ----------
     n_cycles : int
+        Number of cycles M (one snapshot at the end of each).
     warmup_fraction : float, default=0.0
         Share of the steps spent in the ordinary run before the cycles.
     cycle_peak : float, default=1.0

@@ -23,6 +23,7 @@ class SnapshotCollector(Callback):
     Parameters
     ----------
     n_snapshots : int
+        Copies to collect, one per cycle.
     warmup_fraction : float, default=0.0
         Share of the steps before the first cycle starts (fast geometric ensembling).
 

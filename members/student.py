@@ -62,8 +62,26 @@ class StudentMixin:
         y: Any = None,
         **options: Any,
     ) -> BaseNeuralEstimator:
-        """Train on a teacher's outputs (knowledge distillation) instead of labels alone: the
-        network :meth:`plan_distill` plans, with the same arguments."""
+        """Train on a teacher's outputs (knowledge distillation) instead of labels alone.
+
+        The network :meth:`plan_distill` plans, with the same arguments.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The transfer set.
+        teacher : array-like or callable
+            The teacher's outputs on ``X``, or a function of raw rows that computes them.
+        y : array-like, optional
+            True targets of the first ``len(y)`` rows of ``X``.
+        **options
+            The keyword arguments of :meth:`plan_distill`.
+
+        Returns
+        -------
+        self
+            The fitted student.
+        """
         return self.accept(train_network(self.plan_distill(X, teacher, y, **options)))
 
     def plan_distill(
@@ -81,8 +99,9 @@ class StudentMixin:
         init_from: BaseNeuralEstimator | None = None,
         sample_weight: Any = None,
     ) -> TrainingPlan:
-        """The plan that trains this estimator's network on a teacher's outputs (knowledge
-        distillation) instead of labels alone; :meth:`fit_distill` runs it.
+        """The plan that trains this estimator's network on a teacher's outputs.
+
+        Knowledge distillation instead of labels alone; :meth:`fit_distill` runs it.
 
         Two ways: with ``teacher`` an array, the student learns the outputs the teacher
         computed once on ``X`` (cached targets, Hinton et al., 2015). With ``teacher`` a
@@ -123,6 +142,12 @@ class StudentMixin:
         sample_weight : array-like of shape (n_samples,), optional
             Each row's weight in both terms of the loss (a view drawn from a row weighs as the
             row), as in :meth:`fit`; rows of weight 0 are left out.
+
+        Returns
+        -------
+        TrainingPlan
+            The plan; :func:`members.training.train_network` runs it and :meth:`accept` takes
+            the result.
         """
         check_distillation(temperature, alpha, "fit_distill")
         self._validate_params()

@@ -7,6 +7,8 @@ Without a built site (a plain ``python -m pytest``) these tests are skipped: bui
 """
 
 import inspect
+import re
+import runpy
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,8 @@ import combiners
 import ensembles
 import members
 
-HTML = Path(__file__).parents[1] / "docs" / "_build" / "html"
+DOCS = Path(__file__).parents[1] / "docs"
+HTML = DOCS / "_build" / "html"
 PACKAGES = {"members": members, "combiners": combiners, "ensembles": ensembles}
 
 built = pytest.mark.skipif(
@@ -73,3 +76,86 @@ def test_every_public_class_and_function_has_an_example(package):
         and "Examples" not in (getattr(module, name).__doc__ or "")
     ]
     assert missing == []
+
+
+def ours(obj):
+    return (getattr(obj, "__module__", None) or "").split(".")[0] in PACKAGES
+
+
+def public_api(package):
+    """Qualified names of the package's public classes and functions, and of every method and
+    property they define or inherit from a class of this library (not torch's, Lightning's or
+    scikit-learn's, which document their own)."""
+    names = []
+    module = PACKAGES[package]
+    for name in module.__all__:
+        obj = getattr(module, name)
+        if inspect.ismodule(obj):  # the metrics modules: the functions they define
+            names += [
+                f"{obj.__name__}.{attr}"
+                for attr, value in vars(obj).items()
+                if inspect.isfunction(value)
+                and not attr.startswith("_")
+                and value.__module__ == obj.__name__
+            ]
+            continue
+        if not (inspect.isclass(obj) or inspect.isfunction(obj)):
+            continue  # data: COMBINERS, BACKBONES
+        # by the defining module: "members.compress" is also the name of a module
+        names.append(f"{obj.__module__}.{obj.__qualname__}")
+        if not inspect.isclass(obj):
+            continue
+        for owner in obj.__mro__:
+            if not ours(owner):
+                continue
+            for attr, value in vars(owner).items():
+                if attr.startswith("_") or (owner is not obj and attr in vars(obj)):
+                    continue
+                if isinstance(value, staticmethod | classmethod):
+                    value = value.__func__
+                if inspect.isfunction(value) or isinstance(value, property):
+                    names.append(f"{owner.__module__}.{owner.__qualname__}.{attr}")
+    return sorted(set(names))
+
+
+def test_the_public_api_covers_every_package():
+    assert len(public_api("members")) > 50
+    assert "members.compress.compress" in public_api("members")
+    assert "ensembles._base.BaseEnsemble.fit" in public_api("ensembles")
+    assert "combiners.base.BaseCombiner.combine" in public_api("combiners")
+    assert "combiners.metrics.nll" in public_api("combiners")
+
+
+@pytest.mark.parametrize("package", sorted(PACKAGES))
+def test_numpydoc_validation_passes_on_the_public_api(package):
+    """The checks the site's build runs (``docs/conf.py``: every one but those it skips, with
+    its reasons), on every public class, function, method and property, rendered or not."""
+    validate = pytest.importorskip("numpydoc.validate").validate
+    conf = runpy.run_path(str(DOCS / "conf.py"))
+    skipped = set(conf["NUMPYDOC_SKIPPED"])
+    protocol = re.compile(conf["NUMPYDOC_PROTOCOL"])
+    findings = [
+        f"{name}: {code} {message}"
+        for name in public_api(package)
+        if not protocol.search(name)
+        for code, message in validate(name)["errors"]
+        if code not in skipped
+    ]
+    assert findings == []
+
+
+def test_the_benchmarks_page_shows_every_marked_table_and_names_every_benchmark():
+    """Each table is written once, in its guide page between ``<!-- benchmark: NAME -->``
+    markers; the benchmarks page includes every one of them and names every script."""
+    marked: list[str] = []
+    for page in [DOCS / "getting_started.md", *sorted((DOCS / "guide").glob("*.md"))]:
+        text = page.read_text()
+        starts = re.findall(r"<!-- benchmark: ([a-z-]+) -->", text)
+        assert starts == re.findall(r"<!-- /benchmark: ([a-z-]+) -->", text), page.name
+        marked += starts
+    benchmarks = (DOCS / "benchmarks.md").read_text()
+    included = re.findall(r":start-after: <!-- benchmark: ([a-z-]+) -->", benchmarks)
+    assert sorted(included) == sorted(marked)
+    assert len(set(marked)) == len(marked) >= 10
+    for script in sorted((DOCS.parent / "benchmarks").glob("*.py")):
+        assert f"python benchmarks/{script.name}" in benchmarks, script.name
