@@ -40,6 +40,29 @@ autodoc_inherit_docstrings = False  # Lightning's and scikit-learn's docstrings 
 autodoc_typehints = "none"  # numpydoc's Parameters sections say the types
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
+# numpydoc's validation of every docstring the site renders (``-W`` turns a finding into a
+# failed build); tests/test_docstrings.py runs the same checks over the whole public API.
+# Every check but these:
+NUMPYDOC_SKIPPED = {
+    "ES01": "an extended summary: short methods say all in their summary",
+    "SA01": "a See Also section: the guide pages link related names",
+    "EX01": "an Examples section on every method: every public class and function has one",
+    "SS05": "a summary starting with a verb: ours often name what is returned",
+}
+numpydoc_validation_checks = {"all", *NUMPYDOC_SKIPPED}
+# the methods of torch's and Lightning's protocols (forward, training_step, the hooks): their
+# contract is documented by torch and Lightning, and ours add nothing a user calls
+NUMPYDOC_PROTOCOL = (
+    r"\.(forward|training_step|validation_step|configure_optimizers|on_[a-z_]+|state_dict"
+    r"|load_state_dict)$"
+)
+# the registries are dicts: numpydoc would read Python's docstring of dict (their ``#:``
+# comments document them)
+numpydoc_validation_exclude = {
+    NUMPYDOC_PROTOCOL,
+    r"^combiners\.COMBINERS$",
+    r"^members\.BACKBONES$",
+}
 myst_heading_anchors = 3
 # the gallery: every examples/plot_*.py runs when the site is built, its figures go in the page
 sphinx_gallery_conf = {
@@ -88,14 +111,116 @@ def write_api_pages() -> None:
 
 write_api_pages()
 
+# the study config's reference: generated from its schema (the dataclasses jsonargparse reads)
+STUDY_SECTIONS = {  # the YAML key of each dataclass, in the page's order
+    "StudyConfig": "(the file)",
+    "DataConfig": "data",
+    "MemberConfig": "members[]",
+    "DistillConfig": "distill",
+    "SearchConfig": "search",
+    "ShiftConfig": "shift",
+}
 
-def skip_metadata_requests(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
-    """scikit-learn writes a ``set_<method>_request`` for every estimator; its own docs
-    describe them (metadata routing), with references to its glossary that this site lacks."""
+
+def type_name(hint: object) -> str:
+    """A type hint as the reference shows it: ``int or None``, ``list of str``."""
+    import types
+    import typing
+
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(type_name(arg) for arg in typing.get_args(hint))
+    if origin in (list, dict):
+        inner = " to ".join(type_name(arg) for arg in typing.get_args(hint))
+        return f"{origin.__name__} of {inner}"
+    if hint is type(None):
+        return "null"
+    name = getattr(hint, "__name__", str(hint))
+    return f"[{name}](#{name.lower()})" if name in STUDY_SECTIONS else f"`{name}`"
+
+
+def default_text(field: object) -> str:
+    import dataclasses
+
+    if field.default is not dataclasses.MISSING:  # type: ignore[attr-defined]
+        value = field.default  # type: ignore[attr-defined]
+    elif field.default_factory is not dataclasses.MISSING:  # type: ignore[attr-defined]
+        value = field.default_factory()  # type: ignore[attr-defined]
+    else:
+        return "required"
+    if dataclasses.is_dataclass(value):
+        return "its defaults"
+    return "`null`" if value is None else f"`{value!r}`".replace("'", "")
+
+
+def write_study_schema() -> None:
+    """``guide/study_schema.md``: every key of a study config with its type and default (read
+    from the dataclasses) and its meaning (their docstrings' Parameters). A key without a
+    description, or a description of no key, fails the build."""
+    import dataclasses
+    import inspect
+    import typing
+
+    from numpydoc.docscrape import NumpyDocString
+
+    from experiments.study import config
+
+    lines = [
+        "# Study config reference",
+        "",
+        "Every key of a study's YAML file (`ensembles-study CONFIG`), generated from the schema",
+        "that validates it (the dataclasses of `experiments/study/config.py`, read by",
+        "jsonargparse), when this site is built. Estimators and combiners are named by",
+        "`class_path` / `init_args` (or a class path alone), as in LightningCLI. The guide page",
+        "[Studies](studies.md) shows a whole file.",
+        "",
+    ]
+    for name, key in STUDY_SECTIONS.items():
+        cls = getattr(config, name)
+        doc = NumpyDocString(inspect.getdoc(cls) or "")
+        described = {entry.name: " ".join(entry.desc) for entry in doc["Parameters"]}
+        fields = {field.name: field for field in dataclasses.fields(cls)}
+        if set(described) != set(fields):
+            raise ValueError(
+                f"{name}: documented keys {sorted(described)} differ from the schema's "
+                f"{sorted(fields)}"
+            )
+        hints = typing.get_type_hints(cls)
+        lines += [f"## {name}", "", f"Key: `{key}`." if key != "(the file)" else "The file.", ""]
+        lines += [" ".join(doc["Summary"]), ""]
+        if doc["Extended Summary"]:
+            lines += [" ".join(doc["Extended Summary"]), ""]
+        lines += ["| key | type | default | meaning |", "| --- | --- | --- | --- |"]
+        for field_name, field in fields.items():
+            lines.append(
+                f"| `{field_name}` | {type_name(hints[field_name])} | {default_text(field)} | "
+                f"{described[field_name]} |"
+            )
+        lines.append("")
+    page = DOCS / "guide" / "study_schema.md"
+    text = "\n".join(lines)
+    if not page.exists() or page.read_text() != text:
+        page.write_text(text)
+
+
+write_study_schema()
+
+
+def skip_foreign_members(app, what, name, obj, skip, options):  # type: ignore[no-untyped-def]
+    """A class page shows the methods this library writes, its own and those it inherits from
+    its own base classes (``EnsembleClassifier.fit`` is ``BaseEnsemble``'s), not those of
+    torch, Lightning or scikit-learn, whose docs describe them (with references to glossaries
+    this site lacks). scikit-learn's ``set_<method>_request`` are generated per estimator."""
     if name.startswith("set_") and name.endswith("_request"):
         return True
+    function = getattr(obj, "fget", obj)  # a property's getter
+    function = getattr(function, "__func__", function)  # a classmethod's function
+    module = getattr(function, "__module__", None)
+    if what == "class" and callable(function) and module is not None:
+        if module.split(".")[0] not in PACKAGES:
+            return True
     return None
 
 
 def setup(app):  # type: ignore[no-untyped-def]
-    app.connect("autodoc-skip-member", skip_metadata_requests)
+    app.connect("autodoc-skip-member", skip_foreign_members)

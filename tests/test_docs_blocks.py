@@ -27,11 +27,21 @@ BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 CLUSTER = "# on a cluster"
 
 
+# written by docs/conf.py when the site is built (from the study config's schema)
+GENERATED = {"study_schema"}
+
+
 def pages() -> list[Path]:
-    """The README, getting started, then the guide's pages in its table of contents' order."""
+    """The README, getting started, then the guide's pages in its table of contents' order
+    (a generated page only once the site has been built)."""
     index = (DOCS / "guide" / "index.rst").read_text().split(":maxdepth: 1", 1)[1]
-    guide = [DOCS / "guide" / f"{line.strip()}.md" for line in index.splitlines() if line.strip()]
-    return [README, DOCS / "getting_started.md", *guide]
+    names = [line.strip() for line in index.splitlines() if line.strip()]
+    guide = [
+        DOCS / "guide" / f"{name}.md"
+        for name in names
+        if name not in GENERATED or (DOCS / "guide" / f"{name}.md").exists()
+    ]
+    return [README, DOCS / "getting_started.md", *guide, DOCS / "benchmarks.md"]
 
 
 def every_block() -> list[str]:

@@ -38,10 +38,23 @@ CALIBRATIONS = (None, "temperature")
 class DataConfig:
     """Where the data comes from and how it is split.
 
-    ``source``: ``mnist1d``, a scikit-learn bundled set (``digits``, ``breast_cancer``,
-    ``wine``, ``iris``, ``diabetes``) or a ``.npz`` / ``.csv`` file (``target`` names the
-    column). ``validation_size`` of the training data is held out from the members to fit the
-    combiners (and the temperature), so every combiner is compared on the same members.
+    Parameters
+    ----------
+    source
+        ``mnist1d``, ``digits28`` (upscaled, jittered 28x28 digits), a scikit-learn bundled set
+        (``digits``, ``breast_cancer``, ``wine``, ``iris``, ``diabetes``) or a ``.npz`` / ``.csv``
+        file.
+    target
+        The target's column of a ``.csv`` file.
+    task
+        ``classification`` or ``regression``; read from the targets when omitted.
+    test_size
+        Share of the rows held out as the test set (MNIST-1D keeps its standard split).
+    validation_size
+        Share of the training data held out from the members to fit the combiners (and the
+        temperature), so every combiner is compared on the same members.
+    seed
+        Seed of the train/test split.
     """
 
     source: str = "mnist1d"
@@ -54,7 +67,17 @@ class DataConfig:
 
 @dataclass
 class MemberConfig:
-    """One entry of the pool: an estimator, trained once per seed (its ``random_state``)."""
+    """One entry of the pool: an estimator, trained once per seed (its ``random_state``).
+
+    Parameters
+    ----------
+    name
+        The entry's name; its members are ``<name>_s<seed>`` (``<name>`` for one seed).
+    estimator
+        Any scikit-learn estimator, by ``class_path`` / ``init_args`` or a class path alone.
+    seeds
+        One member per seed.
+    """
 
     name: str
     estimator: BaseEstimator
@@ -63,8 +86,34 @@ class MemberConfig:
 
 @dataclass
 class DistillConfig:
-    """Distill the full ensemble fused by ``combiner`` into ``student``; the other keys are
-    those of ``EnsembleClassifier.distill`` (``None``: its default for the method)."""
+    """Distill the full ensemble fused by ``combiner`` into ``student``.
+
+    The other keys are those of ``EnsembleClassifier.distill`` (``null``: its default for the
+    method).
+
+    Parameters
+    ----------
+    student
+        The student estimator (``class_path`` / ``init_args``).
+    combiner
+        The name of the study's combiner whose ensemble is the teacher.
+    method
+        ``function_matching`` or ``cached``.
+    temperature
+        Softens the teacher's and the student's distributions.
+    alpha
+        Weight of the teacher term against the labels.
+    augment
+        The views the student learns on: ``auto``, ``noise``, ``mixup``, ``munge`` or ``null``.
+    n_augment
+        Augmented copies of the transfer set (``cached`` only).
+    budget
+        The student's epochs as a multiple of its ``max_epochs`` (``function_matching``).
+    validation_fraction
+        Share of the transfer set held out to stop the student early.
+    warm_start
+        Start from the best member of the student's architecture.
+    """
 
     student: BaseEstimator
     combiner: str = "mean"
@@ -91,11 +140,30 @@ SpaceValue = _Plain | list[_Plain | list[int]] | dict[str, float | bool]
 
 @dataclass
 class SearchConfig:
-    """Search the pool with ``EnsembleSearchClassifier`` / ``EnsembleSearchRegressor`` and, with
-    ``baseline``, compare it with a deep ensemble of ``estimator`` at equal budget: ``n_trials``
-    seeds, the same held-out split (``data.validation_size`` of the training data) and the same
-    selection. ``estimator`` is the template every trial configures (default: the first
-    member's estimator); the other keys are the search's parameters."""
+    """Search the pool and compare it with a deep ensemble at equal budget.
+
+    ``EnsembleSearchClassifier`` / ``EnsembleSearchRegressor``; with ``baseline``, a deep
+    ensemble of ``estimator`` is compared with it at equal budget: ``n_trials`` seeds, the same
+    held-out split (``data.validation_size`` of the training data) and the same selection.
+
+    Parameters
+    ----------
+    estimator
+        The template every trial configures (default: the first member's estimator).
+    space
+        A preset (``mlp``, ``cnn1d``, ``cnn2d``, ``any``), or a mapping of parameter to a value,
+        a list of choices or a range ``{low, high, log}``, or a list of such mappings.
+    n_trials
+        Trials of the search (and seeds of the deep ensemble).
+    ensemble_size
+        Members the selection keeps.
+    extra_seeds
+        Retrain the selected configurations with this many more seeds each.
+    objectives
+        ``nll`` (or ``rmse``) first, then ``latency`` and ``parameters`` for a Pareto front.
+    baseline
+        Also build the deep ensemble of ``estimator`` seeds.
+    """
 
     estimator: BaseEstimator | None = None
     space: str | dict[str, SpaceValue] | list[dict[str, SpaceValue]] = "mlp"
@@ -108,13 +176,27 @@ class SearchConfig:
 
 @dataclass
 class ShiftConfig:
-    """Evaluate under dataset shift (:mod:`experiments.shift`): the test inputs corrupted by each
-    of ``corruptions`` at each of ``severities`` (1 to 5), scored for the mean member, the full
-    pool fused by ``combiner``, that ensemble calibrated (temperature, fitted on the clean
-    validation data; classification) and the student (with ``distill``). ``layout`` says how a
-    row's features lie (``tabular``, ``signal`` or ``image`` of ``image_shape``). The corruption
-    ``mnist1d`` draws fresh MNIST-1D rows with harder generator settings instead (MNIST-1D
-    studies only)."""
+    """Evaluate under dataset shift (:mod:`experiments.shift`).
+
+    The test inputs are corrupted by each of ``corruptions`` at each of ``severities``, and
+    scored for the mean member, the full pool fused by ``combiner``, that ensemble calibrated
+    (temperature, fitted on the clean validation data; classification) and the student (with
+    ``distill``).
+
+    Parameters
+    ----------
+    corruptions
+        Some of ``noise``, ``scale``, ``shift``, ``occlusion``, and ``mnist1d`` (fresh MNIST-1D
+        rows drawn with harder generator settings; MNIST-1D studies only).
+    severities
+        Ints in 1 to 5.
+    layout
+        How a row's features lie: ``tabular``, ``signal`` or ``image`` (of ``image_shape``).
+    image_shape
+        ``[height, width]`` of an image row (a square when omitted).
+    combiner
+        The name of the study's combiner whose ensemble is scored.
+    """
 
     corruptions: list[str] = field(default_factory=lambda: ["noise", "scale", "shift", "occlusion"])
     severities: list[int] = field(default_factory=lambda: [1, 2, 3, 4, 5])
@@ -125,8 +207,39 @@ class ShiftConfig:
 
 @dataclass
 class StudyConfig:
-    """One ensemble study: data, member pool, combiners, ensemble sizes, distillation, and a
-    pool search against a deep ensemble."""
+    """One ensemble study: the keys of a study's YAML file.
+
+    Parameters
+    ----------
+    members
+        The pool: a list of entries (``name``, ``estimator``, ``seeds``).
+    data
+        Where the data comes from and how it is split.
+    combiners
+        Fusion rules by name (``class_path`` / ``init_args``, or a class path alone); the plain
+        mean when omitted.
+    sizes
+        Ensemble sizes to score (default: 1 to all members).
+    subsets
+        How the members of each size are drawn: ``random`` or ``greedy`` (forward selection on
+        the validation NLL).
+    draws
+        Random draws per size (``subsets: random``).
+    calibration
+        ``temperature`` (classification), fitted on the validation data, or ``null``.
+    distill
+        Distil the ensemble into one student (optional).
+    search
+        A searched pool against a deep ensemble (optional).
+    shift
+        Every model on corrupted test inputs (optional).
+    seed
+        Seed of the validation split, the draws and the student.
+    output
+        The output folder (``--output`` overrides it).
+    n_jobs
+        Member trainings at once (``--n-jobs`` overrides it).
+    """
 
     members: list[MemberConfig]
     data: DataConfig = field(default_factory=DataConfig)
