@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import shutil
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -165,8 +166,12 @@ def save(
 
     - ``path`` must not exist, be empty, or be one of our saves (a manifest of this format and
       no file a save does not write); anything else raises ``FileExistsError``;
-    - the new save is written to a temporary sibling unique to this call, then swapped in under
-      a lock, so two processes saving to one path each leave a complete save (the last wins);
+    - the new save is written to a temporary sibling unique to this call, then swapped in while
+      holding an exclusive lock on the parent folder (``flock`` on the folder itself, so no lock
+      file is ever written), which :func:`load` holds shared while it reads: two processes
+      saving to one path each leave a complete save (the last wins), and a reader gets the
+      earlier save or the new one, never a mix;
+    - every file of the save gets the permissions the umask gives a new file;
     - a crash during the swap leaves the earlier save renamed aside, and the next :func:`save`
       or :func:`load` of ``path`` puts it back;
     - what could not be loaded is refused here: a function or class that cannot be imported by
@@ -178,19 +183,33 @@ def save(
     from safetensors.torch import save_file
 
     folder = Path(path)
-    _check_target(folder)
+    _check_target(folder, early=True)
     _check_importable(estimator)
     sink = _Sink()
     with _bound(_export, sink):
         state = sio.dumps(estimator)
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(
+            f"cannot create the folder {str(folder.parent)!r} to save path={str(folder)!r}: "
+            f"{error.strerror}; choose a path you can write to"
+        ) from error
     token = uuid.uuid4().hex[:12]
     partial = folder.with_name(f".{folder.name}.partial-{token}")
-    partial.mkdir()
+    try:
+        partial.mkdir()
+    except OSError as error:
+        raise OSError(
+            f"cannot write in {str(folder.parent)!r} to save path={str(folder)!r}: "
+            f"{error.strerror}; choose a path you can write to"
+        ) from error
     try:
         (partial / STATE).write_bytes(state)
         if sink.tensors:
             save_file(sink.tensors, partial / WEIGHTS)
+            # safetensors writes its file owner-only; every file of a save follows the umask
+            os.chmod(partial / WEIGHTS, (partial / STATE).stat().st_mode & 0o777)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -203,7 +222,8 @@ def save(
             "metadata": _jsonable(metadata or {}),
         }
         (partial / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        with _lock(folder):
+        with _locked(folder, exclusive=True):
+            _recover(folder)
             _check_target(folder)  # again: another process may have written meanwhile
             _swap_in(partial, folder, token)
     except BaseException:
@@ -212,13 +232,27 @@ def save(
     return folder
 
 
-def _check_target(folder: Path) -> None:
-    _recover(folder)
-    if folder.exists() and not (folder.is_dir() and _is_empty_or_saved(folder)):
+def _check_target(folder: Path, *, early: bool = False) -> None:
+    """Refuse a ``path`` that is not empty and not one of our saves. ``early``: before the
+    lock, to fail before any work; another process may be swapping a save in or out of
+    ``folder`` right then, so only a conclusive answer raises (the check under the lock
+    decides)."""
+    try:
+        ours = not folder.exists() or (folder.is_dir() and _is_empty_or_saved(folder))
+    except OSError:
+        if early:
+            return
+        raise
+    if not ours and not (early and _is_swapping(folder)):
         raise FileExistsError(
             f"path={str(folder)!r} exists and is not a saved estimator (it holds files a save "
             "does not write); choose a new folder"
         )
+
+
+def _is_swapping(folder: Path) -> bool:
+    """Whether some save of ``folder`` is in flight (its temporary siblings exist)."""
+    return any(folder.parent.glob(f".{folder.name}.partial-*"))
 
 
 def _swap_in(new: Path, folder: Path, token: str) -> None:
@@ -241,21 +275,28 @@ def _recover(folder: Path) -> None:
 
 
 @contextmanager
-def _lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder``'s swap (a hidden lock file beside it; POSIX)."""
+def _locked(folder: Path, *, exclusive: bool) -> Iterator[bool]:
+    """A lock on the saves in ``folder``'s parent: ``flock`` on the parent folder itself, so no
+    lock file is created, left behind, or needed where the user may only read. Exclusive while
+    a save is swapped in, shared while one is read. Where there is no ``flock`` (Windows, a
+    file system that refuses it) nothing is locked, and :func:`load` checks what it read
+    against the manifest's checksums instead (and reads again if a swap came between)."""
     try:
         import fcntl
 
-        handle = open(folder.with_name(f".{folder.name}.lock"), "a")  # noqa: SIM115
-    except (ImportError, OSError):  # Windows, or a read-only folder: nothing to swap there
-        yield
+        descriptor = os.open(folder.parent, os.O_RDONLY)
+    except (ImportError, OSError):
+        yield False
         return
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
         try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            locked = True
+        except OSError:
+            locked = False  # a file system without flock (some network mounts)
+        yield locked
+    finally:
+        os.close(descriptor)  # releases the lock
 
 
 def _sha256(file: Path) -> str:
@@ -306,15 +347,11 @@ def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False)
         the file: do that only for files from a source you trust.
     """
     import skops.io as sio
-    from safetensors.torch import load_file
+    from safetensors.torch import load as load_tensors
 
     folder = Path(path)
-    if not folder.exists():  # a crash mid-swap may have left the save aside
-        with _lock(folder):
-            _recover(folder)
-    manifest = read_manifest(folder)
-    _check_files(folder, manifest)
-    state = (folder / STATE).read_bytes()
+    manifest, contents = _read_save(folder)
+    state = contents[STATE]
     try:
         found = sio.get_untrusted_types(data=state)
     except Exception as error:  # skops' own errors for a file that is not a skops archive
@@ -335,7 +372,7 @@ def load(path: str | os.PathLike[str], *, trusted: bool | Sequence[str] = False)
         )
     weights = folder / WEIGHTS
     try:
-        tensors = load_file(weights) if weights.exists() else {}
+        tensors = load_tensors(contents[WEIGHTS]) if WEIGHTS in contents else {}
     except Exception as error:  # safetensors' SafetensorError for a damaged file
         raise ValueError(f"{weights} cannot be read: {error}") from error
     if sorted({name.split("/")[0] for name in tensors}) != manifest.get("networks", []):
@@ -366,22 +403,60 @@ def loading() -> bool:
     return _import.get() is not None
 
 
-def _check_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Every file the manifest lists has the checksum it lists (format version 2 on)."""
+# reads of a save that a concurrent swap changed midway, where no lock keeps swaps out
+READ_ATTEMPTS = 5
+
+
+def _read_save(folder: Path) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """The manifest and the bytes of every file of the save at ``folder``, read while holding
+    the shared lock (:func:`_locked`) and checked against the manifest's checksums, so that
+    they are one save's files. A missing save names ``path``; a crash mid-swap is recovered."""
+    if not folder.is_dir() and not folder.parent.is_dir():
+        raise FileNotFoundError(f"path={str(folder)!r} does not exist: nothing was saved there")
+    exclusive = False
+    for attempt in range(READ_ATTEMPTS):
+        with _locked(folder, exclusive=exclusive) as locked:
+            if not folder.exists():
+                if locked and not exclusive:  # a crash mid-swap may have left the save aside
+                    exclusive = True
+                    continue
+                _recover(folder)
+            if not folder.exists():
+                raise FileNotFoundError(
+                    f"path={str(folder)!r} does not exist: nothing was saved there"
+                )
+            try:
+                manifest = read_manifest(folder)
+                return manifest, _read_files(folder, manifest)
+            except (ValueError, FileNotFoundError):
+                if locked or attempt == READ_ATTEMPTS - 1:
+                    raise  # under the lock no swap came between: the save is damaged
+        time.sleep(0.05 * (attempt + 1))  # unlocked: a swap may have come between; read again
+    raise AssertionError("unreachable")
+
+
+def _read_files(folder: Path, manifest: dict[str, Any]) -> dict[str, bytes]:
+    """The bytes of every file of the save, each with the checksum the manifest lists (format
+    version 2 on; version 1 saves have no checksums)."""
     files = manifest.get("files")
     if files is None and manifest.get("format_version") == 1:
-        return  # written before checksums
+        names = [name for name in (STATE, WEIGHTS) if (folder / name).is_file()]
+        return {name: (folder / name).read_bytes() for name in names}
     if not isinstance(files, dict) or STATE not in files:
         raise ValueError(f"{folder / MANIFEST} lists no checksums of the save's files")
+    contents = {}
     for name, digest in files.items():
         file = folder / str(name)
         if Path(str(name)).name != name or not file.is_file():
             raise ValueError(f"{file} is missing: {folder} is not a complete save")
-        if _sha256(file) != digest:
+        data = file.read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
             raise ValueError(
                 f"{file} does not match the checksum in {folder / MANIFEST}: the file is "
                 "damaged, or comes from another save"
             )
+        contents[str(name)] = data
+    return contents
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def test_newer_format_version_gives_a_clear_error(classification_data, tmp_path)
     ("prepare", "error", "match"),
     [
         (lambda p: p.mkdir(), FileNotFoundError, "has no manifest.json"),
-        (lambda p: None, FileNotFoundError, "has no manifest.json"),
+        (lambda p: None, FileNotFoundError, "does not exist: nothing was saved there"),
         (
             lambda p: (p.mkdir(), (p / "manifest.json").write_text('{"format": "other"}')),
             ValueError,
@@ -121,8 +121,16 @@ def test_newer_format_version_gives_a_clear_error(classification_data, tmp_path)
 )
 def test_loading_what_is_not_a_save(tmp_path, prepare, error, match):
     prepare(tmp_path / "x")
+    before = sorted(p.name for p in tmp_path.iterdir())
     with pytest.raises(error, match=match):
         load(tmp_path / "x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # no lock file, nothing made
+
+
+def test_loading_from_a_folder_that_does_not_exist_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"path='.*nowhere/x' does not exist"):
+        load(tmp_path / "nowhere" / "x")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_save_refuses_to_overwrite_unrelated_files_and_unfitted_estimators(

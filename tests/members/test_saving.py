@@ -31,10 +31,8 @@ def two_fits(classification_data):
 
 
 def leftovers(folder: Path) -> list[str]:
-    """Hidden siblings a save may leave: temporary or set-aside copies (a lock file is fine)."""
-    return sorted(
-        p.name for p in folder.parent.glob(f".{folder.name}.*") if not p.name.endswith(".lock")
-    )
+    """Hidden siblings a save may leave: temporary or set-aside copies, lock files."""
+    return sorted(p.name for p in folder.parent.glob(f".{folder.name}.*"))
 
 
 def test_a_folder_with_an_unrelated_manifest_is_refused_and_kept(two_fits, tmp_path):
@@ -199,3 +197,113 @@ def test_metadata_travels_in_the_manifest_and_version_1_saves_still_load(two_fit
     (folder / "manifest.json").write_text(json.dumps(manifest))
     np.testing.assert_array_equal(load(folder).predict_proba(X), clf.predict_proba(X))
     assert persistence.FORMAT_VERSION == 2
+
+
+ALTERNATING_SAVER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from members.persistence import load, save
+
+    sources, target, count = sys.argv[1:3], Path(sys.argv[3]), int(sys.argv[4])
+    estimators = [load(source) for source in sources]
+    save(estimators[0], target)
+    target.with_name("saver.ready").touch()
+    while not target.with_name("reader.ready").exists():
+        time.sleep(0.01)
+    i = 0  # at least count saves, and on until the reader is done: every load meets saves
+    while i < count or not target.with_name("reader.done").exists():
+        save(estimators[i % 2], target)
+        i += 1
+    print(i)
+    """
+)
+READER = textwrap.dedent(
+    """
+    import json, sys, time
+    from pathlib import Path
+    import numpy as np
+    from members.persistence import load
+
+    target, count, data = Path(sys.argv[1]), int(sys.argv[2]), np.load(sys.argv[3])
+    X, expected = data["X"], [data["first"], data["second"]]
+    while not target.with_name("saver.ready").exists():
+        time.sleep(0.01)
+    target.with_name("reader.ready").touch()
+    outcomes = []
+    for _ in range(count):
+        try:
+            proba = load(target).predict_proba(X)
+        except Exception as error:
+            outcomes.append(f"{type(error).__name__}: {error}")
+            continue
+        matches = [i for i, e in enumerate(expected) if np.array_equal(proba, e)]
+        outcomes.append(matches[0] if matches else "hybrid")
+    target.with_name("reader.done").touch()
+    print(json.dumps(outcomes))
+    """
+)
+
+
+def save_and_read_at_once(two_fits, tmp_path, count):
+    """One process saves two models alternately to one path ``count`` times while another
+    loads it ``count`` times: what each load returned."""
+    X, fits = two_fits
+    sources = [str(save(clf, tmp_path / f"source{i}")) for i, clf in enumerate(fits)]
+    np.savez(
+        tmp_path / "data.npz", X=X, first=fits[0].predict_proba(X), second=fits[1].predict_proba(X)
+    )
+    target = tmp_path / "shared" / "model"
+    (tmp_path / "saver.py").write_text(ALTERNATING_SAVER)
+    (tmp_path / "reader.py").write_text(READER)
+    saver = subprocess.Popen(
+        [sys.executable, str(tmp_path / "saver.py"), *sources, str(target), str(count)]
+    )
+    reader = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "reader.py"),
+            str(target),
+            str(count),
+            str(tmp_path / "data.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert saver.wait(timeout=600) == 0  # no spurious error in the writer
+    assert reader.returncode == 0, reader.stderr
+    return json.loads(reader.stdout), target
+
+
+def test_a_reader_gets_one_complete_save_while_another_process_saves(two_fits, tmp_path):
+    outcomes, target = save_and_read_at_once(two_fits, tmp_path, 150)
+    assert len(outcomes) == 150
+    assert [o for o in outcomes if o not in (0, 1)] == []  # no hybrid, no error
+    # the loads did overlap the saves: both models were read
+    assert set(outcomes) == {0, 1}
+    leftover = sorted(
+        p.name for p in target.parent.iterdir() if not p.name.endswith((".ready", ".done"))
+    )
+    assert leftover == ["model"]  # no lock file, no temporary copy
+
+
+@pytest.mark.slow
+def test_a_reader_gets_one_complete_save_in_a_long_run(two_fits, tmp_path):
+    outcomes, _ = save_and_read_at_once(two_fits, tmp_path, 1500)
+    assert [o for o in outcomes if o not in (0, 1)] == []
+
+
+def test_every_file_of_a_save_follows_the_umask(two_fits, tmp_path):
+    _, (clf, _) = two_fits
+    previous = os.umask(0o022)
+    try:
+        folder = save(clf, tmp_path / "model")
+    finally:
+        os.umask(previous)
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in folder.iterdir()}
+    assert modes == dict.fromkeys(
+        ["estimator.skops", "manifest.json", "weights.safetensors"], "0o644"
+    )
+    assert oct(folder.stat().st_mode & 0o777) == "0o755"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no lock file beside it
