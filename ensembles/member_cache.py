@@ -11,6 +11,7 @@ warning naming the folder (:func:`load_cached`).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import time
@@ -65,13 +66,39 @@ def checkpoint_path(
     }
     try:
         data = (X, y, fit_params) if fit_params else (X, y)  # unweighted keys as before
-        key = joblib.hash((type(estimator).__qualname__, params, *data))
+        key = stable_hash((type(estimator).__qualname__, params, *data))
     except Exception:  # parameters that cannot be hashed (a lambda, say): no reuse
         logger.warning("%s cannot be checkpointed: its parameters do not hash", file_stem)
         return None
     directory = Path(checkpoint_dir)
     directory.mkdir(parents=True, exist_ok=True)
     return directory / f"{file_stem}-{key[:16]}"
+
+
+def stable_hash(value: Any) -> str:
+    """``joblib.hash`` of ``value`` that is the same for equal values in every run: torch
+    tensors (a callback's ``best_score``) are hashed by their values, not by their pickle, and
+    other objects (callbacks, estimators) by their class and attributes or parameters."""
+    return joblib.hash(_by_value(value))  # type: ignore[no-any-return]
+
+
+def _by_value(value: Any) -> Any:
+    if value is None or isinstance(value, str | bytes | int | float | bool | np.ndarray):
+        return value
+    if isinstance(value, list | tuple):
+        return type(value)(_by_value(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _by_value(item) for key, item in value.items()}
+    if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor
+        return ("tensor", value.detach().cpu().numpy())
+    if isinstance(value, type) or inspect.isroutine(value):  # hashed by name, as pickled
+        return value
+    kind = f"{type(value).__module__}.{type(value).__qualname__}"
+    if hasattr(value, "get_params"):
+        return (kind, _by_value(value.get_params(deep=False)))
+    if hasattr(value, "__dict__"):
+        return (kind, _by_value(vars(value)))
+    return value
 
 
 def own_types(estimator: Any) -> list[str]:
@@ -88,14 +115,30 @@ def own_types(estimator: Any) -> list[str]:
 
 
 def load_cached(path: Path | None, like: Any) -> FittedMember | None:
-    """The member stored at ``path``, or ``None`` when there is none or it cannot be read."""
+    """The member stored at ``path``, or ``None`` when there is none or it cannot be read.
+
+    The entry must prove what it is: its manifest records the entry it was written as (the
+    folder's name: the member's name and the hash of its parameters and data), so a folder
+    replaced by another member's complete save is a miss, not a wrong member. The callbacks a
+    save leaves out are given back from ``like`` (the member about to be trained)."""
     if path is None or not path.exists():
         return None
     try:
-        estimator = persistence.load(path, trusted=own_types(like))
-        seconds = float(persistence.read_manifest(path)["metadata"]["fit_seconds"])
+        metadata = persistence.read_manifest(path).get("metadata", {})
+        if metadata.get("entry") != path.name:
+            written = metadata.get("entry")
+            raise ValueError(
+                f"it was written as the entry {written!r}, not as {path.name!r}"
+                if written is not None
+                else "it does not record which entry it was written as (an older version)"
+            )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", persistence.CallbacksNotSavedWarning)
+            estimator = persistence.load(path, trusted=own_types(like))
         if type(estimator) is not type(like):
             raise TypeError(f"holds a {type(estimator).__name__}, not a {type(like).__name__}")
+        _give_back_callbacks(estimator, like)
+        seconds = float(metadata["fit_seconds"])
     except Exception as error:  # any damaged or foreign entry is a cache miss, never a crash
         warnings.warn(
             f"checkpoint {path} cannot be reused ({type(error).__name__}: {error}); "
@@ -106,12 +149,26 @@ def load_cached(path: Path | None, like: Any) -> FittedMember | None:
     return FittedMember(estimator, seconds, reused=True)
 
 
+def _give_back_callbacks(estimator: Any, like: Any) -> None:
+    """Set the ``callbacks`` parameters (its own and its members') that a save leaves out to
+    those of ``like``, the equal estimator the entry stands for."""
+    callbacks = {
+        name: value
+        for name, value in like.get_params(deep=True).items()
+        if name.rsplit("__", 1)[-1] == "callbacks" and value is not None
+    }
+    if callbacks:
+        estimator.set_params(**callbacks)
+
+
 def store_cached(path: Path | None, estimator: Any, seconds: float) -> None:
     if path is None:
         return
     try:
-        # the fit time travels in the manifest: one atomic save holds all of the entry
-        persistence.save(estimator, path, metadata={"fit_seconds": seconds})
+        # the fit time and the entry's name travel in the manifest: one atomic save holds all
+        # of the entry, and it says which entry it is (load_cached checks)
+        metadata = {"fit_seconds": seconds, "entry": path.name}
+        persistence.save(estimator, path, metadata=metadata)
     except Exception as error:  # e.g. a parameter the safe format cannot hold (a lambda)
         warnings.warn(
             f"{type(estimator).__name__} cannot be kept in checkpoint_dir ({error}); it is "

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from members.persistence import NetworkRef, export_network, import_network, loading
+from members.persistence import (
+    CallbacksNotSavedWarning,
+    NetworkRef,
+    export_network,
+    import_network,
+    loading,
+    saving,
+)
 from members.trainer import TRAINER_DEFAULTS
 
 if TYPE_CHECKING:
@@ -29,6 +36,24 @@ class ScriptBytes:
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+
+
+# the state key under which a save records the names of the callbacks it left out
+DROPPED_CALLBACKS = "callbacks_not_saved"
+
+
+def _without_callbacks(state: dict[str, Any]) -> dict[str, Any]:
+    """The state :func:`members.persistence.save` stores: without the Lightning callbacks (the
+    ``callbacks`` parameter, and the fitted copies in ``callbacks_``, which load empty), which
+    are training-time objects; their class names are recorded so that a load can say what to
+    pass again."""
+    callbacks = state.get("callbacks") or []
+    if "callbacks_" in state:
+        state = {**state, "callbacks_": []}
+    if callbacks:
+        state["callbacks"] = None
+        state[DROPPED_CALLBACKS] = [type(callback).__name__ for callback in callbacks]
+    return state
 
 
 class NetworkStateMixin:
@@ -47,6 +72,8 @@ class NetworkStateMixin:
 
     def __getstate__(self) -> dict[str, Any]:
         state: dict[str, Any] = super().__getstate__()  # type: ignore[misc,assignment]
+        if saving():
+            state = _without_callbacks(state)
         network = state.get("model_")
         ref = None if network is None else export_network(network)
         if ref is not None:
@@ -73,6 +100,15 @@ class NetworkStateMixin:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 network = torch.jit.load(io.BytesIO(state["model_"].data))
             state = {**state, "model_": network}
+        dropped = state.pop(DROPPED_CALLBACKS, None)
+        if dropped and loading():
+            warnings.warn(
+                f"this {type(self).__name__} was given the callbacks {dropped}, which a save "
+                "does not hold (they are training-time objects); pass them again with "
+                "set_params(callbacks=[...]) before fitting it again",
+                CallbacksNotSavedWarning,
+                stacklevel=2,
+            )
         # saves from before devices, strategy and precision existed trained with their defaults
         state = {**TRAINER_DEFAULTS, **state}
         super().__setstate__(state)  # type: ignore[misc]

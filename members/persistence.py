@@ -397,6 +397,18 @@ def _trusted_type(name: str) -> bool:
     return isinstance(found, type)
 
 
+class CallbacksNotSavedWarning(UserWarning):
+    """A loaded estimator was saved without the Lightning callbacks it was given: callbacks
+    are training-time objects (they hold a run's state, tensors, sometimes open files), so the
+    safe format does not store them; pass them again before fitting it again."""
+
+
+def saving() -> bool:
+    """Whether :func:`save` is running (an estimator's ``__getstate__`` then leaves out what
+    the safe format does not hold, such as training callbacks)."""
+    return _export.get() is not None
+
+
 def loading() -> bool:
     """Whether :func:`load` is running (an estimator's ``__setstate__`` then refuses what the
     safe format never holds, such as TorchScript)."""

@@ -35,7 +35,7 @@ from ensembles import (
     metrics,
 )
 from ensembles.guard import fusion_warning, held_out_scores
-from ensembles.member_cache import load_or_train
+from ensembles.member_cache import load_or_train, stable_hash
 from ensembles.training import MemberTask, run_tasks
 from experiments.data import Dataset, load_dataset
 from experiments.study import report
@@ -599,7 +599,7 @@ class Study:
         assert settings is not None
         combiner = study_combiners(self.config)[settings.combiner]
         options = settings.options()
-        key = joblib.hash(
+        key = stable_hash(
             (
                 [type(e).__qualname__ for e in pool.estimators],
                 [e.get_params() for e in pool.estimators],

@@ -9,11 +9,23 @@ import textwrap
 import numpy as np
 import pandas as pd
 import pytest
+from lightning.pytorch.callbacks import Callback
 from sklearn.linear_model import LogisticRegression
 
 from experiments.study import Study, main, read_config
 
 FITS: list[float] = []
+RUNS: list[str] = []
+
+
+class CountingCallback(Callback):
+    """A user's own Lightning callback: records each training run."""
+
+    def __init__(self, label: str = "run") -> None:
+        self.label = label
+
+    def on_fit_start(self, trainer, pl_module):
+        RUNS.append(self.label)
 
 
 class Recorded(LogisticRegression):
@@ -91,6 +103,38 @@ def test_study_writes_table_summary_plots_and_reuses_members(tmp_path, capsys):
     pd.testing.assert_frame_equal(again[columns], table[columns])
     trained = table.kind != "ensemble"  # a reused member (or student) keeps its fit time
     pd.testing.assert_series_equal(again.fit_s[trained], table.fit_s[trained])
+
+
+WITH_CALLBACKS = """
+data: {source: iris, test_size: 0.3}
+members:
+  - name: net
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args:
+        max_epochs: 3
+        module_kwargs: {hidden: [8]}
+        callbacks:
+          - class_path: lightning.pytorch.callbacks.EarlyStopping
+            init_args: {monitor: train_loss}
+          - {class_path: tests.experiments.test_study.CountingCallback, init_args: {label: net}}
+    seeds: [0, 1]
+"""
+
+
+def test_members_trained_with_callbacks_are_cached_and_reused(tmp_path, recwarn):
+    config = write(tmp_path, WITH_CALLBACKS)
+    out = tmp_path / "out"
+    RUNS.clear()
+    assert main([str(config), "--output", str(out), "--quiet"]) == 0
+    assert RUNS == ["net", "net"]
+    first = pd.read_csv(out / "results.csv")
+    RUNS.clear()
+    assert main([str(config), "--output", str(out), "--quiet"]) == 0
+    assert RUNS == []  # both members came from the cache
+    assert not [w for w in recwarn if "cannot be" in str(w.message)]  # kept, and reused
+    columns = ["name", "accuracy", "nll"]
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv")[columns], first[columns])
 
 
 BUILT_TO_LOSE = """
