@@ -13,6 +13,8 @@ from sklearn.utils._param_validation import Interval as Interval
 from sklearn.utils._param_validation import StrOptions as StrOptions
 from sklearn.utils.validation import _check_sample_weight
 
+from combiners.metrics import check_proba
+
 # Probabilities are clipped to at least EPS before a log, so that one member's zero cannot turn
 # a loss or a fused value into inf.
 EPS = 1e-12
@@ -60,15 +62,6 @@ def check_predictions(
     return array
 
 
-def check_probabilities(predictions: np.ndarray, method: str) -> None:
-    """Raise unless every value is a probability (needed by log-space fusion rules)."""
-    if predictions.min() < 0.0 or predictions.max() > 1.0:
-        raise ValueError(
-            f"method={method!r} fuses class probabilities, so predictions must lie in [0, 1]; "
-            f"got values in [{predictions.min():.3g}, {predictions.max():.3g}]"
-        )
-
-
 def check_targets(predictions: np.ndarray, y: Any, owner: str) -> tuple[bool, np.ndarray]:
     """Validate ``y`` against ``predictions``; return ``(is_classification, y)``.
 
@@ -99,6 +92,9 @@ def check_targets(predictions: np.ndarray, y: Any, owner: str) -> tuple[bool, np
                 f"for classification, y must hold class indices 0..{n_outputs - 1}; "
                 f"got values in [{labels.min()}, {labels.max()}]"
             )
+        # a classifier's members give class probabilities: a rule that learns from others would
+        # learn nonsense silently
+        check_proba(predictions, "predictions (class probabilities, as y holds class indices)")
         return True, labels
     try:
         values = np.asarray(target, dtype=np.float64).reshape(n_samples, n_outputs)

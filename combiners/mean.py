@@ -8,8 +8,9 @@ import numpy as np
 from scipy.special import expit, logit, softmax
 from sklearn.utils.validation import check_is_fitted
 
-from combiners._validation import EPS, StrOptions, check_probabilities
+from combiners._validation import EPS, StrOptions
 from combiners.base import BaseCombiner
+from combiners.metrics import check_proba
 
 METHODS = ("arithmetic", "geometric", "logit")
 
@@ -56,7 +57,7 @@ class MeanCombiner(BaseCombiner):
     def _combine(self, predictions: np.ndarray, X: object = None) -> np.ndarray:
         if self.method == "arithmetic":
             return predictions.mean(axis=0)  # type: ignore[no-any-return]
-        check_probabilities(predictions, self.method)
+        check_proba(predictions, f"predictions (method={self.method!r} fuses class probabilities)")
         clipped = np.clip(predictions, EPS, 1.0 - EPS)
         if self.method == "geometric":
             return softmax(np.log(clipped).mean(axis=0), axis=1)  # type: ignore[no-any-return]

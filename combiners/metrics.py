@@ -29,8 +29,68 @@ import numpy as np
 
 # bins of the expected calibration error
 ECE_BINS = 15
+# class probabilities: entries in [0, 1] up to rounding, each row summing to 1 within this
+PROBA_SUM_TOLERANCE = 1e-3
+PROBA_RANGE_TOLERANCE = 1e-6
 # one weight per sample, or None (equal weights)
 Weights = np.ndarray | None
+
+
+def check_proba(proba: Any, what: str) -> np.ndarray:
+    """Class probabilities checked where they enter: every member output, calibration, a
+    teacher's targets for distillation and the fusion rules take them through this one check.
+
+    Parameters
+    ----------
+    proba : array-like of shape (..., n_samples, n_classes)
+        What should be class probabilities, ``n_classes >= 2``.
+    what : str
+        What they are, for the error (``"member 'mlp': predict_proba"``, ``"teacher"``).
+
+    Returns
+    -------
+    ndarray
+        ``proba`` as float64.
+
+    Raises
+    ------
+    ValueError
+        Naming ``what``: NaN or infinite values, fewer than 2 columns, entries outside [0, 1],
+        or a row that does not sum to 1 (within ``PROBA_SUM_TOLERANCE``).
+
+    Examples
+    --------
+    >>> check_proba([[0.2, 0.8]], "teacher")
+    array([[0.2, 0.8]])
+    >>> check_proba([[0.2, 0.2]], "teacher")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: teacher must be class probabilities ... a row summing to 0.4 (row 0)
+    """
+    array = np.asarray(proba, dtype=np.float64)
+    if array.ndim < 2 or array.shape[-1] < 2:
+        raise ValueError(
+            f"{what} must be class probabilities of shape (n_samples, n_classes >= 2); got "
+            f"shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} must be class probabilities; got NaN or infinite values")
+    if array.size == 0:
+        return array
+    sums = array.sum(axis=-1).reshape(-1)
+    worst = int(np.abs(sums - 1.0).argmax())
+    low, high = array.min(), array.max()
+    if (
+        low < -PROBA_RANGE_TOLERANCE
+        or high > 1 + PROBA_RANGE_TOLERANCE
+        or abs(sums[worst] - 1.0) > PROBA_SUM_TOLERANCE
+    ):
+        raise ValueError(
+            f"{what} must be class probabilities (entries in [0, 1], each row summing to 1); "
+            f"got values in [{low:.3g}, {high:.3g}] and a row summing to {sums[worst]:.6g} "
+            f"(row {worst % array.shape[-2] if array.ndim > 1 else worst})"
+        )
+    return array
 
 
 def _mean(rows: np.ndarray, sample_weight: Weights) -> Any:

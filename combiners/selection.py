@@ -103,7 +103,20 @@ class EnsembleSelection(WeightedMeanRule):
         weighted = {} if sample_weight is None else {"sample_weight": sample_weight}
         if callable(self.metric):
             metric = self.metric
-            return lambda candidates, y: np.array([metric(y, c, **weighted) for c in candidates])
+
+            def user_loss(candidates: np.ndarray, y: np.ndarray) -> np.ndarray:
+                losses = np.array([metric(y, c, **weighted) for c in candidates], dtype=float)
+                if not np.isfinite(losses).all():
+                    name = getattr(metric, "__name__", repr(metric))
+                    raise ValueError(
+                        f"metric={name} returned {losses[~np.isfinite(losses)][0]} for a "
+                        "candidate ensemble; a selection metric must return a finite loss "
+                        "(lower is better) for every candidate, or the selection would be "
+                        "arbitrary"
+                    )
+                return losses
+
+            return user_loss
         name = next(iter(metrics)) if self.metric == "auto" else self.metric
         if name not in metrics:
             task = "classification" if is_classification else "regression"

@@ -16,9 +16,8 @@ from combiners._validation import (
     check_targets,
     safe_log,
 )
+from combiners.metrics import check_proba
 
-# how far outside [0, 1] a probability may be from rounding alone
-ROUNDING = 1e-9
 # log-temperature search range: T from about 0.007 to 150
 LOG_T_BOUNDS = (-5.0, 5.0)
 
@@ -62,8 +61,9 @@ class TemperatureScaling(BaseEstimator):
         self
             With ``temperature_`` set.
         """
-        logp = self._log_proba(proba)
-        _, labels = check_targets(logp[None], y, type(self).__name__)
+        values = self._proba(proba)
+        _, labels = check_targets(values[None], y, type(self).__name__)
+        logp = safe_log(values)
         weights = check_sample_weights(sample_weight, len(labels))
         rows = np.arange(len(labels))
 
@@ -89,14 +89,12 @@ class TemperatureScaling(BaseEstimator):
             The probabilities with their log divided by ``temperature_``, renormalised.
         """
         check_is_fitted(self, "temperature_")
-        return softmax(self._log_proba(proba) / self.temperature_, axis=1)  # type: ignore[no-any-return]
+        logp = safe_log(self._proba(proba))
+        return softmax(logp / self.temperature_, axis=1)  # type: ignore[no-any-return]
 
     @staticmethod
-    def _log_proba(proba: Any) -> np.ndarray:
+    def _proba(proba: Any) -> np.ndarray:
+        """``proba`` through the one probability check, clipped to [0, 1] (a weighted mean of
+        probabilities can pass 1 by a rounding error, 1 + 2e-16)."""
         values = check_predictions(np.asarray(proba)[None], name="proba")[0]
-        # a weighted mean of probabilities can pass 1 by a rounding error (1 + 2e-16)
-        if values.shape[1] < 2 or values.min() < -ROUNDING or values.max() > 1 + ROUNDING:
-            raise ValueError(
-                "proba must hold class probabilities of shape (n_samples, n_classes >= 2) in [0, 1]"
-            )
-        return safe_log(np.clip(values, 0.0, 1.0))  # type: ignore[no-any-return]
+        return np.clip(check_proba(values, "proba"), 0.0, 1.0)

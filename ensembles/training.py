@@ -199,7 +199,16 @@ def run_tasks(
     if workers == 1:
         results = []
         for task in tasks:
-            fitted = run_task(task, X, y, checkpoint_dir=checkpoint_dir, log=log, failures=failures)
+            finished = sum(len(done) for done in results)
+            fitted = run_task(
+                task,
+                X,
+                y,
+                checkpoint_dir=checkpoint_dir,
+                log=log,
+                failures=failures,
+                finished=finished,
+            )
             if on_done is not None:
                 on_done(task, fitted)
             results.append(fitted)
@@ -316,9 +325,11 @@ def run_task(
     checkpoint_dir: str | os.PathLike[str] | None = None,
     log: Callable[[str], None] | None = None,
     failures: str = "raise",
+    finished: int = 0,
 ) -> list[FittedMember]:
     """Fit (or load) the members of one task; a failure names them (``failures="raise"``) or
     comes back in their :class:`FittedMember`\\ s (``"record"``; see :func:`run_tasks`).
+    ``finished``: the members of earlier tasks that finished, for that note.
 
     Members still to train after the cache is read are fitted together by
     :func:`members.fit_batched` when there are two or more, each then credited with an equal
@@ -355,7 +366,7 @@ def run_task(
             task.estimators[todo[0]].fit(X_task, y_task, **params)
     except Exception as exc:
         if failures != "record":
-            _name_members(exc, task, todo, together, checkpoint_dir)
+            _name_members(exc, task, todo, together, checkpoint_dir, finished + len(results))
             raise
         seconds = (time.perf_counter() - start) / max(len(todo), 1)
         error = f"{type(exc).__name__}: {exc}"
@@ -365,7 +376,7 @@ def run_task(
             log(f"{' and '.join(task.names[i] for i in todo)} failed ({error})")
         return [results[index] for index in range(len(task.estimators))]
     except KeyboardInterrupt as exc:
-        _name_members(exc, task, todo, together, checkpoint_dir)
+        _name_members(exc, task, todo, together, checkpoint_dir, finished + len(results))
         raise
     seconds = (time.perf_counter() - start) / max(len(todo), 1)
     for index in todo:
@@ -380,14 +391,27 @@ def _name_members(
     todo: list[int],
     together: bool,
     checkpoint_dir: str | os.PathLike[str] | None,
+    finished: int,
 ) -> None:
-    """Add a note to ``exc`` naming the members whose training raised it."""
-    kept = (
-        f"; the members trained before it are kept in checkpoint_dir="
-        f"{str(checkpoint_dir)!r} and are reused when fit is called again"
-        if checkpoint_dir is not None
-        else "; pass checkpoint_dir= to keep the members already trained"
-    )
+    """Add a note to ``exc`` naming the members whose training raised it, and what became of
+    the ``finished`` members trained (or loaded) before them."""
+    if checkpoint_dir is None:
+        kept = (
+            "; pass checkpoint_dir= to keep the members already trained"
+            if finished
+            else "; no member had finished before it (pass checkpoint_dir= to keep the members "
+            "a fit trains)"
+        )
+    elif finished:
+        members = "member trained before it is"
+        if finished > 1:
+            members = "members trained before it are"
+        kept = (
+            f"; the {finished} {members} kept in checkpoint_dir={str(checkpoint_dir)!r} and "
+            "reused when fit is called again"
+        )
+    else:
+        kept = f"; no member had finished before it (checkpoint_dir={str(checkpoint_dir)!r})"
     what = " and ".join(task.names[i] for i in todo)
     how = " (trained together by the batched engine)" if together else ""
     event = "interrupted" if isinstance(exc, KeyboardInterrupt) else "raised"

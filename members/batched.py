@@ -280,6 +280,10 @@ class BatchedMemberModule(MemberModule):
         pass  # the first losses are each member's, recorded in training_step
 
     @override
+    def member_names(self) -> list[str] | None:
+        return self.names or [f"member {i}" for i in range(self.backbone.n_members)]
+
+    @override
     def on_train_epoch_start(self) -> None:
         self._epoch_loss = None
 
@@ -289,8 +293,7 @@ class BatchedMemberModule(MemberModule):
             return
         mean = (self._epoch_loss / self.trainer.num_training_batches).cpu()
         self.log("train_loss", mean.mean())
-        names = self.names or [f"member {i}" for i in range(len(mean))]
-        self.check_divergence(mean, names)
+        self.check_divergence(mean, self.member_names())
 
 
 class MemberBatches(Sampler[torch.Tensor]):

@@ -154,6 +154,12 @@ class DistillationModule(MemberModule):
         return loss
 
     @override
+    def final_losses(self, batch: Any) -> torch.Tensor | None:
+        x, _, teacher, *_ = batch
+        with self.evaluating():
+            return self.teacher_losses(self(x), teacher).mean().reshape(-1)
+
+    @override
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         """Log how close the student is to the teacher on held-out rows.
 
@@ -269,6 +275,16 @@ class FunctionMatchingModule(DistillationModule):
         """The teacher's outputs on raw rows, as a float32 tensor beside ``raw``."""
         rows = raw.detach().cpu().numpy().astype(np.float32, copy=False)
         return torch.as_tensor(np.asarray(self.teacher(rows)), dtype=torch.float32).to(raw.device)
+
+    @override
+    def final_losses(self, batch: Any) -> torch.Tensor | None:
+        raw = self._raw(batch[0])  # the rows as given, not a view: no generator draw
+        with self.evaluating():
+            return (
+                self.teacher_losses(self(self._scaled(raw)), self.teacher_targets(raw))
+                .mean()
+                .reshape(-1)
+            )
 
     @override
     def on_train_start(self) -> None:

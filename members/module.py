@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from numbers import Real
 from typing import Any, ClassVar
 
@@ -34,6 +35,10 @@ VARIANCE_FLOOR = 1e-6
 # (at least 1): no healthy run climbs four orders of magnitude above its untrained start, while
 # exploding runs reach 1e10 and beyond with the loss still finite.
 DIVERGENCE_FACTOR = 1e4
+# after training, the loss of the last batch under the final weights against the first batch's:
+# a healthy run ends below its start; one that ends 10x above it (or above 10 when it started
+# below 1) diverged in its last steps, which no epoch's mean shows (one step on small data)
+END_DIVERGENCE_FACTOR = 10.0
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], torch.optim.lr_scheduler.LRScheduler]
 
 
@@ -222,6 +227,68 @@ class MemberModule(L.LightningModule):
     @override
     def on_train_start(self) -> None:
         self._first_loss: torch.Tensor | None = None
+        self._last_batch: Any = None
+
+    @override
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        self._last_batch = batch  # a reference; read once at the end (on_train_end)
+
+    @override
+    def on_train_end(self) -> None:
+        batch, self._last_batch = getattr(self, "_last_batch", None), None
+        if batch is None or getattr(self, "_first_loss", None) is None:
+            return
+        losses = self.final_losses(batch)
+        if losses is not None:
+            self.check_divergence(
+                losses,
+                self.member_names(),
+                factor=END_DIVERGENCE_FACTOR,
+                when="on the last batch under the final weights",
+            )
+
+    def final_losses(self, batch: Any) -> torch.Tensor | None:
+        """The mean loss of each member on ``batch`` under the final weights, with dropout
+        off and batch-norm statistics left as they are (``None``: not checked).
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            A training batch, ``(x, y)`` or ``(x, y, weight)``.
+
+        Returns
+        -------
+        Tensor of shape (n_members,) or None
+            One loss per member (one for a single network).
+        """
+        x, y, *_ = batch
+        with self.evaluating():
+            return self.sample_losses(self(x), y).mean(dim=-1).reshape(-1)
+
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Dropout off and no gradients for a check, the module's mode restored after.
+
+        Yields
+        ------
+        None
+        """
+        training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(training)
+
+    def member_names(self) -> list[str] | None:
+        """Names of the members this module trains, for messages (``None``: one network).
+
+        Returns
+        -------
+        list of str or None
+        """
+        return None
 
     @override
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
@@ -238,25 +305,37 @@ class MemberModule(L.LightningModule):
         if loss is not None:
             self.check_divergence(loss.reshape(-1))
 
-    def check_divergence(self, losses: torch.Tensor, names: list[str] | None = None) -> None:
+    def check_divergence(
+        self,
+        losses: torch.Tensor,
+        names: list[str] | None = None,
+        *,
+        factor: float = DIVERGENCE_FACTOR,
+        when: str | None = None,
+    ) -> None:
         """Raise ``FloatingPointError`` when training diverged.
 
-        That is when an epoch's mean loss (one per member) is not finite, or is
-        :data:`DIVERGENCE_FACTOR` times its first batch's, or when a weight is not finite.
+        That is when an epoch's mean loss (one per member) is not finite, or is ``factor``
+        times its first batch's (at least ``factor``), or when a weight is not finite.
 
         Parameters
         ----------
         losses : Tensor of shape (n_members,)
-            The epoch's mean loss of each member (one for a single network).
+            The epoch's mean loss of each member (one for a single network), or the loss of
+            the last batch after training (:meth:`on_train_end`).
         names : list of str, optional
             Which member each loss is, for the message (none for one network).
+        factor : float, default=DIVERGENCE_FACTOR
+            How far above the first batch's loss a loss counts as diverged.
+        when : str, optional
+            When the losses were measured, for the message (default: the current epoch).
         """
         losses = losses.detach().cpu().double()
         first = getattr(self, "_first_loss", None)
         limit = (
             torch.full_like(losses, float("inf"))
             if first is None
-            else DIVERGENCE_FACTOR * first.detach().cpu().double().clamp_min(1.0)
+            else factor * first.detach().cpu().double().clamp_min(1.0)
         )
         bad = (~torch.isfinite(losses)) | (losses > limit)
         if not bad.any() and not all(torch.isfinite(p).all() for p in self.parameters()):
@@ -273,9 +352,9 @@ class MemberModule(L.LightningModule):
             "" if first is None else f", from {first.reshape(-1)[index].item():.4g} at the start"
         )
         raise FloatingPointError(
-            f"training diverged: the loss {who}became {losses[index].item():.4g} in epoch "
-            f"{self.current_epoch}{start}; lower the learning rate (lr={self.hparams['lr']}) or "
-            "standardise the inputs"
+            f"training diverged: the loss {who}became {losses[index].item():.4g} "
+            f"{when or f'in epoch {self.current_epoch}'}{start}; lower the learning rate "
+            f"(lr={self.hparams['lr']}) or standardise the inputs"
         )
 
     @override

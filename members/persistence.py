@@ -226,6 +226,16 @@ def save(
             _recover(folder)
             _check_target(folder)  # again: another process may have written meanwhile
             _swap_in(partial, folder, token)
+    except FileExistsError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    except OSError as error:  # the disk is full, a permission: named by the user's path
+        shutil.rmtree(partial, ignore_errors=True)
+        raise type(error)(
+            error.errno,
+            f"cannot save to path={str(folder)!r}: {error.strerror or error}; nothing was "
+            f"changed there (check the free space and permissions of {str(folder.parent)!r})",
+        ) from error
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -34,7 +34,9 @@ import torch
 from sklearn.base import is_classifier, is_regressor
 from sklearn.utils.multiclass import check_classification_targets
 
+from combiners.metrics import check_proba
 from members.data import (
+    FLOAT32_MAX,
     class_row_weights,
     encode_classes,
     encode_labels,
@@ -219,7 +221,8 @@ class Classification(Task):
     def distillation_targets(
         self, fitted: Any, teacher: np.ndarray, y: np.ndarray | None, classes: Any, refit: bool
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        if teacher.ndim != 2 or teacher.shape[1] < 2 or teacher.min() < 0 or teacher.max() > 1:
+        check_proba(teacher, "teacher")
+        if teacher.ndim != 2:
             raise ValueError(
                 "teacher must hold class probabilities of shape (n_samples, n_classes >= 2); "
                 f"got shape {teacher.shape}"
@@ -296,9 +299,23 @@ class Regression(Task):
         fitted: dict[str, Any] = {"n_outputs_": n_outputs, "_y_ndim": y.ndim}
         if scale is not None:
             targets = np.asarray(y, dtype=np.float64).reshape(len(y), n_outputs)
+            largest = float(np.abs(targets).max()) if targets.size else 0.0
             if scale:
-                mean, spread = weighted_moments(targets, sample_weight)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    mean, spread = weighted_moments(targets, sample_weight)
+                if not (np.isfinite(mean).all() and np.isfinite(spread).all()):
+                    raise ValueError(
+                        f"{owner}: y has values up to {largest:.3g}, too large to standardise "
+                        "(their spread overflows float64, and every prediction would be "
+                        "infinite); rescale y, for example to its units in thousands or millions"
+                    )
             else:
+                if largest > FLOAT32_MAX:
+                    raise ValueError(
+                        f"{owner}: y has values up to {largest:.3g}, beyond float32's range "
+                        f"({FLOAT32_MAX:.3g}), in which the network learns them; rescale y, or "
+                        "set standardize=True"
+                    )
                 mean, spread = np.zeros(n_outputs), np.ones(n_outputs)
             fitted.update(y_mean_=mean, y_scale_=np.where(spread > 0, spread, 1.0))
         return fitted
@@ -429,12 +446,5 @@ def check_member_output(
             f"{len(array)} rows (first: {rows[:5].tolist()})"
         )
     if probabilities and array.size:
-        sums = array.sum(axis=1)
-        worst = int(np.abs(sums - 1.0).argmax())
-        if array.min() < -1e-6 or array.max() > 1 + 1e-6 or abs(sums[worst] - 1.0) > 1e-3:
-            raise ValueError(
-                f"member {name!r}: {method} must return class probabilities (entries in [0, 1], "
-                f"rows summing to 1); got values in [{array.min():.3g}, {array.max():.3g}] and "
-                f"a row summing to {sums[worst]:.6g} (row {worst})"
-            )
+        check_proba(array, f"member {name!r}: {method}")
     return array

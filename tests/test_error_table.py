@@ -27,7 +27,13 @@ from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
-from combiners import MeanCombiner, StackingCombiner, WeightedCombiner
+from combiners import (
+    EnsembleSelection,
+    MeanCombiner,
+    StackingCombiner,
+    TemperatureScaling,
+    WeightedCombiner,
+)
 from ensembles import EnsembleClassifier, EnsembleRegressor, SnapshotEnsembleClassifier
 from experiments.study import main
 from members import NeuralClassifier, NeuralRegressor, persistence
@@ -36,6 +42,11 @@ rng = np.random.default_rng(0)
 X = rng.normal(size=(40, 4))
 y = np.tile([0, 1], 20)
 y_reg = rng.normal(size=40)
+
+
+def nan_metric(y_true, fused):
+    """A user's selection metric that returns NaN (a division by zero, say)."""
+    return float("nan")
 
 
 def with_value(value, row=3, column=1, base=X):
@@ -274,12 +285,12 @@ CASES = [
     ("distill-fm-n-augment", lambda tmp: ensemble().fit(X, y).distill(X, y, n_augment=2), ValueError, r"n_augment applies to method='cached' only"),  # noqa: E501
     ("distill-augment-munge", lambda tmp: ensemble().fit(X, y).distill(X, y, augment="munge"), ValueError, r"'augment' parameter of distill .* Got 'munge'"),  # noqa: E501
     # -- item 7: member outputs that break the contract ------------------------------------------
-    ("proba-sums-to-two", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("sum-to-two"))), X), ValueError, r"member 'odd': predict_proba must return class probabilities .* a row summing to 2"),  # noqa: E501
+    ("proba-sums-to-two", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("sum-to-two"))), X), ValueError, r"member 'odd': predict_proba must be class probabilities .* a row summing to 2"),  # noqa: E501
     ("proba-nan", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("nan"))), X), ValueError, r"member 'odd': predict_proba returned NaN or infinite values in 1 of 40 rows \(first: \[5\]\)"),  # noqa: E501
-    ("proba-negative", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("negative"))), X), ValueError, r"member 'odd': predict_proba must return class probabilities .* values in \[-0\.5, 1\.5\]"),  # noqa: E501
+    ("proba-negative", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("negative"))), X), ValueError, r"member 'odd': predict_proba must be class probabilities .* values in \[-0\.5, 1\.5\]"),  # noqa: E501
     ("proba-narrow", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("narrow"))), X), ValueError, r"member 'odd': predict_proba returned shape \(40, 1\); expected \(40, 2\)"),  # noqa: E501
     ("proba-text", predict_with(ensemble(("lr", LogisticRegression()), ("odd", Misbehaving("text"))), X), TypeError, r"member 'odd': predict_proba must return numbers"),  # noqa: E501
-    ("proba-held-out", ensemble_with(Misbehaving("sum-to-two"), combiner=WeightedCombiner(), cv=0.3), ValueError, r"member 'odd': predict_proba must return class probabilities"),  # noqa: E501
+    ("proba-held-out", ensemble_with(Misbehaving("sum-to-two"), combiner=WeightedCombiner(), cv=0.3), ValueError, r"member 'odd': predict_proba must be class probabilities"),  # noqa: E501
     ("hard-unknown-class", predict_with(ensemble(("lr", LogisticRegression()), ("odd", HardVoter("unknown-class"))), X), ValueError, r"member 'odd' predicts classes \[7\] that are not among the ensemble's classes \[0, 1\]"),  # noqa: E501
     ("regressor-wide", lambda tmp: ensemble(("r", Ridge()), ("wide", WideRegressor()), kind=EnsembleRegressor).fit(X, y_reg).predict(X), ValueError, r"member 'wide': predict returned shape \(40, 3\); expected \(40, 1\) \(one row per sample, one column per output\)"),  # noqa: E501
     ("network-width", backbone(wide_network), ValueError, r"the network of NeuralClassifier\(module=<function wide_network.*must map a batch \(2, 4\) to a tensor \(2, 2\).*returned shape \(2, 3\)"),  # noqa: E501
@@ -323,6 +334,15 @@ CASES = [
     ("load-v1-truncated-weights", load_damaged(as_version_1(truncate("weights.safetensors"))), ValueError, r"save/weights\.safetensors cannot be read"),  # noqa: E501
     ("load-v1-truncated-estimator", load_damaged(as_version_1(truncate("estimator.skops"))), ValueError, r"save/estimator\.skops cannot be read"),  # noqa: E501
     ("from-checkpoint-os-system", lambda tmp: malicious_checkpoint(tmp)(), ValueError, r"os\.system"),  # noqa: E501
+    # -- issue 34: the last silent wrong answers -------------------------------------------------
+    ("calibration-rows-not-summing", lambda tmp: TemperatureScaling().fit(np.full((4, 2), 0.3), [0, 1, 0, 1]), ValueError, r"proba must be class probabilities .* a row summing to 0\.6"),  # noqa: E501
+    ("teacher-rows-not-summing", lambda tmp: net().fit_distill(X, np.full((40, 2), 0.3), y), ValueError, r"teacher must be class probabilities .* a row summing to 0\.6"),  # noqa: E501
+    ("combiner-not-probabilities", lambda tmp: WeightedCombiner().fit(np.full((2, 40, 2), 0.7), y), ValueError, r"predictions \(class probabilities, as y holds class indices\) must be class probabilities .* summing to 1\.4"),  # noqa: E501
+    ("y-overflows-scaling", fit(NeuralRegressor(max_epochs=1), X, y_reg * 1e200), ValueError, r"NeuralRegressor: y has values up to .*e\+200, too large to standardise"),  # noqa: E501
+    ("y-beyond-float32-unscaled", fit(NeuralRegressor(max_epochs=1, standardize=False), X, y_reg * 1e39), ValueError, r"y has values up to .*e\+39, beyond float32's range .* set standardize=True"),  # noqa: E501
+    ("selection-metric-nan", lambda tmp: EnsembleSelection(metric=nan_metric).fit(np.full((2, 40, 2), 0.5), y), ValueError, r"metric=nan_metric returned nan .* must return a finite loss"),  # noqa: E501
+    ("divergence-in-the-last-step", fit(NeuralClassifier(max_epochs=1, lr=1000.0, optimizer="sgd", random_state=0)), FloatingPointError, r"diverged: the loss became .* on the last batch under the final weights"),  # noqa: E501
+    ("load-missing-path-named", lambda tmp: persistence.load(tmp / "models" / "m1"), FileNotFoundError, r"path='.*models/m1' does not exist: nothing was saved there"),  # noqa: E501
 ]
 # fmt: on
 

@@ -49,8 +49,12 @@ def test_regression_mean():
 def test_log_space_methods_need_probabilities():
     predictions = np.array([[[2.0, -1.0]]])
     combiner = MeanCombiner("geometric").fit(predictions)
-    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]; got values in \[-1, 2\]"):
+    with pytest.raises(ValueError, match=r"must be class probabilities .* values in \[-1, 2\]"):
         combiner.combine(predictions)
+    # in [0, 1] but rows that do not sum to 1: refused too
+    halves = np.full((2, 3, 2), 0.25)
+    with pytest.raises(ValueError, match=r"a row summing to 0.5"):
+        MeanCombiner("logit").fit(halves).combine(halves)
 
 
 def test_unknown_method():

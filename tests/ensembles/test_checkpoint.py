@@ -35,7 +35,7 @@ def test_failed_member_is_named_and_the_others_are_reused(classification_data, t
     with pytest.raises(RuntimeError, match="out of memory") as info:
         EnsembleClassifier([*good, ("c", Failing())], checkpoint_dir=tmp_path).fit(X, y)
     note = "".join(info.value.__notes__)
-    assert "member 'c'" in note and "kept in checkpoint_dir" in note
+    assert "member 'c'" in note and "the 2 members trained before it are kept in" in note
     assert FITS == ["C=1.0", "C=0.5"]
     FITS.clear()
     resumed = EnsembleClassifier(
@@ -44,6 +44,16 @@ def test_failed_member_is_named_and_the_others_are_reused(classification_data, t
     assert FITS == ["C=0.1"]  # a and b were loaded, not retrained
     fresh = EnsembleClassifier([*good, ("c", Recorded(C=0.1, max_iter=500))]).fit(X, y)
     np.testing.assert_allclose(resumed.predict_proba(X), fresh.predict_proba(X))
+
+
+def test_a_first_member_that_fails_says_nothing_was_kept(classification_data, tmp_path):
+    X, y = classification_data
+    members = [("c", Failing()), ("a", Recorded(C=1.0, max_iter=500))]
+    with pytest.raises(RuntimeError, match="out of memory") as info:
+        EnsembleClassifier(members, checkpoint_dir=tmp_path).fit(X, y)
+    note = "".join(info.value.__notes__)
+    assert "member 'c'" in note and "no member had finished before it" in note
+    assert "kept" not in note
 
 
 def test_changed_member_or_data_is_retrained(classification_data, tmp_path):

@@ -59,9 +59,12 @@ def test_the_teacher_labels_the_very_view_the_student_trains_on():
     student = NeuralClassifier(Recording, max_epochs=2, batch_size=64, random_state=0)
     views = Augmentation(shift=2, scale=0.1, noise=0.1, feature_std=X.std(axis=0))
     student.fit_distill(X, teacher, y, augment=views, alpha=1.0)
-    seen = student.model_.seen
-    batches = teacher.calls[1:]  # the first call labels the training rows, to check them
+    # the first call labels the training rows, to check them; the last checks the final
+    # weights on the last batch's rows as given (members.module.END_DIVERGENCE_FACTOR)
+    seen = student.model_.seen  # what the network saw in training mode
+    batches, final_rows = teacher.calls[1:-1], teacher.calls[-1]
     assert len(batches) == len(seen) == 2 * int(np.ceil(len(X) / 64))
+    assert all(np.isclose(row, X, atol=1e-5).all(axis=1).any() for row in final_rows)  # no view
     for rows, student_input in zip(batches, seen, strict=True):
         scaled = (rows - student.x_mean_) / student.x_scale_
         np.testing.assert_allclose(scaled, student_input.numpy(), rtol=1e-5, atol=1e-4)

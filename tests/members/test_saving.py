@@ -307,3 +307,19 @@ def test_every_file_of_a_save_follows_the_umask(two_fits, tmp_path):
     )
     assert oct(folder.stat().st_mode & 0o777) == "0o755"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no lock file beside it
+
+
+def test_a_full_disk_names_the_users_path_not_the_temporary_one(two_fits, tmp_path, monkeypatch):
+    X, (clf, other) = two_fits
+    target = save(clf, tmp_path / "model")
+
+    def full_disk(tensors, filename, *args, **kwargs):
+        raise OSError(28, "No space left on device", str(filename))
+
+    monkeypatch.setattr("safetensors.torch.save_file", full_disk)
+    with pytest.raises(OSError, match=r"cannot save to path='.*model': No space left") as info:
+        save(other, target)
+    assert ".partial" not in str(info.value)
+    monkeypatch.undo()
+    assert leftovers(target) == []  # the temporary copy is gone, the earlier save intact
+    np.testing.assert_array_equal(load(target).predict_proba(X), clf.predict_proba(X))
