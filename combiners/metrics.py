@@ -37,8 +37,10 @@ Weights = np.ndarray | None
 
 
 def check_proba(proba: Any, what: str) -> np.ndarray:
-    """Class probabilities checked where they enter: every member output, calibration, a
-    teacher's targets for distillation and the fusion rules take them through this one check.
+    """Class probabilities checked where they enter, by the one check every entry point uses.
+
+    Member outputs, calibration, a teacher's targets for distillation and the fusion rules
+    take probabilities through it.
 
     Parameters
     ----------

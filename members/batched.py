@@ -280,7 +280,32 @@ class BatchedMemberModule(MemberModule):
         pass  # the first losses are each member's, recorded in training_step
 
     @override
+    def final_losses(self, batch: Any) -> torch.Tensor | None:
+        """Each member's weighted mean loss on ``batch`` under the final weights.
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            A training batch with a leading member axis, ``(x, y)`` or ``(x, y, weight)``.
+
+        Returns
+        -------
+        Tensor of shape (M,)
+            One loss per member.
+        """
+        x, y, *weight = batch
+        with self.evaluating():
+            return self.member_losses(self(x), y, *weight)
+
+    @override
     def member_names(self) -> list[str] | None:
+        """The members' names, ``member 0 .. M-1`` when none were given.
+
+        Returns
+        -------
+        list of str
+            One name per member.
+        """
         return self.names or [f"member {i}" for i in range(self.backbone.n_members)]
 
     @override

@@ -155,6 +155,18 @@ class DistillationModule(MemberModule):
 
     @override
     def final_losses(self, batch: Any) -> torch.Tensor | None:
+        """The teacher term on ``batch`` under the final weights.
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            A training batch, ``(x, y, teacher)`` or ``(x, y, teacher, weight)``.
+
+        Returns
+        -------
+        Tensor of shape (1,)
+            The mean teacher loss.
+        """
         x, _, teacher, *_ = batch
         with self.evaluating():
             return self.teacher_losses(self(x), teacher).mean().reshape(-1)
@@ -278,6 +290,18 @@ class FunctionMatchingModule(DistillationModule):
 
     @override
     def final_losses(self, batch: Any) -> torch.Tensor | None:
+        """The teacher term on the rows of ``batch`` as given (no view) under the final weights.
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            A training batch, ``(x, y)`` or ``(x, y, weight)``.
+
+        Returns
+        -------
+        Tensor of shape (1,)
+            The mean teacher loss.
+        """
         raw = self._raw(batch[0])  # the rows as given, not a view: no generator draw
         with self.evaluating():
             return (

@@ -248,8 +248,10 @@ class MemberModule(L.LightningModule):
             )
 
     def final_losses(self, batch: Any) -> torch.Tensor | None:
-        """The mean loss of each member on ``batch`` under the final weights, with dropout
-        off and batch-norm statistics left as they are (``None``: not checked).
+        """The loss of each member on ``batch`` under the final weights, as training weighs it.
+
+        The rows' weights count as in training, so that it compares with the first batch's; dropout
+        is off and batch-norm statistics are left as they are.
 
         Parameters
         ----------
@@ -259,11 +261,11 @@ class MemberModule(L.LightningModule):
         Returns
         -------
         Tensor of shape (n_members,) or None
-            One loss per member (one for a single network).
+            One loss per member (one for a single network); ``None``: not checked.
         """
-        x, y, *_ = batch
+        x, y, *weight = batch
         with self.evaluating():
-            return self.sample_losses(self(x), y).mean(dim=-1).reshape(-1)
+            return self.loss(self(x), y, *weight).reshape(-1)
 
     @contextmanager
     def evaluating(self) -> Iterator[None]:
@@ -282,11 +284,12 @@ class MemberModule(L.LightningModule):
             self.train(training)
 
     def member_names(self) -> list[str] | None:
-        """Names of the members this module trains, for messages (``None``: one network).
+        """Names of the members this module trains, for messages.
 
         Returns
         -------
         list of str or None
+            ``None`` for one network.
         """
         return None
 

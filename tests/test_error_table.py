@@ -417,6 +417,23 @@ def nan_in_csv(tmp):
     return study(tmp, nan=True)
 
 
+def weights_for_one_size(tmp):
+    """Given weights for 3 members, while the study also fuses ensembles of 1 and 2."""
+    config = tmp / "study.yaml"
+    config.write_text(
+        textwrap.dedent(
+            """
+            data: {source: iris}
+            members:
+              - {name: lr, estimator: sklearn.linear_model.LogisticRegression, seeds: [0, 1, 2]}
+            combiners:
+              fixed: {class_path: combiners.WeightedCombiner, init_args: {weights: [1, 2, 3]}}
+            """
+        )
+    )
+    return config
+
+
 def inf_in_npz(tmp):
     np.savez(tmp / "data.npz", X=with_value(np.inf), label=y)
     return study(tmp, source="data.npz")
@@ -427,6 +444,11 @@ CLI_CASES = [
     ("empty-config", empty_config, r"is empty; a study config is a YAML mapping"),
     ("directory-config", directory_config, r"is a directory; expected a YAML file"),
     ("output-is-a-file", output_is_a_file, r"output folder '.*taken' cannot be written"),
+    (
+        "weights-and-sizes",
+        weights_for_one_size,
+        r"combiners\.fixed cannot fuse the ensembles of 1 member\(s\) the study builds \(sizes \[1, 2, 3\]\): weights must hold one value per member",
+    ),  # noqa: E501
     ("output-under-a-file", output_under_a_file, r"output folder '.*taken/out' cannot be written"),
     ("nan-in-csv", nan_in_csv, r"the data has NaN or infinite features in 1 rows \(first: \[7\]\)"),  # noqa: E501
     ("inf-in-npz", inf_in_npz, r"the data has NaN or infinite features in 1 rows \(first: \[3\]\)"),  # noqa: E501

@@ -23,7 +23,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sklearn.base import BaseEstimator
+import numpy as np
+from sklearn.base import BaseEstimator, clone
 
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill_options
@@ -358,6 +359,7 @@ def _check(config: StudyConfig) -> None:
     if bad_sizes:
         raise ConfigError(f"sizes {bad_sizes} are outside 1..{n_members} (the pool's size)")
     combiners = study_combiners(config)
+    _check_fixed_rules(combiners, config.sizes or list(range(1, n_members + 1)))
     learns = any(combiner.learns for combiner in combiners.values()) or config.calibration
     if learns and config.data.validation_size == 0:
         raise ConfigError(
@@ -378,6 +380,22 @@ def _check(config: StudyConfig) -> None:
         _check_search(config)
     if config.shift is not None:
         _check_shift(config, combiners)
+
+
+def _check_fixed_rules(combiners: dict[str, BaseCombiner], sizes: list[int]) -> None:
+    """A fixed rule (given weights, say) fitted at every ensemble size the study fuses, on no
+    rows: its own checks run before anything trains, not after the pool did."""
+    for name, combiner in combiners.items():
+        if combiner.learns:
+            continue
+        for size in sizes:
+            try:
+                clone(combiner).fit(np.zeros((size, 0, 2)))
+            except (ValueError, TypeError) as error:
+                raise ConfigError(
+                    f"combiners.{name} cannot fuse the ensembles of {size} member(s) the study "
+                    f"builds (sizes {sizes}): {error}; set sizes to those it can fuse"
+                ) from None
 
 
 def _check_shift(config: StudyConfig, combiners: dict[str, BaseCombiner]) -> None:
