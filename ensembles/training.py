@@ -197,7 +197,7 @@ def run_tasks(
     n_tasks = len(tasks) if isinstance(tasks, Sequence) else None  # None: drawn lazily
     workers = worker_count(n_jobs, np.iinfo(np.int32).max if n_tasks is None else n_tasks)
     if workers == 1:
-        results = []
+        results: list[list[FittedMember]] = []
         for task in tasks:
             finished = sum(len(done) for done in results)
             fitted = run_task(

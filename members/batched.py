@@ -217,6 +217,7 @@ class BatchedMemberModule(MemberModule):
         self, backbone: StackedNetworks, *, names: Sequence[str] | None = None, **settings: Any
     ) -> None:
         super().__init__(backbone, **settings)
+        self.n_members = backbone.n_members
         self.names = list(names) if names is not None else None
         self._epoch_loss: torch.Tensor | None = None
 
@@ -306,7 +307,7 @@ class BatchedMemberModule(MemberModule):
         list of str
             One name per member.
         """
-        return self.names or [f"member {i}" for i in range(self.backbone.n_members)]
+        return self.names or [f"member {i}" for i in range(self.n_members)]
 
     @override
     def on_train_epoch_start(self) -> None:
