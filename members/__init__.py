@@ -5,6 +5,7 @@ from members.cnn1d import CNN1d
 from members.cnn2d import CNN2d
 from members.compress import compress, pickled_size
 from members.distillation import DistillationModule
+from members.export import to_onnx
 from members.mlp import MLP
 from members.module import MemberModule
 from members.neural import NeuralClassifier, NeuralRegressor
@@ -35,4 +36,5 @@ __all__ = [
     "pickled_size",
     "register_backbone",
     "replicate",
+    "to_onnx",
 ]

@@ -34,7 +34,7 @@ from members.data import (
     validate_inputs,
     weighted_moments,
 )
-from members.module import LOSSES, OPTIMIZERS, SCHEDULERS, SchedulerFactory, gaussian_parts
+from members.module import LOSSES, OPTIMIZERS, SCHEDULERS, SchedulerFactory
 from members.network_state import NetworkStateMixin
 from members.network_state import ScriptBytes as _ScriptBytes  # noqa: F401 (older pickles name it)
 from members.params import Interval, ListOf, Names, StrOptions
@@ -867,12 +867,11 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
                 f"NeuralRegressor(loss='gaussian'); this one has loss={self.loss!r}"
             )
         outputs = self._forward(X)
-        prediction = self.task.decode(self, outputs)
         if not return_std:
-            return prediction
-        _, variance = gaussian_parts(torch.from_numpy(outputs))
-        std = np.sqrt(variance.numpy()) * self.y_scale_
-        return prediction, std.ravel() if self._y_ndim == 1 else std
+            return self.task.decode(self, outputs)
+        with torch.no_grad():
+            prediction, std = self.task.head(self, return_std=True)(torch.from_numpy(outputs))
+        return prediction.numpy(), std.numpy()
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -109,7 +109,7 @@ def export_network(network: nn.Module) -> NetworkRef | None:
     sink = _export.get()
     if sink is None:
         return None
-    if _is_quantised(network):
+    if is_quantised(network):
         raise ValueError(
             "a compressed (quantised TorchScript) network cannot be saved in the safe format; "
             "save the uncompressed estimator, or use pickle/joblib for the compressed one"
@@ -136,7 +136,9 @@ def import_network(ref: NetworkRef, build: Callable[[], nn.Module]) -> nn.Module
     return network.eval()
 
 
-def _is_quantised(network: nn.Module) -> bool:
+def is_quantised(network: nn.Module) -> bool:
+    """Whether ``network`` is a compressed one: TorchScript, or quantised modules or tensors
+    (``members.compress``), which the safe format and the ONNX export refuse."""
     if isinstance(network, torch.jit.ScriptModule):
         return True
     if any(".quantized" in type(module).__module__ for module in network.modules()):

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from sklearn.base import is_classifier, is_regressor
 from sklearn.utils.multiclass import check_classification_targets
+from torch import nn
 
 from combiners.metrics import check_proba
 from members.data import (
@@ -43,6 +44,7 @@ from members.data import (
     validate_inputs,
     weighted_moments,
 )
+from members.module import gaussian_parts
 
 __all__ = [
     "CLASSIFICATION",
@@ -134,8 +136,14 @@ class Task(ABC):
 
     # -- outputs -----------------------------------------------------------------------------
     @abstractmethod
+    def head(self, fitted: Any, *, return_std: bool = False) -> nn.Module:
+        """What ``fitted``'s prediction does to the network's raw outputs, as a torch module:
+        :meth:`decode` runs it, and an exported graph (:mod:`members.export`) holds it."""
+
     def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
         """Network outputs ``(n_samples, n_columns)`` as ``fitted`` predicts them."""
+        with torch.no_grad():
+            return self.head(fitted)(torch.from_numpy(outputs)).numpy()  # type: ignore[no-any-return]
 
     @abstractmethod
     def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
@@ -206,9 +214,9 @@ class Classification(Task):
     ) -> np.ndarray | None:
         return class_row_weights(class_weight, fitted.classes_, encoded, sample_weight)
 
-    def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
+    def head(self, fitted: Any, *, return_std: bool = False) -> nn.Module:
         """Logits to class probabilities."""
-        return torch.softmax(torch.from_numpy(outputs), dim=1).numpy()
+        return nn.Softmax(dim=1)
 
     def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
         classes = np.arange(n_outputs) if classes is None else np.asarray(classes)
@@ -339,12 +347,12 @@ class Regression(Task):
     def n_outputs(self, fitted: Any) -> int:
         return int(fitted.n_outputs_)
 
-    def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
+    def head(self, fitted: Any, *, return_std: bool = False) -> nn.Module:
         """The means in the targets' units, ``(n_samples,)`` for 1-D targets (a Gaussian
-        head's variances, after the means, are left out)."""
-        means = outputs[:, : fitted.n_outputs_]
-        prediction = means * fitted.y_scale_ + fitted.y_mean_
-        return prediction.ravel() if fitted.target_ndim == 1 else prediction  # type: ignore[no-any-return]
+        head's variances, after the means, are left out unless ``return_std``)."""
+        return TargetScaling(
+            fitted.y_mean_, fitted.y_scale_, flat=fitted.target_ndim == 1, return_std=return_std
+        )
 
     def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
         return {
@@ -448,3 +456,55 @@ def check_member_output(
     if probabilities and array.size:
         check_proba(array, f"member {name!r}: {method}")
     return array
+
+
+class TargetScaling(nn.Module):
+    """A regression network's standardised outputs back in the targets' units.
+
+    The first ``n_outputs`` columns are the means; with ``return_std``, the columns after them
+    (a Gaussian head's raw variances) become standard deviations in the same units.
+
+    Parameters
+    ----------
+    mean, scale : array-like of shape (n_outputs,)
+        The fitted target scaling (``y_mean_``, ``y_scale_``).
+    flat : bool
+        Return ``(n_samples,)`` (targets fitted 1-D) instead of ``(n_samples, n_outputs)``.
+    return_std : bool, default=False
+        Also return the standard deviations.
+
+    Examples
+    --------
+    >>> head = TargetScaling(np.array([10.0]), np.array([2.0]), flat=True)
+    >>> head(torch.tensor([[1.0], [0.0]], dtype=torch.float64))
+    tensor([12., 10.], dtype=torch.float64)
+    """
+
+    mean: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, mean: Any, scale: Any, *, flat: bool, return_std: bool = False) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(np.asarray(mean, dtype=np.float64)))
+        self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float64)))
+        self.n_outputs = len(self.mean)
+        self.flat, self.return_std = flat, return_std
+
+    def forward(self, output: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Means (and standard deviations) in the targets' units.
+
+        Parameters
+        ----------
+        output : Tensor of shape (n_samples, n_columns)
+            The network's raw outputs.
+
+        Returns
+        -------
+        Tensor, or a tuple of two Tensors
+            The predictions, and with ``return_std`` their standard deviations.
+        """
+        mean = output[:, : self.n_outputs] * self.scale + self.mean
+        if not self.return_std:
+            return mean.reshape(-1) if self.flat else mean
+        std = gaussian_parts(output)[1].sqrt() * self.scale
+        return (mean.reshape(-1), std.reshape(-1)) if self.flat else (mean, std)

@@ -1,0 +1,246 @@
+"""Deploy a fitted network: one ONNX graph from raw features to what ``predict`` returns.
+
+:func:`to_onnx` writes a fitted :class:`~members.NeuralClassifier` /
+:class:`~members.NeuralRegressor` (any backbone, a user's own ``nn.Module``, a Gaussian
+regressor's two heads, a distilled student) as one ONNX model: the input scaling, the network
+and the output head of the task (softmax; the target scaling; the standard deviation), so that
+``onnxruntime.InferenceSession(path).run(None, {"X": rows})`` on raw float32 features returns
+what ``predict_proba`` / ``predict`` return, up to float32 rounding, for any number of rows.
+It uses torch's own exporter (``torch.onnx.export``, the dynamo path, through ``onnxscript``).
+
+The graph computes in float32 (ONNX Runtime has no float64 convolutions); the estimator predicts
+in float64, so probabilities differ by about 1e-7 and regression outputs by float32's relative
+precision in the targets' units. The file is written to a temporary sibling and renamed, so a
+crash never leaves a half-written model, and an existing file is replaced only with
+``overwrite=True``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from members.persistence import is_quantised
+
+#: The graph's input and outputs, by name.
+INPUT = "X"
+OUTPUTS = {"classification": ["proba"], "regression": ["prediction"]}
+
+
+class ServingNetwork(nn.Module):
+    """A fitted neural estimator's prediction as one module: raw rows to its outputs.
+
+    Parameters
+    ----------
+    estimator : NeuralClassifier or NeuralRegressor
+        Fitted.
+    return_std : bool, default=False
+        A Gaussian regressor: also return the predicted standard deviation.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from members import NeuralClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NeuralClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> proba = ServingNetwork(clf)(torch.as_tensor(X[:3], dtype=torch.float32))
+    >>> bool(np.allclose(proba.detach().numpy(), clf.predict_proba(X[:3]), atol=1e-5))
+    True
+    """
+
+    x_mean: torch.Tensor
+    x_scale: torch.Tensor
+
+    def __init__(self, estimator: Any, *, return_std: bool = False) -> None:
+        super().__init__()
+        check_is_fitted(estimator, "model_")
+        scaling = estimator.input_scaling()
+        self.scaled = scaling is not None
+        if scaling is not None:
+            self.register_buffer("x_mean", torch.as_tensor(scaling[0], dtype=torch.float32))
+            self.register_buffer("x_scale", torch.as_tensor(scaling[1], dtype=torch.float32))
+        self.network = copy.deepcopy(estimator.model_).float().eval()
+        self.head = estimator.task.head(estimator, return_std=return_std).float()
+
+    def forward(self, x: torch.Tensor) -> Any:
+        """The estimator's prediction on raw rows.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_features)
+            Raw features, float32.
+
+        Returns
+        -------
+        Tensor, or a tuple of two Tensors
+            Class probabilities, predictions, or predictions and standard deviations.
+        """
+        if self.scaled:
+            x = (x - self.x_mean) / self.x_scale
+        return self.head(self.network(x))
+
+
+def to_onnx(
+    estimator: Any,
+    path: str | os.PathLike[str],
+    *,
+    return_std: bool = False,
+    overwrite: bool = False,
+) -> Path:
+    """Write a fitted neural estimator as one ONNX model.
+
+    Parameters
+    ----------
+    estimator : NeuralClassifier or NeuralRegressor
+        Fitted; a student from ``distill`` is one.
+    path : str or path
+        The file to write (its folder must exist).
+    return_std : bool, default=False
+        A Gaussian regressor (``loss="gaussian"``): the graph also outputs ``"std"``.
+    overwrite : bool, default=False
+        Replace an existing file at ``path``; without it, an existing file is refused.
+
+    Returns
+    -------
+    Path
+        ``path``. The model has one input, ``"X"`` (float32, ``(batch, n_features)``, any
+        batch size), and the outputs ``"proba"`` (a classifier; its metadata ``classes``
+        names the columns) or ``"prediction"`` (and ``"std"``) (a regressor).
+
+    Raises
+    ------
+    NotFittedError
+        ``estimator`` is not fitted.
+    TypeError
+        ``estimator`` is not a neural estimator of this library.
+    ValueError
+        ``return_std`` for a network without a variance head, or a compressed (TorchScript)
+        network.
+    FileExistsError, FileNotFoundError
+        ``path`` exists (without ``overwrite``), or its folder does not.
+    ImportError
+        The ``deploy`` extra (``onnx``, ``onnxscript``) is not installed.
+
+    Examples
+    --------
+    >>> import tempfile, onnxruntime
+    >>> from sklearn.datasets import load_iris
+    >>> from members import NeuralClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NeuralClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> path = to_onnx(clf, tempfile.mkdtemp() + "/iris.onnx")
+    >>> session = onnxruntime.InferenceSession(path)
+    >>> session.run(None, {"X": X[:2].astype("float32")})[0].shape
+    (2, 3)
+    """
+    target = _check_export(estimator, path, return_std=return_std, overwrite=overwrite)
+    try:
+        import onnx
+    except ImportError as error:
+        raise ImportError(
+            "to_onnx needs onnx and onnxscript: pip install 'torch-fusion-ensembles[deploy]'"
+        ) from error
+    module = ServingNetwork(estimator, return_std=return_std)
+    outputs = OUTPUTS[estimator.task.name.split("_")[0]] + (["std"] if return_std else [])
+    example = torch.zeros(2, estimator.n_features_in_)
+    with warnings.catch_warnings(), _quiet_exporter():
+        warnings.simplefilter("ignore")  # the exporter's own deprecation notes
+        program = torch.onnx.export(
+            module,
+            (example,),
+            dynamo=True,
+            input_names=[INPUT],
+            output_names=outputs,
+            dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+            verbose=False,
+        )
+    assert program is not None  # dynamo=True always returns the program
+    model = program.model_proto
+    metadata = {"producer": "torch-fusion-ensembles", "estimator": type(estimator).__name__}
+    if hasattr(estimator, "classes_"):
+        metadata["classes"] = json.dumps(estimator.classes_.tolist())
+    onnx.helper.set_model_props(model, metadata)
+    write_atomically(target, model.SerializeToString())
+    return target
+
+
+def _check_export(
+    estimator: Any, path: str | os.PathLike[str], *, return_std: bool, overwrite: bool
+) -> Path:
+    """Every problem of an export raised before anything is built or written."""
+    if not hasattr(estimator, "network_function") or not hasattr(estimator, "task"):
+        raise TypeError(
+            f"estimator must be a NeuralClassifier or NeuralRegressor; got "
+            f"{type(estimator).__name__}"
+        )
+    check_is_fitted(estimator, "model_")
+    if is_quantised(estimator.model_):
+        raise ValueError(
+            "estimator holds a compressed (quantised) network from members.compress, which "
+            "torch's ONNX exporter cannot read; export the float network"
+        )
+    if return_std and not getattr(estimator, "predicts_std", False):
+        raise ValueError(
+            "return_std=True needs a regressor that predicts a variance "
+            f"(NeuralRegressor(loss='gaussian')); got {type(estimator).__name__} with "
+            f"loss={getattr(estimator, 'loss', None)!r}"
+        )
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(
+            f"path={str(target)!r}: the folder {str(target.parent)!r} does not exist"
+        )
+    if target.is_dir():
+        raise IsADirectoryError(f"path={str(target)!r} is a folder; give a file name")
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"path={str(target)!r} exists; pass overwrite=True to replace it, or choose "
+            "another path"
+        )
+    return target
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary sibling and a rename: ``target`` is
+    the old file or the whole new one, never a part; an error names ``target``."""
+    partial = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:12]}")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        raise type(error)(
+            error.errno,
+            f"cannot write path={str(target)!r}: {error.strerror or error}; nothing was "
+            f"changed there (check the free space and permissions of {str(target.parent)!r})",
+        ) from error
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
+class _quiet_exporter:  # noqa: N801  (a context manager, used as a statement)
+    """Silence torch's ONNX exporter's informational log lines (its optional torchvision
+    operators, which this library never uses) for the duration of an export."""
+
+    NAMES = ("torch.onnx", "torch.onnx._internal.exporter._registration", "onnxscript")
+
+    def __enter__(self) -> None:
+        self.levels = {name: logging.getLogger(name).level for name in self.NAMES}
+        for name in self.NAMES:
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+    def __exit__(self, *exc: object) -> None:
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)

@@ -1,0 +1,156 @@
+"""ONNX export of a fitted network (members.to_onnx): ONNX Runtime on raw features returns what
+predict_proba / predict (and return_std) return, for every backbone, a user's network and any
+batch size; the hostile cases are clear errors and never touch what the user had."""
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from torch import nn
+
+from members import NeuralClassifier, NeuralRegressor, compress, to_onnx
+
+ort = pytest.importorskip("onnxruntime")
+
+X, y = load_digits(return_X_y=True)  # 64 features: an 8x8 image for cnn2d, a signal for cnn1d
+X_train, y_train, X_test = X[:600], y[:600], X[600:]
+# regression targets of unit scale: the graph computes in float32 (ONNX Runtime has no float64
+# convolutions), so its differences scale with the targets' units
+y_reg = (X[:, 20:28].sum(axis=1) - 40.0) / 20.0
+Y_reg = np.column_stack([y_reg, -0.5 * y_reg])
+SMALL = {"max_epochs": 2, "random_state": 0}
+TOLERANCE = 1e-5
+
+
+def my_network(n_features, n_outputs):
+    """A user's own network, registered nowhere."""
+    return nn.Sequential(nn.Linear(n_features, 16), nn.Tanh(), nn.Linear(16, n_outputs))
+
+
+def run(path, rows):
+    return ort.InferenceSession(str(path)).run(None, {"X": rows.astype(np.float32)})
+
+
+@pytest.mark.parametrize("module", ["mlp", "cnn1d", "cnn2d", "resnet", my_network])
+def test_a_classifier_runs_in_onnx_runtime_as_predict_proba(module, tmp_path):
+    clf = NeuralClassifier(module, **SMALL).fit(X_train, y_train)
+    path = to_onnx(clf, tmp_path / "clf.onnx")
+    for n in (1, 7, 1000):
+        [proba] = run(path, X_test[:n])
+        assert proba.shape == (n, 10)
+        assert np.abs(proba - clf.predict_proba(X_test[:n])).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("module", ["mlp", "cnn1d", my_network])
+@pytest.mark.parametrize("targets", [y_reg, Y_reg], ids=["1-D", "2 outputs"])
+def test_a_regressor_runs_in_onnx_runtime_as_predict(module, targets, tmp_path):
+    reg = NeuralRegressor(module, **SMALL).fit(X_train, targets[:600])
+    path = to_onnx(reg, tmp_path / "reg.onnx")
+    for n in (1, 7, 1000):
+        [prediction] = run(path, X_test[:n])
+        expected = reg.predict(X_test[:n])
+        assert prediction.shape == expected.shape
+        assert np.abs(prediction - expected).max() <= TOLERANCE
+
+
+def test_a_gaussian_regressor_exports_its_standard_deviation(tmp_path):
+    reg = NeuralRegressor(loss="gaussian", **SMALL).fit(X_train, y_reg[:600])
+    path = to_onnx(reg, tmp_path / "gauss.onnx", return_std=True)
+    session = ort.InferenceSession(str(path))
+    assert [output.name for output in session.get_outputs()] == ["prediction", "std"]
+    for n in (1, 7, 1000):
+        mean, std = run(path, X_test[:n])
+        expected_mean, expected_std = reg.predict(X_test[:n], return_std=True)
+        assert np.abs(mean - expected_mean).max() <= TOLERANCE
+        assert np.abs(std - expected_std).max() <= TOLERANCE
+
+
+def test_the_graph_says_its_input_and_names_the_classes(tmp_path):
+    import onnx
+
+    labels = np.array(["cat", "dog", "owl"])[y_train % 3]
+    clf = NeuralClassifier(**SMALL).fit(X_train, labels)
+    path = to_onnx(clf, tmp_path / "clf.onnx")
+    session = ort.InferenceSession(str(path))
+    [given] = session.get_inputs()
+    assert given.name == "X" and given.shape[1] == 64 and isinstance(given.shape[0], str)
+    props = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+    assert props["classes"] == '["cat", "dog", "owl"]'
+    # the wrong number of features is refused by the graph's input shape, naming it
+    with pytest.raises(Exception, match=r"(?i)dimension|shape"):
+        session.run(None, {"X": X_test[:3, :60].astype(np.float32)})
+
+
+def test_hostile_exports_are_clear_errors_and_touch_nothing(tmp_path):
+    with pytest.raises(NotFittedError):
+        to_onnx(NeuralClassifier(), tmp_path / "a.onnx")
+    with pytest.raises(TypeError, match="must be a NeuralClassifier or NeuralRegressor"):
+        to_onnx(LogisticRegression().fit(X_train, y_train), tmp_path / "a.onnx")
+    clf = NeuralClassifier(**SMALL).fit(X_train, y_train)
+    with pytest.raises(FileNotFoundError, match=r"the folder '.*missing' does not exist"):
+        to_onnx(clf, tmp_path / "missing" / "a.onnx")
+    with pytest.raises(ValueError, match="return_std=True needs a regressor"):
+        to_onnx(clf, tmp_path / "a.onnx", return_std=True)
+    with pytest.raises(ValueError, match="compressed"):
+        to_onnx(compress(clf, quantize="int8"), tmp_path / "a.onnx")
+    # an existing file is kept unless overwrite=True, and no temporary file is left
+    existing = tmp_path / "model.onnx"
+    existing.write_bytes(b"the user's file")
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        to_onnx(clf, existing)
+    assert existing.read_bytes() == b"the user's file"
+    to_onnx(clf, existing, overwrite=True)
+    assert np.abs(run(existing, X_test)[0] - clf.predict_proba(X_test)).max() <= TOLERANCE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
+
+
+SERVE_WITHOUT_TORCH = """
+import sys
+
+GONE = {"torch", "members", "combiners", "ensembles", "sklearn", "lightning"}
+
+
+class Refuse:
+    '''Make torch, this library and scikit-learn unimportable, as on a serving machine.'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in GONE:
+            raise ImportError(f"{name} is not installed here")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+import numpy as np
+import onnxruntime
+
+rows = np.load(sys.argv[2])
+[proba] = onnxruntime.InferenceSession(sys.argv[1]).run(None, {"X": rows})
+np.save(sys.argv[3], proba)
+assert "torch" not in sys.modules
+"""
+
+
+def test_the_file_runs_where_neither_torch_nor_this_library_can_be_imported(tmp_path):
+    import subprocess
+    import sys
+
+    clf = NeuralClassifier("cnn1d", **SMALL).fit(X_train, y_train)
+    path = to_onnx(clf, tmp_path / "clf.onnx")
+    np.save(tmp_path / "rows.npy", X_test.astype(np.float32))
+    (tmp_path / "serve.py").write_text(SERVE_WITHOUT_TORCH)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "serve.py"),
+            str(path),
+            str(tmp_path / "rows.npy"),
+            str(tmp_path / "proba.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    proba = np.load(tmp_path / "proba.npy")
+    assert np.abs(proba - clf.predict_proba(X_test)).max() <= TOLERANCE
