@@ -5,7 +5,7 @@ from members.cnn1d import CNN1d
 from members.cnn2d import CNN2d
 from members.compress import compress, pickled_size
 from members.distillation import DistillationModule
-from members.export import to_onnx
+from members.export import to_onnx, to_torch
 from members.mlp import MLP
 from members.module import MemberModule
 from members.neural import NeuralClassifier, NeuralRegressor
@@ -37,4 +37,5 @@ __all__ = [
     "register_backbone",
     "replicate",
     "to_onnx",
+    "to_torch",
 ]

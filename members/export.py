@@ -1,4 +1,5 @@
-"""Deploy a fitted network: one ONNX graph from raw features to what ``predict`` returns.
+"""Deploy a fitted network: one ONNX graph (or ``torch.export`` program) from raw features to
+what ``predict`` returns.
 
 :func:`to_onnx` writes a fitted :class:`~members.NeuralClassifier` /
 :class:`~members.NeuralRegressor` (any backbone, a user's own ``nn.Module``, a Gaussian
@@ -18,6 +19,7 @@ crash never leaves a half-written model, and an existing file is replaced only w
 from __future__ import annotations
 
 import copy
+import io
 import json
 import logging
 import os
@@ -145,6 +147,7 @@ def to_onnx(
     (2, 3)
     """
     target = _check_export(estimator, path, return_std=return_std, overwrite=overwrite)
+    assert target is not None  # a path is required here
     try:
         import onnx
     except ImportError as error:
@@ -175,9 +178,66 @@ def to_onnx(
     return target
 
 
+def to_torch(
+    estimator: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    return_std: bool = False,
+    overwrite: bool = False,
+) -> torch.export.ExportedProgram:
+    """The fitted network's prediction as a ``torch.export`` program, saved when ``path`` is given.
+
+    The program is the graph :func:`to_onnx` writes (input scaling, network, output head), in
+    float32, with a dynamic batch dimension; ``torch.export.load(path).module()(X)`` runs it
+    with torch alone (this library need not be installed).
+
+    Parameters
+    ----------
+    estimator : NeuralClassifier or NeuralRegressor
+        Fitted.
+    path : str or path, optional
+        Where to save the program (``torch.export.save``); its folder must exist.
+    return_std : bool, default=False
+        A Gaussian regressor: the program also returns the standard deviation.
+    overwrite : bool, default=False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    torch.export.ExportedProgram
+        The program; ``program.module()`` is a callable ``nn.Module``.
+
+    Raises
+    ------
+    NotFittedError, TypeError, ValueError, FileExistsError, FileNotFoundError
+        As :func:`to_onnx`.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from members import NeuralClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NeuralClassifier(max_epochs=5, random_state=0).fit(X, y)
+    >>> program = to_torch(clf)
+    >>> program.module()(torch.as_tensor(X[:2], dtype=torch.float32)).shape
+    torch.Size([2, 3])
+    """
+    target = _check_export(estimator, path, return_std=return_std, overwrite=overwrite)
+    module = ServingNetwork(estimator, return_std=return_std)
+    example = torch.zeros(2, estimator.n_features_in_)
+    program = torch.export.export(
+        module, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}}
+    )
+    if target is not None:
+        buffer = io.BytesIO()
+        torch.export.save(program, buffer)
+        write_atomically(target, buffer.getvalue())
+    return program
+
+
 def _check_export(
-    estimator: Any, path: str | os.PathLike[str], *, return_std: bool, overwrite: bool
-) -> Path:
+    estimator: Any, path: str | os.PathLike[str] | None, *, return_std: bool, overwrite: bool
+) -> Path | None:
     """Every problem of an export raised before anything is built or written."""
     if not hasattr(estimator, "network_function") or not hasattr(estimator, "task"):
         raise TypeError(
@@ -196,6 +256,8 @@ def _check_export(
             f"(NeuralRegressor(loss='gaussian')); got {type(estimator).__name__} with "
             f"loss={getattr(estimator, 'loss', None)!r}"
         )
+    if path is None:
+        return None
     target = Path(path)
     if not target.parent.is_dir():
         raise FileNotFoundError(

@@ -4,6 +4,7 @@ batch size; the hostile cases are clear errors and never touch what the user had
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_digits
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -154,3 +155,75 @@ def test_the_file_runs_where_neither_torch_nor_this_library_can_be_imported(tmp_
     assert result.returncode == 0, result.stderr
     proba = np.load(tmp_path / "proba.npy")
     assert np.abs(proba - clf.predict_proba(X_test)).max() <= TOLERANCE
+
+
+LOAD_WITHOUT_THIS_LIBRARY = """
+import sys
+
+LIBRARIES = {"members", "combiners", "ensembles"}
+
+class Refuse:
+    '''Make this library unimportable: torch alone loads the program.'''
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in LIBRARIES:
+            raise ImportError(f"{name} is not installed here")
+        return None
+
+sys.meta_path.insert(0, Refuse())
+import numpy as np
+import torch
+
+program = torch.export.load(sys.argv[1])
+rows = torch.as_tensor(np.load(sys.argv[2]))
+np.save(sys.argv[3], program.module()(rows).detach().numpy())
+"""
+
+
+@pytest.mark.parametrize("module", ["cnn2d", my_network])
+def test_a_torch_export_program_loads_with_torch_alone(module, tmp_path):
+    import subprocess
+    import sys
+
+    from members import to_torch
+
+    clf = NeuralClassifier(module, **SMALL).fit(X_train, y_train)
+    program = to_torch(clf, tmp_path / "clf.pt2")
+    for n in (1, 7, 1000):
+        rows = torch.as_tensor(X_test[:n], dtype=torch.float32)
+        proba = program.module()(rows).detach().numpy()
+        assert np.abs(proba - clf.predict_proba(X_test[:n])).max() <= TOLERANCE
+    np.save(tmp_path / "rows.npy", X_test.astype(np.float32))
+    (tmp_path / "load.py").write_text(LOAD_WITHOUT_THIS_LIBRARY)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "load.py"),
+            str(tmp_path / "clf.pt2"),
+            str(tmp_path / "rows.npy"),
+            str(tmp_path / "proba.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert np.abs(np.load(tmp_path / "proba.npy") - clf.predict_proba(X_test)).max() <= TOLERANCE
+
+
+def test_a_gaussian_regressor_program_returns_the_standard_deviation(tmp_path):
+    from members import to_torch
+
+    reg = NeuralRegressor(loss="gaussian", **SMALL).fit(X_train, y_reg[:600])
+    mean, std = to_torch(reg, return_std=True).module()(
+        torch.as_tensor(X_test, dtype=torch.float32)
+    )
+    expected_mean, expected_std = reg.predict(X_test, return_std=True)
+    assert np.abs(mean.detach().numpy() - expected_mean).max() <= TOLERANCE
+    assert np.abs(std.detach().numpy() - expected_std).max() <= TOLERANCE
+    existing = tmp_path / "reg.pt2"
+    existing.write_bytes(b"the user's file")
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        to_torch(reg, existing)
+    assert existing.read_bytes() == b"the user's file"
