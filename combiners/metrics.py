@@ -37,10 +37,12 @@ Weights = np.ndarray | None
 
 
 def check_proba(proba: Any, what: str) -> np.ndarray:
-    """Class probabilities checked where they enter, by the one check every entry point uses.
+    """Class probabilities checked where they enter the fusion rules and the calibration.
 
-    Member outputs, calibration, a teacher's targets for distillation and the fusion rules
-    take probabilities through it.
+    Every combiner fitted on class labels, ``MeanCombiner``'s log-space means and temperature
+    scaling take probabilities through it; ``members`` (which may not import ``combiners``)
+    holds the same rule for member outputs and a teacher's targets
+    (``members.tasks.check_probabilities``).
 
     Parameters
     ----------

@@ -35,7 +35,6 @@ from sklearn.base import is_classifier, is_regressor
 from sklearn.utils.multiclass import check_classification_targets
 from torch import nn
 
-from combiners.metrics import check_proba
 from members.data import (
     FLOAT32_MAX,
     class_row_weights,
@@ -53,6 +52,7 @@ __all__ = [
     "TASKS",
     "Task",
     "check_member_output",
+    "check_probabilities",
     "task_of",
 ]
 
@@ -229,7 +229,7 @@ class Classification(Task):
     def distillation_targets(
         self, fitted: Any, teacher: np.ndarray, y: np.ndarray | None, classes: Any, refit: bool
     ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-        check_proba(teacher, "teacher")
+        check_probabilities(teacher, "teacher")
         if teacher.ndim != 2:
             raise ValueError(
                 "teacher must hold class probabilities of shape (n_samples, n_classes >= 2); "
@@ -419,6 +419,50 @@ def _class_columns(classes: np.ndarray, labels: Any, name: str) -> np.ndarray:
     return columns  # type: ignore[no-any-return]
 
 
+def check_probabilities(proba: Any, what: str) -> np.ndarray:
+    """Class probabilities where they enter a network's side: a member's outputs, a teacher's
+    targets. The rule is :func:`combiners.metrics.check_proba`'s (entries in [0, 1] within
+    1e-6, each row summing to 1 within 1e-3, finite, at least 2 columns), written here too
+    because ``members`` may not import ``combiners`` (ARCHITECTURE.md: the floors).
+
+    Parameters
+    ----------
+    proba : array-like of shape (n_samples, n_classes)
+        What should be class probabilities.
+    what : str
+        What they are, for the error.
+
+    Returns
+    -------
+    ndarray
+        ``proba`` as float64.
+
+    Examples
+    --------
+    >>> check_probabilities([[0.2, 0.8]], "teacher")
+    array([[0.2, 0.8]])
+    """
+    array = np.asarray(proba, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] < 2:
+        raise ValueError(
+            f"{what} must be class probabilities of shape (n_samples, n_classes >= 2); got "
+            f"shape {array.shape}"
+        )
+    if not np.isfinite(array).all():
+        raise ValueError(f"{what} must be class probabilities; got NaN or infinite values")
+    if array.size == 0:
+        return array
+    sums = array.sum(axis=1)
+    worst = int(np.abs(sums - 1.0).argmax())
+    if array.min() < -1e-6 or array.max() > 1 + 1e-6 or abs(sums[worst] - 1.0) > 1e-3:
+        raise ValueError(
+            f"{what} must be class probabilities (entries in [0, 1], each row summing to 1); "
+            f"got values in [{array.min():.3g}, {array.max():.3g}] and a row summing to "
+            f"{sums[worst]:.6g} (row {worst})"
+        )
+    return array
+
+
 def check_member_output(
     output: Any,
     name: str,
@@ -454,7 +498,7 @@ def check_member_output(
             f"{len(array)} rows (first: {rows[:5].tolist()})"
         )
     if probabilities and array.size:
-        check_proba(array, f"member {name!r}: {method}")
+        check_probabilities(array, f"member {name!r}: {method}")
     return array
 
 

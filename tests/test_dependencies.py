@@ -1,8 +1,4 @@
-"""Dependencies point one way (ARCHITECTURE.md): checked in a fresh interpreter per package.
-
-combiners is the lowest floor (numpy and scikit-learn only), members (torch, Lightning) may use
-it, ensembles both, experiments all three.
-"""
+"""Dependencies point one way (ARCHITECTURE.md): checked in a fresh interpreter per package."""
 
 import subprocess
 import sys
@@ -11,9 +7,7 @@ import pytest
 
 FORBIDDEN = {
     "combiners": ["members", "ensembles", "experiments", "lightning", "torch"],
-    # members may use combiners (numpy only, imports nothing of ours): the one probability
-    # check (combiners.metrics.check_proba) serves member outputs and distillation targets too
-    "members": ["ensembles", "experiments"],
+    "members": ["combiners", "ensembles", "experiments"],
     "ensembles": ["experiments"],
 }
 
