@@ -25,6 +25,8 @@ import logging
 import os
 import uuid
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -292,17 +294,16 @@ def write_atomically(target: Path, data: bytes) -> None:
         raise
 
 
-class _quiet_exporter:  # noqa: N801  (a context manager, used as a statement)
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
     """Silence torch's ONNX exporter's informational log lines (its optional torchvision
     operators, which this library never uses) for the duration of an export."""
-
-    NAMES = ("torch.onnx", "torch.onnx._internal.exporter._registration", "onnxscript")
-
-    def __enter__(self) -> None:
-        self.levels = {name: logging.getLogger(name).level for name in self.NAMES}
-        for name in self.NAMES:
-            logging.getLogger(name).setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: object) -> None:
-        for name, level in self.levels.items():
-            logging.getLogger(name).setLevel(level)
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
