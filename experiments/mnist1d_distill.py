@@ -9,7 +9,7 @@ against the better of the two::
     python experiments/mnist1d_distill.py                 # seeds 0, 1, 2
     python experiments/mnist1d_distill.py --method cached # the old recipe, for comparison
     python experiments/mnist1d_distill.py --select        # how the defaults were chosen
-    python experiments/mnist1d_distill.py --compress      # int8 and pruning of the student
+    python experiments/mnist1d_distill.py --compress      # int8, pruning, int8 ONNX
 
 ``--select`` never looks at the test set: it splits the training data (80 % / 20 %,
 stratified), trains the teacher on the 80 %, and scores students on the 20 %: first the
@@ -20,19 +20,21 @@ lowers the validation NLL.
 from __future__ import annotations
 
 import argparse
+import copy
+import tempfile
 import time
 from typing import Any
 
 import numpy as np
+import onnxruntime
 import pandas as pd
-import torch
 from sklearn.model_selection import train_test_split
 
 from combiners import MeanCombiner
 from ensembles import DistillationReport, EnsembleClassifier
 from ensembles.metrics import classification_report, encode_labels
 from experiments.data import load_mnist1d
-from members import NeuralClassifier, compress, pickled_size
+from members import NeuralClassifier, compress, pickled_size, to_onnx
 
 N_MEMBERS = 5
 
@@ -126,13 +128,15 @@ def select(seed: int, data: tuple[np.ndarray, ...]) -> None:
 
 
 def compress_student(seed: int, data: tuple[np.ndarray, ...]) -> None:
+    """The student compressed: int8 (torchao, linear layers), pruning, and the int8 ONNX
+    graph (ONNX Runtime's quantiser, convolutions too), sizes against the float32 student."""
     X, y, X_test, y_test = data
     ensemble, _ = teacher_for(seed, X, y)
     student = ensemble.distill(X, y, random_state=seed)
     variants = {
-        "student (float)": student,
-        "int8": compress(student, quantize="int8", X=X),
-        "pruned 50% + 5 epochs": compress(student, prune=0.5, finetune_epochs=5, X=X, y=y),
+        "student (float32)": float32(student),
+        "int8 (torchao)": compress(student, quantize="int8"),
+        "pruned 50% + 5 epochs": float32(compress(student, prune=0.5, finetune_epochs=5, X=X, y=y)),
         "pruned 50% + int8": compress(
             student, prune=0.5, finetune_epochs=5, quantize="int8", X=X, y=y
         ),
@@ -141,20 +145,48 @@ def compress_student(seed: int, data: tuple[np.ndarray, ...]) -> None:
     for name, model in variants.items():
         rows[name] = {
             "accuracy": model.score(X_test, y_test),
-            "pickled_kb": pickled_size(model) / 1024,
+            "file_kb": pickled_size(model) / 1024,
             "nonzero_weights": nonzero_weights(model),
         }
+    with tempfile.TemporaryDirectory() as folder:
+        for name, options in {
+            "ONNX float32": {},
+            "ONNX int8 (static)": {"quantize": "int8", "X": X},
+        }.items():
+            path = to_onnx(student, f"{folder}/{len(rows)}.onnx", **options)
+            [proba] = onnxruntime.InferenceSession(str(path)).run(
+                None, {"X": X_test.astype(np.float32)}
+            )
+            rows[name] = {
+                "accuracy": float((student.classes_[proba.argmax(axis=1)] == y_test).mean()),
+                "file_kb": path.stat().st_size / 1024,
+                "nonzero_weights": float("nan"),
+            }
     table = pd.DataFrame.from_dict(rows, orient="index")
-    table["size_ratio"] = table["pickled_kb"] / table.loc["student (float)", "pickled_kb"]
-    print("\ncompressing the student:")
+    table["size_ratio"] = table["file_kb"] / table.loc["student (float32)", "file_kb"]
+    table.loc[["ONNX float32", "ONNX int8 (static)"], "size_ratio"] = (
+        table.loc[["ONNX float32", "ONNX int8 (static)"], "file_kb"]
+        / table.loc["ONNX float32", "file_kb"]
+    )
+    print("\ncompressing the student (sizes: pickles against the float32 pickle; ONNX files")
+    print("against the float32 ONNX file):")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
 
 
+def float32(model: NeuralClassifier) -> NeuralClassifier:
+    """A copy with its network in float32 (a fitted estimator keeps float64 weights)."""
+    copy_ = copy.deepcopy(model)
+    copy_.model_ = copy_.model_.float()
+    return copy_
+
+
 def nonzero_weights(model: NeuralClassifier) -> float:
-    """Non-zero weights of a float network; NaN for a quantised (TorchScript) one."""
-    if isinstance(model.model_, torch.jit.ScriptModule):
-        return float("nan")
-    return float(sum(int((p != 0).sum()) for p in model.model_.parameters()))
+    """Non-zero weights of the network (an int8 weight counts its non-zero int8 values)."""
+    total = 0
+    for parameter in model.model_.parameters():
+        values = getattr(parameter, "qdata", parameter)  # torchao's int8 weights
+        total += int((values != 0).sum())
+    return float(total)
 
 
 def main() -> None:

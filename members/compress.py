@@ -5,23 +5,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
-import warnings
 from numbers import Integral, Real
 from typing import Any
 
-import numpy as np
-import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
 from members.neural import BaseNeuralEstimator, NeuralClassifier, NeuralRegressor
 from members.params import Interval, StrOptions, check_params
-from members.trainer import while_training
+from members.persistence import is_quantised
+from members.trainer import quiet_logs, while_training
 from members.training import TrainingPlan, seeded
 
 PRUNABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
-CALIBRATION_ROWS = 2000
 
 
 def compress(
@@ -41,10 +38,17 @@ def compress(
     estimator : fitted NeuralClassifier or NeuralRegressor
         Left unchanged.
     quantize : {None, "int8"}, default=None
-        ``"int8"`` with ``X``: static int8 quantisation of convolutions and linear layers
-        (``torch.ao.quantization`` FX mode, calibrated on up to 2000 rows of ``X``). Without
-        ``X``: dynamic int8 quantisation of the linear layers only. Quantised networks run on
-        the CPU in float32 and are pickled as TorchScript.
+        ``"int8"``: torchao's weight-only int8 (``Int8WeightOnlyConfig``: one scale per
+        output row) on every linear layer; the network computes in float32 on the CPU and
+        pickles (the safe format refuses it). torchao has no int8 convolution, so a
+        convolutional network's convolutions stay float32 and it shrinks little; to int8 the
+        convolutions too, export the float network with
+        ``members.to_onnx(estimator, path, quantize="int8")`` (ONNX Runtime's quantiser), the
+        deployment path. Weight-only rather than torchao's dynamic int8 activations: in eager
+        mode on the CPU, dynamic int8 ran 4x slower than float32 and weight-only 1.6x (the
+        default ``mlp``, 2000 rows, the 2-core CI machine). The ``torch.ao.quantization``
+        path this used before is deprecated by torch. Needs ``torchao`` (the ``deploy``
+        extra).
     prune : float in (0, 1), optional
         Share of the weights of all linear and convolution layers set to zero, smallest
         magnitude first (global unstructured pruning), then made permanent.
@@ -52,12 +56,11 @@ def compress(
         Epochs of training on ``(X, y)`` after pruning (pruned weights stay zero), at a tenth
         of the estimator's learning rate.
     X : array-like of shape (n_samples, n_features), optional
-        Calibration rows for ``quantize``; training rows for ``finetune_epochs``.
+        Training rows for ``finetune_epochs`` (int8 needs no calibration rows).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs), optional
         Their targets, for ``finetune_epochs``.
     sample_weight : array-like of shape (n_samples,), optional
-        The fine-tune's row weights, as in ``fit`` (rows of weight 0 are left out of the
-        calibration rows too).
+        The fine-tune's row weights, as in ``fit``.
 
     Returns
     -------
@@ -70,7 +73,7 @@ def compress(
     >>> from members import NeuralClassifier
     >>> X, y = load_iris(return_X_y=True)
     >>> clf = NeuralClassifier(max_epochs=30, random_state=0).fit(X, y)
-    >>> small = compress(clf, quantize="int8", prune=0.5, X=X)
+    >>> small = compress(clf, quantize="int8", prune=0.5)
     >>> small.predict(X[:3]).shape
     (3,)
     """
@@ -95,9 +98,12 @@ def compress(
         raise ValueError("finetune_epochs > 0 fine-tunes after pruning: pass prune, X and y")
     if sample_weight is not None and not finetune_epochs:
         raise ValueError("sample_weight weighs the fine-tune's rows: pass finetune_epochs > 0")
-    if not isinstance(estimator.model_, nn.Module) or isinstance(
-        estimator.model_, torch.jit.ScriptModule
-    ):
+    if (X is not None or y is not None) and not finetune_epochs:
+        raise ValueError(
+            "X and y are the rows of the fine-tune after pruning: pass finetune_epochs > 0 "
+            "(int8 quantisation needs no calibration rows)"
+        )
+    if is_quantised(estimator.model_):
         raise ValueError("the estimator is already quantised; compress the float estimator")
 
     compressed = copy.deepcopy(estimator)
@@ -107,16 +113,11 @@ def compress(
         if finetune_epochs
         else None
     )
-    if X is None:
-        inputs = None
-    else:  # validated and scaled once, by the fine-tune plan when there is one
-        inputs = finetune.inputs if finetune is not None else compressed.network_inputs(X)
     network = compressed.model_.float()
     if prune is not None:
         _prune(network, prune, finetune)
     if quantize == "int8":
-        network = _quantize(network.eval(), inputs)
-        compressed.model_ = network
+        compressed.model_ = quantize_int8(network.eval())
     else:
         compressed.model_ = network.double().eval()
     return compressed
@@ -139,27 +140,54 @@ def _prune(network: nn.Module, amount: float, finetune: TrainingPlan | None) -> 
         torch_prune.remove(module_, name)
 
 
-def _quantize(network: nn.Module, inputs: np.ndarray | None) -> nn.Module:
-    """``network`` quantised to int8: static (calibrated on ``inputs``, the scaled network
-    inputs) or, without inputs, dynamic for the linear layers."""
-    with warnings.catch_warnings():
-        # torch.ao.quantization warns of its own deprecation on every call
-        warnings.simplefilter("ignore")
-        if inputs is None:
-            return torch.ao.quantization.quantize_dynamic(network, {nn.Linear}, dtype=torch.qint8)
-        from torch.ao.quantization import get_default_qconfig_mapping
-        from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+def quantize_int8(network: nn.Module) -> nn.Module:
+    """``network`` (float32) with torchao's weight-only int8 on its linear layers, in place.
 
-        calibration = torch.from_numpy(inputs[:CALIBRATION_ROWS]).float()
-        engine = torch.backends.quantized.engine
-        prepared = prepare_fx(
-            network, get_default_qconfig_mapping(engine), example_inputs=(calibration[:2],)
+    Parameters
+    ----------
+    network : nn.Module
+        A float32 network in eval mode.
+
+    Returns
+    -------
+    nn.Module
+        ``network``, its linear layers' weights int8 (``torchao.quantization.Int8Tensor``).
+
+    Raises
+    ------
+    ImportError
+        ``torchao`` is not installed.
+    ValueError
+        ``network`` has no linear layer, so nothing would be quantised.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> network = quantize_int8(nn.Sequential(nn.Linear(4, 3)).eval())
+    >>> type(network[0].weight).__name__
+    'Int8Tensor'
+    """
+    if not any(isinstance(module, nn.Linear) for module in network.modules()):
+        raise ValueError(
+            "quantize='int8' quantises linear layers (torchao has no int8 convolution) and "
+            f"this {type(network).__name__} has none; export it with "
+            "members.to_onnx(estimator, path, quantize='int8') instead"
         )
-        with torch.inference_mode():
-            prepared(calibration)
-        quantized = convert_fx(prepared)
-        # FX graph modules do not pickle in torch 2.13; a traced TorchScript module does
-        return torch.jit.trace(quantized, calibration[:2])  # type: ignore[no-any-return]
+    try:
+        # torchao logs torch's deprecation of its Enum registration, and its optional CUDA
+        # kernels, at import: neither concerns this CPU path
+        with quiet_logs("torch.utils._pytree", "torchao"):
+            from torchao.quantization import Int8WeightOnlyConfig, quantize_
+    except ImportError as error:
+        raise ImportError(
+            "quantize='int8' needs torchao: pip install 'torch-fusion-ensembles[deploy]'"
+        ) from error
+    quantize_(network, Int8WeightOnlyConfig())
+    for module in network.modules():
+        # torchao sets a partial as each layer's extra_repr, which pickle cannot store; the
+        # class's own extra_repr is left
+        module.__dict__.pop("extra_repr", None)
+    return network
 
 
 def pickled_size(estimator: Any) -> int:

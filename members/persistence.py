@@ -111,7 +111,7 @@ def export_network(network: nn.Module) -> NetworkRef | None:
         return None
     if is_quantised(network):
         raise ValueError(
-            "a compressed (quantised TorchScript) network cannot be saved in the safe format; "
+            "a compressed (int8) network cannot be saved in the safe format; "
             "save the uncompressed estimator, or use pickle/joblib for the compressed one"
         )
     # a network reached twice (members_ and named_members_) is stored once
@@ -137,14 +137,15 @@ def import_network(ref: NetworkRef, build: Callable[[], nn.Module]) -> nn.Module
 
 
 def is_quantised(network: nn.Module) -> bool:
-    """Whether ``network`` is a compressed one: TorchScript, or quantised modules or tensors
-    (``members.compress``), which the safe format and the ONNX export refuse."""
+    """Whether ``network`` is a compressed one: TorchScript, quantised modules, or tensors that
+    are not plain tensors (torchao's int8 weights from ``members.compress``), which the safe
+    format and the ONNX export refuse."""
     if isinstance(network, torch.jit.ScriptModule):
         return True
     if any(".quantized" in type(module).__module__ for module in network.modules()):
         return True
     return any(
-        not isinstance(value, torch.Tensor) or value.is_quantized
+        type(value) is not torch.Tensor or value.is_quantized
         for value in network.state_dict().values()
     )
 

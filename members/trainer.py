@@ -38,23 +38,32 @@ QUIET_WARNINGS = (
 
 
 @contextmanager
+def quiet_logs(*names: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise the loggers ``names`` to ``level`` for the duration of the block."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in zip(loggers, levels, strict=True):
+            logger.setLevel(old)
+
+
+@contextmanager
 def quiet_lightning(verbose: bool) -> Iterator[None]:
     """Silence Lightning's banner lines and hints unless the user asked for output."""
     if verbose:
         yield
         return
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            for message in QUIET_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+    with (
+        quiet_logs("lightning.pytorch", "lightning.fabric", level=logging.WARNING),
+        warnings.catch_warnings(),
+    ):
+        for message in QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        yield
 
 
 def training_loggers(log_dir: str | None) -> list[Logger] | bool:
