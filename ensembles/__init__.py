@@ -3,6 +3,7 @@
 from ensembles import metrics
 from ensembles.classifier import EnsembleClassifier
 from ensembles.distillation_report import DistillationReport
+from ensembles.export import to_onnx
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
 from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
@@ -18,4 +19,5 @@ __all__ = [
     "SnapshotEnsembleRegressor",
     "held_out_split",
     "metrics",
+    "to_onnx",
 ]

@@ -246,6 +246,18 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
             parts = {key: self.calibrator_.transform(value) for key, value in parts.items()}
         return fused, parts
 
+    @property
+    def target_ndim(self) -> int:
+        """The number of dimensions of what :meth:`predict` returns.
+
+        Returns
+        -------
+        int
+            1 for targets fitted as ``(n_samples,)``, 2 for ``(n_samples, n_outputs)``.
+        """
+        check_is_fitted(self, "members_")
+        return int(self._y_ndim)
+
     def _shaped(self, fused: np.ndarray) -> np.ndarray:
         return fused.ravel() if self._y_ndim == 1 else fused
 
