@@ -1,17 +1,17 @@
-"""A fitted network served four ways, measured in one run: eager PyTorch, ``torch.export``,
-ONNX Runtime in float32 and ONNX Runtime with dynamic int8 weights::
+"""A fitted network, and a fused ensemble, served every way the library offers, in one run::
 
     python benchmarks/deploy.py [--epochs 40] [--repeats 200]
 
-For a ``cnn1d`` on MNIST-1D (the default study's student architecture) and a default ``mlp`` on
-scikit-learn's digits, at batch 1 and batch 1000: the median latency of repeated calls as a
-ratio to eager ``predict_proba`` (which validates its input and computes in float64, as a user
-calls it), the file size (the ONNX files; the eager row is the float32 weights), test accuracy
-and the largest difference of probabilities from eager ``predict_proba``. ONNX Runtime's
-dynamic quantisation (``onnxruntime.quantization.quantize_dynamic``) turns the matrix products'
-weights into int8; convolutions stay float32, so a convolutional network shrinks little.
-
-The fused ensemble as one graph, and int8 through torchao, are not here yet (issue 30).
+Three models: the MNIST-1D student (``distill()`` of the 5-member ensemble below, with its
+defaults: a ``cnn1d``), a 5-member ``cnn1d`` ensemble on MNIST-1D (the mean; one ONNX graph
+against ``predict_proba``, which calls the members one after another in Python) and a default
+``mlp`` on scikit-learn's digits. The ways: eager ``predict_proba`` (validates its input,
+computes in float64, as a user calls it), the ``torch.export`` program, ONNX Runtime float32,
+ONNX Runtime int8 (``to_onnx(quantize="int8")``: dynamic without calibration rows, static
+with them) and torchao's int8 network (``compress(quantize="int8")``, eager). At batch 1 and
+batch 1000: the median latency of repeated calls as a ratio to eager, the file size (the eager
+row: the float32 weights), test accuracy and the largest difference of probabilities from
+eager ``predict_proba``.
 """
 
 from __future__ import annotations
@@ -19,20 +19,22 @@ from __future__ import annotations
 import argparse
 import copy
 import io
-import logging
 import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from sklearn.datasets import load_digits
 
+from combiners import MeanCombiner
+from ensembles import EnsembleClassifier, to_onnx
 from experiments.data import load_mnist1d
-from members import NeuralClassifier, to_onnx, to_torch
+from members import NeuralClassifier, compress, to_torch
 
 
 def median_seconds(call: Callable[[], object], repeats: int) -> float:
@@ -45,63 +47,71 @@ def median_seconds(call: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def serve_ways(clf: NeuralClassifier, X_test: np.ndarray, folder: Path) -> dict[str, dict]:
-    """Each way of serving ``clf``: a predict function on float rows and its file size."""
+def state_bytes(networks: list[torch.nn.Module]) -> int:
+    """Bytes of the networks' weights saved with ``torch.save`` (float32 unless quantised)."""
+    total = 0
+    for network in networks:
+        buffer = io.BytesIO()
+        torch.save(network.state_dict(), buffer)
+        total += len(buffer.getvalue())
+    return total
+
+
+def session(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    rows32 = X_test.astype(np.float32)
-    program = to_torch(clf).module()
-    onnx_path = to_onnx(clf, folder / "fp32.onnx")
-    int8_path = folder / "int8.onnx"
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantiser logs its advice to pre-process on every call
-    try:
-        quantize_dynamic(str(onnx_path), str(int8_path), weight_type=QuantType.QInt8)
-    finally:
-        root.setLevel(level)
-    fp32 = onnxruntime.InferenceSession(str(onnx_path))
-    int8 = onnxruntime.InferenceSession(str(int8_path))
-    weights = io.BytesIO()
-    torch.save(copy.deepcopy(clf.model_).float().state_dict(), weights)
-    program_file = io.BytesIO()
-    torch.export.save(to_torch(clf), program_file)
+    run = onnxruntime.InferenceSession(str(path)).run
+    return lambda rows: run(["proba"], {"X": rows})[0]
 
-    def exported(rows: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return program(torch.from_numpy(rows)).numpy()  # type: ignore[no-any-return]
 
-    return {
-        "eager predict_proba": {"run": clf.predict_proba, "bytes": len(weights.getvalue())},
-        "torch.export": {"run": exported, "bytes": len(program_file.getvalue())},
-        "onnxruntime fp32": {
-            "run": lambda rows: fp32.run(None, {"X": rows})[0],
-            "bytes": onnx_path.stat().st_size,
-        },
-        "onnxruntime int8": {
-            "run": lambda rows: int8.run(None, {"X": rows})[0],
-            "bytes": int8_path.stat().st_size,
-        },
-        "_rows32": {"rows": rows32},
+def serve_ways(model: Any, X_train: np.ndarray, folder: Path) -> dict[str, dict]:
+    """Each way of serving ``model`` (a network or an ensemble): a predict function on rows
+    and its file size."""
+    ways: dict[str, dict] = {}
+    networks = getattr(model, "members_", [model])
+    float32 = [copy.deepcopy(member.model_).float() for member in networks]
+    ways["eager predict_proba"] = {"run": model.predict_proba, "bytes": state_bytes(float32)}
+    if not hasattr(model, "members_"):
+        program = to_torch(model).module()
+        program_file = io.BytesIO()
+        torch.export.save(to_torch(model), program_file)
+
+        def exported(rows: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return program(torch.from_numpy(rows)).numpy()  # type: ignore[no-any-return]
+
+        ways["torch.export"] = {"run": exported, "bytes": len(program_file.getvalue())}
+    files = {
+        "onnxruntime fp32": to_onnx(model, folder / "fp32.onnx"),
+        "onnxruntime int8 dynamic": to_onnx(model, folder / "dynamic.onnx", quantize="int8"),
+        "onnxruntime int8 static": to_onnx(
+            model, folder / "static.onnx", quantize="int8", X=X_train
+        ),
     }
+    for way, path in files.items():
+        ways[way] = {"run": session(path), "bytes": path.stat().st_size}
+    if not hasattr(model, "members_"):
+        small = compress(model, quantize="int8")
+        ways["torchao int8"] = {"run": small.predict_proba, "bytes": state_bytes([small.model_])}
+    return ways
 
 
-def measure(name: str, clf: NeuralClassifier, X_test, y_test, repeats: int) -> list[dict]:
+def measure(name: str, model: Any, data: tuple[np.ndarray, ...], repeats: int) -> list[dict]:
+    X_train, X_test, y_test = data
     table = []
+    rows32 = X_test.astype(np.float32)
     with tempfile.TemporaryDirectory() as folder:
-        ways = serve_ways(clf, X_test, Path(folder))
-        rows32 = ways.pop("_rows32")["rows"]
-        reference = clf.predict_proba(X_test)
+        ways = serve_ways(model, X_train, Path(folder))
+        reference = model.predict_proba(X_test)
         eager = {}
         for way, spec in ways.items():
-            rows = X_test if way == "eager predict_proba" else rows32
+            rows = X_test if "predict_proba" in way or "torchao" in way else rows32
             proba = np.asarray(spec["run"](rows))
             row = {
                 "model": name,
                 "way": way,
                 "file kB": round(spec["bytes"] / 1024, 1),
-                "accuracy": float((clf.classes_[proba.argmax(axis=1)] == y_test).mean()),
+                "accuracy": float((model.classes_[proba.argmax(axis=1)] == y_test).mean()),
                 "max |dproba|": float(np.abs(proba - reference).max()),
             }
             for batch, count in ((1, repeats), (1000, max(repeats // 10, 5))):
@@ -120,16 +130,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
     X_train, y_train, X_test, y_test = load_mnist1d()
-    cnn = NeuralClassifier("cnn1d", max_epochs=args.epochs, random_state=0).fit(X_train, y_train)
+    members = [
+        (f"cnn1d_{seed}", NeuralClassifier("cnn1d", max_epochs=args.epochs, random_state=seed))
+        for seed in range(5)
+    ]
+    ensemble = EnsembleClassifier(members, combiner=MeanCombiner(), cv=None).fit(X_train, y_train)
+    student = ensemble.distill(X_train, y_train, random_state=0)
     X, y = load_digits(return_X_y=True)
     mlp = NeuralClassifier("mlp", max_epochs=args.epochs, random_state=0).fit(X[:1297], y[:1297])
+    mnist1d = (X_train, X_test, y_test)
     table = [
-        *measure("MNIST-1D cnn1d", cnn, X_test, y_test, args.repeats),
-        *measure("digits mlp", mlp, X[1297:], y[1297:], args.repeats),
+        *measure("MNIST-1D student", student, mnist1d, args.repeats),
+        *measure("MNIST-1D 5 cnn1d", ensemble, mnist1d, args.repeats),
+        *measure("digits mlp", mlp, (X[:1297], X[1297:], y[1297:]), args.repeats),
     ]
-    pd.set_option("display.width", 200)
+    pd.set_option("display.width", 250)
     print(pd.DataFrame(table).to_string(index=False))
 
 

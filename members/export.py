@@ -13,7 +13,9 @@ The graph computes in float32 (ONNX Runtime has no float64 convolutions); the es
 in float64, so probabilities differ by about 1e-7 and regression outputs by float32's relative
 precision in the targets' units. The file is written to a temporary sibling and renamed, so a
 crash never leaves a half-written model, and an existing file is replaced only with
-``overwrite=True``.
+``overwrite=True``. ``quantize="int8"`` runs ONNX Runtime's quantiser on the graph
+(:func:`write_onnx`). :func:`ensembles.to_onnx` builds a whole ensemble's graph from these
+parts.
 """
 
 from __future__ import annotations
@@ -146,12 +148,13 @@ def to_onnx(
     TypeError
         ``estimator`` is not a neural estimator of this library.
     ValueError
-        ``return_std`` for a network without a variance head, or a compressed (TorchScript)
-        network.
+        ``return_std`` for a network without a variance head, a compressed (int8) network,
+        ``quantize`` other than ``None`` / ``"int8"``, or ``X`` without ``quantize`` or with
+        other features than the fit's.
     FileExistsError, FileNotFoundError
         ``path`` exists (without ``overwrite``), or its folder does not.
     ImportError
-        The ``deploy`` extra (``onnx``, ``onnxscript``) is not installed.
+        The ``deploy`` extra (``onnx``, ``onnxscript``, ``onnxruntime``) is not installed.
 
     Examples
     --------

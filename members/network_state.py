@@ -2,7 +2,8 @@
 
 :class:`NetworkStateMixin` gives the estimators their ``__getstate__`` / ``__setstate__``: the
 network's weights leave the state for ``safetensors`` (:func:`members.persistence.save`); a
-quantised network travels as TorchScript bytes (:class:`ScriptBytes`) for pickle only, and
+TorchScript network (what ``members.compress`` made before it moved to torchao; pickles of it
+still load) travels as TorchScript bytes (:class:`ScriptBytes`) for pickle only, and
 :func:`members.persistence.load` refuses it; a loaded estimator's parameters and sizes are
 type-checked before its network is rebuilt from them.
 """
@@ -80,7 +81,7 @@ class NetworkStateMixin:
             # members.persistence.save: the weights go to safetensors, not into this state
             state = {**state, "model_": ref}
         elif isinstance(network, torch.jit.ScriptModule):
-            # a quantised network (members.compress) travels as TorchScript bytes
+            # a TorchScript network (compress before torchao) travels as TorchScript bytes
             buffer = io.BytesIO()
             with warnings.catch_warnings():
                 # TorchScript is deprecated upstream but is what pickles a quantised network
