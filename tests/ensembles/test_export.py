@@ -3,9 +3,6 @@ combiner and the calibration; ONNX Runtime on raw rows returns what predict_prob
 (return_std, member_predictions, predict_uncertainty) return. What has no graph form is refused
 by name before anything is written."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -34,6 +31,7 @@ from ensembles import (
     to_onnx,
 )
 from members import NeuralClassifier, NeuralRegressor, compress
+from tests.members.test_export import serve_without_torch
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
@@ -247,43 +245,7 @@ def test_a_wrong_number_of_features_is_refused_by_the_graph(weighted, tmp_path):
         run(path, X_test[:, :10])
 
 
-SERVE = """
-import sys
-
-GONE = {"torch", "members", "combiners", "ensembles", "sklearn", "lightning", "skl2onnx"}
-
-
-class Refuse:
-    '''Make torch, this library and scikit-learn unimportable, as on a serving machine.'''
-
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in GONE:
-            raise ImportError(f"{name} is not installed here")
-        return None
-
-sys.meta_path.insert(0, Refuse())
-import numpy as np
-import onnxruntime
-
-rows = np.load(sys.argv[2])
-[proba] = onnxruntime.InferenceSession(sys.argv[1]).run(["proba"], {"X": rows})
-np.save(sys.argv[3], proba)
-assert "torch" not in sys.modules and "sklearn" not in sys.modules
-"""
-
-
 def test_the_ensemble_file_runs_with_onnxruntime_and_numpy_alone(weighted, tmp_path):
     path = to_onnx(weighted, tmp_path / "e.onnx")
-    np.save(tmp_path / "rows.npy", X_test.astype(np.float32))
-    (tmp_path / "serve.py").write_text(SERVE)
-    result = subprocess.run(
-        [sys.executable, "serve.py", str(path), "rows.npy", "proba.npy"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    proba = np.load(tmp_path / "proba.npy")
+    proba = serve_without_torch(path, X_test, tmp_path)
     assert np.abs(proba - weighted.predict_proba(X_test)).max() <= TREES
