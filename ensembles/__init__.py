@@ -3,7 +3,7 @@
 from ensembles import metrics
 from ensembles.classifier import EnsembleClassifier
 from ensembles.distillation_report import DistillationReport
-from ensembles.export import to_onnx
+from ensembles.export import to_onnx, to_torch
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
 from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
@@ -20,4 +20,5 @@ __all__ = [
     "held_out_split",
     "metrics",
     "to_onnx",
+    "to_torch",
 ]

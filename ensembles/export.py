@@ -9,6 +9,9 @@ into ``(n_members, batch, n_outputs)`` and fused by the combiner and the calibra
 are written as a small torch module (:class:`FusionHead`) and exported the same way. A fitted
 neural estimator is handed to :func:`members.to_onnx`.
 
+:func:`to_torch` gives an ensemble of networks as one ``torch.export`` program
+(:class:`ServingEnsemble`: the members' serving networks and the same head).
+
 Everything that cannot be converted (a member, the combiner, a stacking meta-learner) is
 refused, naming it and why, before anything is written.
 """
@@ -39,12 +42,15 @@ from combiners.base import BaseCombiner
 from ensembles import uncertainty as uncertainty_parts
 from members.export import (
     INPUT,
+    ServingNetwork,
     check_quantize,
     check_target,
+    export_program,
     onnx_model,
     write_onnx,
 )
 from members.export import to_onnx as network_to_onnx
+from members.export import to_torch as network_to_torch
 from members.persistence import is_quantised
 from members.trainer import quiet_logs
 
@@ -285,10 +291,11 @@ def ensemble_model(
         nodes.append(helper.make_node("Identity", [source], [graph_input.name]))
     nodes.extend(fusion.graph.node)
     initializers.extend(fusion.graph.initializer)
-    outputs = []
+    graph_outputs = []
     for name, graph_output in zip(head.output_names, fusion.graph.output, strict=True):
         nodes.append(helper.make_node("Identity", [graph_output.name], [name]))
-        outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, _dims(graph_output)))
+        dims = _dims(graph_output)
+        graph_outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, dims))
     graph = helper.make_graph(
         nodes,
         f"{type(ensemble).__name__}",
@@ -297,7 +304,7 @@ def ensemble_model(
                 INPUT, TensorProto.FLOAT, ["batch", ensemble.n_features_in_]
             )
         ],
-        outputs,
+        graph_outputs,
         initializer=initializers,
     )
     model = helper.make_model(
@@ -317,7 +324,7 @@ def ensemble_model(
     return model
 
 
-def _dims(value_info: Any) -> list[Any]:
+def _dims(value_info: Any) -> list[Any] | None:
     """A graph output's dimensions, symbolic ones by name."""
     return [dim.dim_param or dim.dim_value for dim in value_info.type.tensor_type.shape.dim] or None
 
@@ -339,33 +346,48 @@ def _member_graph(
     """Member ``name`` as an ONNX model from ``"X"``: the model, its output names (the
     prediction, then a standard deviation when ``with_std`` and it has one) and the float32
     matrix that lays its class columns on the ensemble's (``None`` when they match)."""
-    classification = is_classifier(ensemble)
-    if hasattr(member, "network_function") and hasattr(member, "task"):
-        if is_quantised(member.model_):
-            raise ValueError(
-                f"member {name!r} holds a compressed (int8) network, which torch's ONNX "
-                "exporter cannot read; build the ensemble from the float network and pass "
-                "quantize='int8' to to_onnx"
-            )
+    layout = member_layout(name, member, ensemble)
+    if is_network(name, member):
         std = with_std and bool(getattr(member, "predicts_std", False))
         model = onnx_model(member, return_std=std)
-        outputs = [output.name for output in model.graph.output]
-    else:
-        model, outputs = _sklearn_graph(name, member, ensemble, with_std=with_std)
-    layout = None
-    if classification:
-        if not hasattr(member, "predict_proba"):
-            raise ValueError(
-                f"member {name!r} ({type(member).__name__}) has no predict_proba; the graph "
-                "fuses class probabilities"
-            )
-        classes = list(ensemble.classes_)
-        member_classes = list(member.classes_)
-        if member_classes != classes:
-            layout = np.zeros((len(member_classes), len(classes)), dtype=np.float32)
-            for row, label in enumerate(member_classes):
-                layout[row, classes.index(label)] = 1.0
+        return model, [output.name for output in model.graph.output], layout
+    model, outputs = _sklearn_graph(name, member, ensemble, with_std=with_std)
     return model, outputs, layout
+
+
+def is_network(name: str, member: Any) -> bool:
+    """Whether member ``name`` is one of this library's networks; a ``ValueError`` for a
+    compressed one, which neither exporter reads."""
+    if not (hasattr(member, "network_function") and hasattr(member, "task")):
+        return False
+    if is_quantised(member.model_):
+        raise ValueError(
+            f"member {name!r} holds a compressed (int8) network, which torch's exporters "
+            "cannot read; build the ensemble from the float network and pass "
+            "quantize='int8' to to_onnx"
+        )
+    return True
+
+
+def member_layout(name: str, member: Any, ensemble: Any) -> np.ndarray | None:
+    """The float32 ``(member classes, ensemble classes)`` 0/1 matrix that lays a classifier
+    member's probabilities on the ensemble's classes; ``None`` when they match or for a
+    regressor."""
+    if not is_classifier(ensemble):
+        return None
+    if not hasattr(member, "predict_proba"):
+        raise ValueError(
+            f"member {name!r} ({type(member).__name__}) has no predict_proba; the graph "
+            "fuses class probabilities"
+        )
+    classes = list(ensemble.classes_)
+    member_classes = list(member.classes_)
+    if member_classes == classes:
+        return None
+    layout = np.zeros((len(member_classes), len(classes)), dtype=np.float32)
+    for row, label in enumerate(member_classes):
+        layout[row, classes.index(label)] = 1.0
+    return layout
 
 
 def _sklearn_graph(
@@ -413,6 +435,168 @@ def _sklearn_graph(
     return model, [names[1] if classification else names[0]]  # a classifier: label, proba
 
 
+def to_torch(
+    estimator: Any,
+    path: str | os.PathLike[str] | None = None,
+    *,
+    return_std: bool = False,
+    member_outputs: bool = False,
+    uncertainty: bool = False,
+    overwrite: bool = False,
+) -> torch.export.ExportedProgram:
+    """A fitted ensemble of networks, or a network, as one ``torch.export`` program.
+
+    The program holds what :func:`to_onnx` writes (every member with its input scaling and
+    head, the combiner, the calibration), in float32, with a dynamic batch dimension;
+    ``torch.export.load(path).module()(X)`` runs it with torch alone. Every member must be one
+    of this library's networks: a scikit-learn member has no torch form (use :func:`to_onnx`).
+
+    Parameters
+    ----------
+    estimator : fitted estimator
+        An ensemble of ``NeuralClassifier`` / ``NeuralRegressor`` members (or a snapshot
+        ensemble or search wrapping one), or one such network (:func:`members.to_torch`).
+    path : str or path, optional
+        Where to save the program (``torch.export.save``); its folder must exist.
+    return_std, member_outputs, uncertainty : bool, default=False
+        The extra outputs, as in :func:`to_onnx`, in that order after the prediction.
+    overwrite : bool, default=False
+        Replace an existing file at ``path``.
+
+    Returns
+    -------
+    torch.export.ExportedProgram
+        The program; ``program.module()`` is a callable ``nn.Module``.
+
+    Raises
+    ------
+    NotFittedError, TypeError, ValueError, FileExistsError, FileNotFoundError
+        As :func:`to_onnx`; a ``ValueError`` names a member that is not a network.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from members import NeuralClassifier
+    >>> from ensembles import EnsembleClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pool = [(f"net{seed}", NeuralClassifier(max_epochs=3, random_state=seed))
+    ...         for seed in range(2)]
+    >>> ensemble = EnsembleClassifier(pool, cv=None).fit(X, y)
+    >>> program = to_torch(ensemble)
+    >>> program.module()(torch.as_tensor(X[:2], dtype=torch.float32)).shape
+    torch.Size([2, 3])
+    """
+    ensemble = ensemble_of(estimator)
+    if ensemble is None:
+        if member_outputs or uncertainty:
+            raise ValueError(
+                "member_outputs and uncertainty are outputs of an ensemble's program; "
+                f"{type(estimator).__name__} is one network"
+            )
+        return network_to_torch(estimator, path, return_std=return_std, overwrite=overwrite)
+    target = None if path is None else check_target(path, overwrite=overwrite)
+    module = ServingEnsemble(
+        ensemble, return_std=return_std, member_outputs=member_outputs, uncertainty=uncertainty
+    )
+    return export_program(module, ensemble.n_features_in_, target)
+
+
+class ServingEnsemble(nn.Module):
+    """A fitted ensemble of networks as one module: raw rows to its fused outputs.
+
+    Every member's :class:`~members.export.ServingNetwork` (input scaling, network, head),
+    laid on the ensemble's classes, stacked and fused by the ensemble's :class:`FusionHead`.
+
+    Parameters
+    ----------
+    ensemble : EnsembleClassifier or EnsembleRegressor
+        Fitted; every member one of this library's networks.
+    return_std, member_outputs, uncertainty : bool, default=False
+        The extra outputs, as in :func:`to_onnx`.
+
+    Raises
+    ------
+    ValueError
+        A member that is not a network (named), or a combiner with no graph form.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from members import NeuralClassifier
+    >>> from ensembles import EnsembleClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pool = [(f"net{seed}", NeuralClassifier(max_epochs=3, random_state=seed))
+    ...         for seed in range(2)]
+    >>> ensemble = EnsembleClassifier(pool, cv=None).fit(X, y)
+    >>> proba = ServingEnsemble(ensemble)(torch.as_tensor(X[:3], dtype=torch.float32))
+    >>> bool(np.allclose(proba.detach().numpy(), ensemble.predict_proba(X[:3]), atol=1e-5))
+    True
+    """
+
+    def __init__(
+        self,
+        ensemble: Any,
+        *,
+        return_std: bool = False,
+        member_outputs: bool = False,
+        uncertainty: bool = False,
+    ) -> None:
+        super().__init__()
+        self.head = FusionHead(
+            ensemble, return_std=return_std, member_outputs=member_outputs, uncertainty=uncertainty
+        )
+        networks, self.with_std, layouts = [], [], []
+        for name, member in ensemble.named_members_.items():
+            if not is_network(name, member):
+                raise ValueError(
+                    f"member {name!r} ({type(member).__name__}) is not a network of this "
+                    "library and has no torch form; export the ensemble with to_onnx, which "
+                    "converts scikit-learn members"
+                )
+            std = self.head.needs_variance and bool(getattr(member, "predicts_std", False))
+            networks.append(ServingNetwork(member, return_std=std))
+            self.with_std.append(std)
+            columns = member_layout(name, member, ensemble)
+            layouts.append(None if columns is None else torch.as_tensor(columns))
+        self.networks = nn.ModuleList(networks)
+        self.layouts = [laid is not None for laid in layouts]
+        for index, laid in enumerate(layouts):
+            if laid is not None:
+                self.register_buffer(f"layout{index}", laid)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        """The ensemble's outputs on raw rows.
+
+        Parameters
+        ----------
+        x : Tensor of shape (n_samples, n_features)
+            Raw features, float32.
+
+        Returns
+        -------
+        Tensor, or a tuple of Tensors
+            In the order of the head's ``output_names``.
+        """
+        means, variances = [], []
+        n_outputs = self.head.n_outputs
+        for index, network in enumerate(self.networks):
+            output = network(x)
+            mean, std = output if self.with_std[index] else (output, None)
+            if self.layouts[index]:
+                mean = mean @ getattr(self, f"layout{index}")
+            means.append(mean.reshape(1, -1, n_outputs))
+            variance = torch.zeros_like(mean) if std is None else std * std
+            variances.append(variance.reshape(1, -1, n_outputs))
+        stacked = torch.cat(means, dim=0)
+        extra = {}
+        if self.head.needs_variance:
+            extra["variances"] = torch.cat(variances, dim=0)
+        if self.head.passthrough:
+            extra["x"] = x
+        return self.head(stacked, **extra)
+
+
 #: The default-domain opset torch's exporter writes; skl2onnx is asked for the same one.
 OPSET = 20
 
@@ -452,6 +636,7 @@ class FusionHead(nn.Module):
     """
 
     weights: torch.Tensor
+    variance_scale: torch.Tensor | None
 
     def __init__(
         self,

@@ -149,10 +149,11 @@ def compress_student(seed: int, data: tuple[np.ndarray, ...]) -> None:
             "nonzero_weights": nonzero_weights(model),
         }
     with tempfile.TemporaryDirectory() as folder:
-        for name, options in {
+        exports: dict[str, dict[str, Any]] = {
             "ONNX float32": {},
             "ONNX int8 (static)": {"quantize": "int8", "X": X},
-        }.items():
+        }
+        for name, options in exports.items():
             path = to_onnx(student, f"{folder}/{len(rows)}.onnx", **options)
             [proba] = onnxruntime.InferenceSession(str(path)).run(
                 None, {"X": X_test.astype(np.float32)}

@@ -21,6 +21,7 @@ parts.
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import json
 import os
@@ -321,7 +322,7 @@ def write_onnx(
         def get_next(self) -> dict[str, np.ndarray] | None:
             return next(self.batches, None)
 
-    with tempfile.TemporaryDirectory(dir=target.parent) as folder, quiet_logs(""):
+    with tempfile.TemporaryDirectory() as folder, quiet_logs(""):
         # the quantiser logs its advice to pre-process the model on every call (root logger)
         quantized = Path(folder) / "int8.onnx"
         if calibration is None:
@@ -398,10 +399,39 @@ def to_torch(
     """
     target = _check_export(estimator, path, return_std=return_std, overwrite=overwrite)
     module = ServingNetwork(estimator, return_std=return_std)
-    example = torch.zeros(2, estimator.n_features_in_)
-    program = torch.export.export(
-        module, (example,), dynamic_shapes={"x": {0: torch.export.Dim("batch")}}
-    )
+    return export_program(module, estimator.n_features_in_, target)
+
+
+def export_program(
+    module: nn.Module, n_features: int, target: Path | None
+) -> torch.export.ExportedProgram:
+    """``module`` (raw rows ``(batch, n_features)`` to its outputs) as a ``torch.export``
+    program with a dynamic batch dimension, saved atomically to ``target`` when given.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Takes one float32 tensor of raw rows.
+    n_features : int
+        The rows' width.
+    target : Path or None
+        Where to save the program (checked by the caller).
+
+    Returns
+    -------
+    torch.export.ExportedProgram
+        The program.
+
+    Examples
+    --------
+    >>> program = export_program(nn.Linear(3, 2), 3, None)
+    >>> program.module()(torch.zeros(5, 3)).shape
+    torch.Size([5, 2])
+    """
+    example = torch.zeros(2, n_features)
+    batch = torch.export.Dim("batch")
+    (argument,) = inspect.signature(module.forward).parameters
+    program = torch.export.export(module.eval(), (example,), dynamic_shapes={argument: {0: batch}})
     if target is not None:
         buffer = io.BytesIO()
         torch.export.save(program, buffer)

@@ -5,6 +5,7 @@ by name before anything is written."""
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.datasets import load_digits
 from sklearn.ensemble import (
@@ -29,9 +30,10 @@ from ensembles import (
     EnsembleRegressor,
     SnapshotEnsembleClassifier,
     to_onnx,
+    to_torch,
 )
 from members import NeuralClassifier, NeuralRegressor, compress
-from tests.members.test_export import serve_without_torch
+from tests.members.test_export import load_with_torch_alone, serve_without_torch
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("skl2onnx")
@@ -249,3 +251,73 @@ def test_the_ensemble_file_runs_with_onnxruntime_and_numpy_alone(weighted, tmp_p
     path = to_onnx(weighted, tmp_path / "e.onnx")
     proba = serve_without_torch(path, X_test, tmp_path)
     assert np.abs(proba - weighted.predict_proba(X_test)).max() <= TREES
+
+
+def neural_pool(task="classification"):
+    if task == "classification":
+        return [
+            (f"net{seed}", NeuralClassifier(**{**NET, "random_state": seed})) for seed in (0, 1)
+        ]
+    return [
+        ("gaussian", NeuralRegressor(loss="gaussian", **NET)),
+        ("net", NeuralRegressor("cnn1d", **NET)),
+    ]
+
+
+def test_an_ensemble_of_networks_is_one_torch_export_program(tmp_path):
+    ensemble = EnsembleClassifier(
+        neural_pool(), combiner=WeightedCombiner(), calibration="temperature", random_state=0
+    ).fit(X_train, y_train)
+    program = to_torch(ensemble, tmp_path / "e.pt2", member_outputs=True, uncertainty=True)
+    rows = torch.as_tensor(X_test, dtype=torch.float32)
+    with torch.no_grad():
+        proba, members, total, aleatoric, epistemic = program.module()(rows)
+    assert np.abs(proba.numpy() - ensemble.predict_proba(X_test)).max() <= TOLERANCE
+    assert np.abs(members.numpy() - ensemble.member_predictions(X_test)).max() <= TOLERANCE
+    parts = ensemble.predict_uncertainty(X_test)
+    assert np.abs(epistemic.numpy() - parts["epistemic"].to_numpy()).max() <= TOLERANCE
+    proba = load_with_torch_alone(tmp_path / "e.pt2", X_test, tmp_path)
+    assert np.abs(proba - ensemble.predict_proba(X_test)).max() <= TOLERANCE
+
+
+def test_a_regressor_program_returns_the_calibrated_std(tmp_path):
+    ensemble = EnsembleRegressor(neural_pool("regression"), calibration="variance", random_state=0)
+    ensemble.fit(X_train, y_reg[:700])
+    with torch.no_grad():
+        mean, std = to_torch(ensemble, return_std=True).module()(
+            torch.as_tensor(X_test, dtype=torch.float32)
+        )
+    expected_mean, expected_std = ensemble.predict(X_test, return_std=True)
+    assert np.abs(mean.numpy() - expected_mean).max() <= TOLERANCE
+    assert np.abs(std.numpy() - expected_std).max() <= TOLERANCE
+
+
+def test_a_scikit_learn_member_has_no_torch_form(tmp_path):
+    ensemble = EnsembleClassifier(
+        [("net", NeuralClassifier(**NET)), ("lr", LogisticRegression(max_iter=300))], cv=None
+    ).fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"member 'lr' \(LogisticRegression\) .* no torch form"):
+        to_torch(ensemble, tmp_path / "e.pt2")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_read_only_folder_is_an_error_naming_the_path_and_keeps_the_old_file(
+    weighted, tmp_path, monkeypatch
+):
+    """Writing goes through a temporary sibling and a rename: a folder that refuses the write
+    (simulated: this test may run as root, whom chmod does not stop) leaves the user's file as
+    it was and no temporary file."""
+    from pathlib import Path
+
+    existing = tmp_path / "e.onnx"
+    existing.write_bytes(b"the user's file")
+
+    def refuse(self, data):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", refuse)
+    with pytest.raises(PermissionError, match=r"cannot write path='.*e\.onnx': Permission denied"):
+        to_onnx(weighted, existing, overwrite=True)
+    monkeypatch.undo()
+    assert existing.read_bytes() == b"the user's file"
+    assert [p.name for p in tmp_path.iterdir()] == ["e.onnx"]
