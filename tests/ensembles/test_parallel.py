@@ -72,6 +72,12 @@ class Recorder(ClassifierMixin, BaseEstimator):
         return np.full((len(X), len(self.classes_)), 1.0 / len(self.classes_))
 
 
+# Matrix products' last bits depend on the thread count on some CPUs (MKL on an AMD EPYC here;
+# oneDNN's convolutions everywhere): bit-for-bit comparisons pin the caller to one thread, so
+# that sequential tasks and workers (which get the caller's threads shared out) all train on one.
+ONE_THREAD = 1
+
+
 def mlps(n=4, epochs=2):
     return [
         (
@@ -100,17 +106,21 @@ def test_worker_count_and_threads_follow_joblib():
 
 
 def test_loky_gives_the_sequential_predictions_bit_for_bit():
+    """Pinned to one thread (see ONE_THREAD), sequential tasks and workers train alike."""
     members = [*mlps(), ("lr", LogisticRegression(max_iter=300))]
-    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
-    two = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False, n_jobs=2).fit(X, y)
+    with caller_torch(threads=ONE_THREAD):
+        one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
+        two = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False, n_jobs=2)
+        two.fit(X, y)
     np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
     # cross-fitting: every fold member and refit is a task
     three = EnsembleClassifier(
         members[:2], combiner=WeightedCombiner(), cv=3, n_jobs=2, random_state=0
     )
     one_cv = EnsembleClassifier(members[:2], combiner=WeightedCombiner(), cv=3, random_state=0)
-    three.fit(X, y)
-    one_cv.fit(X, y)
+    with caller_torch(threads=ONE_THREAD):
+        three.fit(X, y)
+        one_cv.fit(X, y)
     np.testing.assert_array_equal(three.oof_predictions_, one_cv.oof_predictions_)
     np.testing.assert_array_equal(three.predict_proba(X), one_cv.predict_proba(X))
 
@@ -271,11 +281,13 @@ def ray_cluster():
 
 def test_ray_gives_the_sequential_predictions(ray_cluster):
     members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
-    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
-    with joblib.parallel_config(backend="ray", n_jobs=2):
-        on_ray = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
-        # the data travels through Ray's object store, once for all tasks
-        [shared] = share_arrays(active_backend(), X)
+    with caller_torch(threads=ONE_THREAD):
+        one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
+        with joblib.parallel_config(backend="ray", n_jobs=2):
+            on_ray = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False)
+            on_ray.fit(X, y)
+            # the data travels through Ray's object store, once for all tasks
+            [shared] = share_arrays(active_backend(), X)
     np.testing.assert_array_equal(one.predict_proba(X), on_ray.predict_proba(X))
     assert isinstance(shared, ray_cluster.ObjectRef)
     np.testing.assert_array_equal(fetch_arrays(shared)[0], X)
@@ -308,8 +320,10 @@ def test_a_failing_member_on_ray_is_named_and_the_others_are_stored(ray_cluster,
 def test_dask_gives_the_sequential_predictions():
     distributed = pytest.importorskip("distributed")
     members = [*mlps(3), ("lr", LogisticRegression(max_iter=300))]
-    one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
+    with caller_torch(threads=ONE_THREAD):
+        one = EnsembleClassifier(members, combiner=MeanCombiner(), batched=False).fit(X, y)
     with (
+        caller_torch(threads=ONE_THREAD),
         cluster_environment(),
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
