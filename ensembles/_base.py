@@ -124,8 +124,12 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.verbose = verbose
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # saves from before class weights: none
-        super().__setstate__({"class_weight": None, **state})
+        # saves from before class weights: none; from before they shifted the fused
+        # probabilities (they weighed the rows): no shift
+        defaults: dict[str, Any] = {"class_weight": None}
+        if "members_" in state:
+            defaults["class_weight_"] = None
+        super().__setstate__({**defaults, **state})
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The ensemble's parameters, and its members' as ``<name>__<parameter>``.
@@ -315,8 +319,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         forget_fit(self)  # nothing of an earlier fit (oof_predictions_, say) survives a refit
         X, y, targets = self._validate_targets(X, y, active)
         combiner = self._default_combiner(combiner, len(active), len(X))
-        sample_weight = self.task.row_weights(
-            self, targets, check_sample_weight(sample_weight, X), self.class_weight
+        sample_weight = check_sample_weight(sample_weight, X)
+        self.class_weight_ = self.task.class_weights(
+            self, targets, sample_weight, self.class_weight
         )
         member_params, split_params = self._route_fit(active, sample_weight, fit_params)
         rng = check_random_state(self.random_state) if self.random_state is not None else None

@@ -57,12 +57,13 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         when the combiner learns, so it never sees the combiner's own training fit); accuracy
         is unchanged, calibration improves (averaged ensembles tend to be under-confident).
     class_weight : "balanced", dict or None, default=None
-        Weigh the rows by their class (scikit-learn's meaning, times ``sample_weight``):
-        ``"balanced"`` gives class ``c`` the weight ``n_samples / (n_classes * n_c)``. The
-        row weights reach every member as ``sample_weight`` (a ``NeuralClassifier`` then
-        learns the same weighted cross-entropy as with its own ``class_weight``), and the
-        combiner and calibration learn on them: the ensemble is fitted to the balanced
-        problem. For imbalanced data, where the rare classes matter.
+        Weights of the classes (scikit-learn's meaning): ``"balanced"`` gives class ``c`` the
+        weight ``n_samples / (n_classes * n_c)`` (counts weighted by ``sample_weight``). The
+        members, the combiner and the calibration learn the unweighted problem, and the fused,
+        calibrated probabilities are shifted to the weights' prior, ``p_c w_c / sum_k p_k w_k``
+        (:class:`members.tasks.PriorShift`; see ``NeuralClassifier``'s ``class_weight`` for
+        why and what was measured); ``class_weight_`` holds the weights. For imbalanced data,
+        where the rare classes matter.
     batched : {"auto", True, False}, default="auto"
         Members that differ only in ``random_state`` (e.g. from :func:`members.replicate`) are
         trained together by the batched engine (:func:`members.fit_batched`): one forward,
@@ -105,6 +106,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         Fitted members by name.
     combiner_ : BaseCombiner
     calibrator_ : TemperatureScaling or None
+    class_weight_ : ndarray of shape (n_classes,) or None
+        The classes' weights that shift the fused probabilities (``class_weight``).
     oof_predictions_ : ndarray of shape (n_members, n_held_out, n_classes)
         The held-out member outputs the combiner was fitted on (only when one was needed).
     oof_index_ : ndarray of shape (n_held_out,)
@@ -170,6 +173,9 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         proba = super()._fuse(predictions, X)
         if self.calibrator_ is not None:
             proba = self.calibrator_.transform(proba)
+        if self.class_weight_ is not None:
+            shifted = np.clip(proba, 0.0, None) * self.class_weight_
+            proba = shifted / shifted.sum(axis=1, keepdims=True)
         return proba
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -52,6 +52,7 @@ from members.export import (
 from members.export import to_onnx as network_to_onnx
 from members.export import to_torch as network_to_torch
 from members.persistence import is_quantised
+from members.tasks import PriorShift
 from members.trainer import quiet_logs
 
 #: The combiners the graph can express, for the error that refuses another.
@@ -657,6 +658,8 @@ class FusionHead(nn.Module):
         self.rule, self.passthrough = self._rule(combiner)
         mixture = uncertainty_parts.member_weights(ensemble.combiner_, self.n_members)
         self.register_buffer("weights", torch.as_tensor(mixture, dtype=torch.float32))
+        weights = getattr(ensemble, "class_weight_", None)
+        self.shift = None if weights is None else PriorShift(weights)
         calibrator = getattr(ensemble, "calibrator_", None)
         self.temperature = (
             calibrator.temperature_ if isinstance(calibrator, TemperatureScaling) else None
@@ -723,6 +726,8 @@ class FusionHead(nn.Module):
             if self.temperature is not None:
                 logp = torch.log(fused.clamp(0.0, 1.0).clamp_min(EPS))
                 fused = torch.softmax(logp / self.temperature, dim=1)
+            if self.shift is not None:
+                fused = self.shift(fused)
             outputs.append(fused)
             if self.member_outputs:
                 outputs.append(members)

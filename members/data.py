@@ -73,26 +73,27 @@ def check_sample_weight(sample_weight: Any, X: np.ndarray) -> np.ndarray | None:
     )
 
 
-def class_row_weights(
+def class_weights(
     class_weight: str | dict[Any, float] | None,
     classes: np.ndarray,
     encoded: np.ndarray,
     sample_weight: np.ndarray | None,
 ) -> np.ndarray | None:
-    """Each row's weight: its class's weight (``class_weight``: ``None``, ``"balanced"`` or a
-    dict from labels to weights, scikit-learn's meaning) times its ``sample_weight``.
-    ``encoded`` holds the rows' class indices into ``classes``; ``None`` when unweighted.
+    """Each class's weight (``class_weight``: ``None``, ``"balanced"`` or a dict from labels to
+    weights, scikit-learn's meaning), ``(n_classes,)``; ``None`` when unweighted.
 
     ``"balanced"`` gives class ``c`` the weight ``n_samples / (n_classes * n_c)``, counts
-    weighted by ``sample_weight``, over the classes that have rows of positive weight.
+    weighted by ``sample_weight``, over the classes that have rows of positive weight (the
+    others weigh 1); a dict's unnamed classes weigh 1. ``encoded`` holds the rows' class
+    indices into ``classes``.
 
     Examples
     --------
-    >>> class_row_weights("balanced", np.array(["a", "b"]), np.array([0, 0, 0, 1]), None)
-    array([0.66666667, 0.66666667, 0.66666667, 2.        ])
+    >>> class_weights("balanced", np.array(["a", "b"]), np.array([0, 0, 0, 1]), None)
+    array([0.66666667, 2.        ])
     """
     if class_weight is None:
-        return sample_weight
+        return None
     if isinstance(class_weight, dict):
         unknown = [key for key in class_weight if key not in set(classes.tolist())]
         if unknown:
@@ -103,6 +104,8 @@ def class_row_weights(
         values = list(class_weight.values())
         if not all(isinstance(v, Real) and np.isfinite(v) and v >= 0 for v in values):
             raise ValueError(f"class_weight values must be finite numbers >= 0; got {values}")
+        if not any(value > 0 for value in values) and len(values) == len(classes):
+            raise ValueError(f"class_weight must give some class a weight > 0; got {values}")
     counts = np.bincount(encoded, sample_weight, minlength=len(classes))
     present = np.flatnonzero(counts > 0)
     kept = np.isin(encoded, present)
@@ -113,8 +116,7 @@ def class_row_weights(
         y=classes[encoded[kept]],
         sample_weight=None if sample_weight is None else sample_weight[kept],
     )
-    weights = per_class[encoded]
-    return weights if sample_weight is None else weights * sample_weight
+    return per_class
 
 
 def positive_rows(

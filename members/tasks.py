@@ -7,7 +7,7 @@ branching on ``is_classifier``:
   (:meth:`Task.stratify`) and which member kind is refused (:meth:`Task.is_other_kind`);
 - how the target encoding is fitted (:meth:`Task.fit_encoding`: the classes, or the number of
   outputs and the target scaling) and applied (:meth:`Task.encode`), how many outputs it has
-  (:meth:`Task.n_outputs`), and each row's weight in the loss (:meth:`Task.row_weights`);
+  (:meth:`Task.n_outputs`), and the classes' weights (:meth:`Task.class_weights`);
 - how network outputs become predictions (:meth:`Task.decode`) and distillation targets
   (:meth:`Task.distillation_targets`);
 - how a member's output is read and checked (:meth:`Task.member_output`, with
@@ -37,7 +37,7 @@ from torch import nn
 
 from members.data import (
     FLOAT32_MAX,
-    class_row_weights,
+    class_weights,
     encode_classes,
     encode_labels,
     validate_inputs,
@@ -55,6 +55,59 @@ __all__ = [
     "check_probabilities",
     "task_of",
 ]
+
+
+class PriorShift(nn.Module):
+    """Class probabilities reweighted by the classes' weights: ``p_c w_c / sum_k p_k w_k``.
+
+    This is how ``class_weight`` acts (Menon et al., 2021, post-hoc logit adjustment): the
+    model learns the unweighted problem and its probabilities are moved to the prior the
+    weights describe, which is what weighing the loss would reach if the model fitted it
+    exactly; a network that interpolates its training rows learns nearly the same function
+    whatever they weigh (Byrd and Lipton, 2019), so weighing its loss barely moves it. For two
+    classes the shift is monotone: rankings (ROC-AUC) are unchanged.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_classes,)
+        Each class's weight, ``>= 0`` (a class of weight 0 is never predicted).
+    logits : bool, default=False
+        Whether the input is logits (softmax first) or probabilities.
+
+    Examples
+    --------
+    >>> shift = PriorShift(np.array([1.0, 3.0]))
+    >>> shift(torch.tensor([[0.75, 0.25]]))
+    tensor([[0.5000, 0.5000]])
+    """
+
+    log_weight: torch.Tensor
+
+    def __init__(self, weights: Any, *, logits: bool = False) -> None:
+        super().__init__()
+        with np.errstate(divide="ignore"):
+            log_weight = np.log(np.asarray(weights, dtype=np.float64))
+        self.register_buffer("log_weight", torch.as_tensor(log_weight, dtype=torch.float32))
+        self.logits = logits
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        """Shifted class probabilities.
+
+        Parameters
+        ----------
+        values : Tensor of shape (n_samples, n_classes)
+            Logits (``logits=True``) or probabilities.
+
+        Returns
+        -------
+        Tensor of shape (n_samples, n_classes)
+            Probabilities, rows summing to one.
+        """
+        log_weight = self.log_weight.to(values.dtype)
+        if self.logits:
+            return torch.softmax(values + log_weight, dim=1)
+        shifted = values * torch.exp(log_weight)
+        return shifted / shifted.sum(dim=1, keepdim=True)
 
 
 class Task(ABC):
@@ -123,16 +176,16 @@ class Task(ABC):
         ``loss`` parameter (a classifier's cross-entropy is the module's only one: ``None``)."""
         return loss
 
-    def row_weights(
+    def class_weights(
         self,
         fitted: Any,
         encoded: np.ndarray,
         sample_weight: np.ndarray | None,
         class_weight: Any = None,
     ) -> np.ndarray | None:
-        """Each row's weight in the loss: ``sample_weight`` (a classification task multiplies
-        in ``class_weight``); ``None``: unweighted."""
-        return sample_weight
+        """The classes' weights ``class_weight_`` (a classification task; ``None`` here):
+        they shift the predicted probabilities (:class:`PriorShift`), not the loss."""
+        return None
 
     # -- outputs -----------------------------------------------------------------------------
     @abstractmethod
@@ -205,18 +258,19 @@ class Classification(Task):
     def n_outputs(self, fitted: Any) -> int:
         return len(fitted.classes_)
 
-    def row_weights(
+    def class_weights(
         self,
         fitted: Any,
         encoded: np.ndarray,
         sample_weight: np.ndarray | None,
         class_weight: Any = None,
     ) -> np.ndarray | None:
-        return class_row_weights(class_weight, fitted.classes_, encoded, sample_weight)
+        return class_weights(class_weight, fitted.classes_, encoded, sample_weight)
 
     def head(self, fitted: Any, *, return_std: bool = False) -> nn.Module:
-        """Logits to class probabilities."""
-        return nn.Softmax(dim=1)
+        """Logits to class probabilities, shifted by the classes' weights when it has them."""
+        weights = getattr(fitted, "class_weight_", None)
+        return nn.Softmax(dim=1) if weights is None else PriorShift(weights, logits=True)
 
     def outputs_of(self, n_outputs: int, classes: Any) -> dict[str, Any]:
         classes = np.arange(n_outputs) if classes is None else np.asarray(classes)

@@ -106,6 +106,16 @@ def test_every_combiner_with_a_graph_form(combiner, tmp_path):
     assert np.abs(proba - ensemble.predict_proba(X_test)).max() <= TOLERANCE
 
 
+def test_class_weights_shift_the_graph_as_the_ensemble(tmp_path):
+    rare = (y_train == 0).astype(int)
+    ensemble = EnsembleClassifier(
+        classifier_members(trees=False), class_weight="balanced", calibration="temperature"
+    ).set_params(random_state=0)
+    ensemble.fit(X_train, rare)
+    [proba] = run(to_onnx(ensemble, tmp_path / "e.onnx"), X_test)
+    assert np.abs(proba - ensemble.predict_proba(X_test)).max() <= TOLERANCE
+
+
 def test_a_binary_stacking_ensemble_with_gradient_boosting(tmp_path):
     binary = y_train % 2
     members = [

@@ -339,7 +339,9 @@ def test_distillation_carries_the_weights_of_its_rows():
         ensemble.distill(X, Y, student=student, sample_weight=one_row)
 
 
-def test_ensemble_class_weight_weighs_members_combiner_and_calibration():
+def test_ensemble_class_weight_shifts_the_fused_calibrated_probabilities():
+    """Members, combiner and calibration learn the unweighted problem; the fused, calibrated
+    probabilities are moved to the weights' prior (``p_c w_c``, renormalised)."""
     X_i, y_i = make_classification(
         600, 8, n_informative=4, weights=[0.9, 0.1], flip_y=0.02, random_state=0
     )
@@ -347,9 +349,18 @@ def test_ensemble_class_weight_weighs_members_combiner_and_calibration():
     params = dict(combiner=WeightedCombiner(), cv=3, calibration="temperature", random_state=0)
     balanced = EnsembleClassifier(members, class_weight="balanced", **params).fit(X_i, y_i)
     expected = len(y_i) / (2 * np.bincount(y_i))
-    np.testing.assert_allclose(Recorder.received[-1], expected[y_i])
-    by_rows = EnsembleClassifier(members, **params).fit(X_i, y_i, sample_weight=expected[y_i])
-    np.testing.assert_allclose(balanced.predict_proba(X_i), by_rows.predict_proba(X_i))
+    np.testing.assert_allclose(balanced.class_weight_, expected)
+    assert Recorder.received[-1] is None  # the members' rows are not weighted
+    plain = EnsembleClassifier(members, **params).fit(X_i, y_i)
+    shifted = plain.predict_proba(X_i) * expected
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(balanced.predict_proba(X_i), shifted, atol=1e-12)
+    # the rare class is predicted more often, its ranking unchanged
+    assert balanced.predict(X_i).mean() > plain.predict(X_i).mean()
+    np.testing.assert_array_equal(
+        np.argsort(balanced.predict_proba(X_i)[:, 1], kind="stable"),
+        np.argsort(plain.predict_proba(X_i)[:, 1], kind="stable"),
+    )
     with pytest.raises(ValueError, match="'class_weight' parameter of EnsembleRegressor"):
         EnsembleRegressor([("ridge", Ridge())], class_weight="balanced").fit(X_i, y_i)
     with pytest.raises(ValueError, match="not in y: \\[7\\]"):

@@ -43,6 +43,12 @@ def test_a_classifier_runs_in_onnx_runtime_as_predict_proba(module, tmp_path):
         assert np.abs(proba - clf.predict_proba(X_test[:n])).max() <= TOLERANCE
 
 
+def test_class_weights_shift_the_exported_probabilities(tmp_path):
+    clf = NeuralClassifier(class_weight="balanced", **SMALL).fit(X_train, y_train % 3 == 0)
+    [proba] = run(to_onnx(clf, tmp_path / "clf.onnx"), X_test)
+    assert np.abs(proba - clf.predict_proba(X_test)).max() <= TOLERANCE
+
+
 @pytest.mark.parametrize("module", ["mlp", "cnn1d", my_network])
 @pytest.mark.parametrize("targets", [y_reg, Y_reg], ids=["1-D", "2 outputs"])
 def test_a_regressor_runs_in_onnx_runtime_as_predict(module, targets, tmp_path):

@@ -132,17 +132,29 @@ def test_zero_weights_drop_rows_and_equal_weights_change_nothing():
     np.testing.assert_array_equal(plain.predict_proba(X), equal.predict_proba(X))
 
 
-def test_class_weight_dict_equals_sample_weight_on_the_class_rows():
+def test_class_weight_shifts_the_probabilities_of_the_unweighted_fit():
+    """``class_weight`` moves the probabilities of the network trained on the unweighted rows to
+    the weights' prior; ``sample_weight`` still weighs the rows."""
     X, y = classification()
-    # the input scaling follows sample_weight alone (class weights weigh the loss only)
-    params = dict(max_epochs=5, random_state=0, standardize=False)
+    params = dict(max_epochs=5, random_state=0)
     by_class = NeuralClassifier(class_weight={1: 4.0}, **params).fit(X, y)
-    by_row = NeuralClassifier(**params).fit(X, y, sample_weight=np.where(y == 1, 4.0, 1.0))
-    np.testing.assert_allclose(by_class.predict_proba(X), by_row.predict_proba(X), atol=1e-12)
-    # both together multiply
-    both = NeuralClassifier(class_weight={1: 2.0}, **params)
-    both.fit(X, y, sample_weight=np.where(y == 1, 2.0, 1.0))
-    np.testing.assert_allclose(both.predict_proba(X), by_row.predict_proba(X), atol=1e-12)
+    plain = NeuralClassifier(**params).fit(X, y)
+    np.testing.assert_array_equal(by_class.class_weight_, [1.0, 4.0])
+    shifted = plain.predict_proba(X) * [1.0, 4.0]
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(by_class.predict_proba(X), shifted, atol=1e-12)
+    rows = np.where(y == 1, 2.0, 1.0)
+    both = NeuralClassifier(class_weight={1: 4.0}, **params).fit(X, y, sample_weight=rows)
+    by_row = NeuralClassifier(**params).fit(X, y, sample_weight=rows)
+    shifted = by_row.predict_proba(X) * [1.0, 4.0]
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(both.predict_proba(X), shifted, atol=1e-12)
+    assert NeuralClassifier(**params).fit(X, y).class_weight_ is None
+    # predict and predict_log_proba shift as predict_proba does
+    proba = by_class.predict_proba(X)
+    np.testing.assert_array_equal(by_class.predict(X), by_class.classes_[proba.argmax(axis=1)])
+    np.testing.assert_allclose(np.exp(by_class.predict_log_proba(X)), proba, atol=1e-12)
+    assert (by_class.predict(X) == 1).sum() > (plain.predict(X) == 1).sum()
 
 
 def test_balanced_class_weight_helps_the_rare_class():
