@@ -170,13 +170,18 @@ assert not {"torch", "sklearn"} & set(sys.modules)
 def serve_without_torch(path, rows, folder):
     """The model's first output on ``rows``, computed in a subprocess where torch, this library
     and scikit-learn cannot be imported: only onnxruntime and numpy."""
+    return run_script(SERVE_WITHOUT_TORCH, path, rows, folder)
+
+
+def run_script(script, path, rows, folder):
+    """``script`` run in a subprocess on the file ``path`` and ``rows``; its saved output."""
     import subprocess
     import sys
 
     np.save(folder / "rows.npy", rows.astype(np.float32))
-    (folder / "serve.py").write_text(SERVE_WITHOUT_TORCH)
+    (folder / "script.py").write_text(script)
     result = subprocess.run(
-        [sys.executable, "serve.py", str(path), "rows.npy", "output.npy"],
+        [sys.executable, "script.py", str(path), "rows.npy", "output.npy"],
         capture_output=True,
         text=True,
         timeout=120,
@@ -222,21 +227,7 @@ np.save(sys.argv[3], first.detach().numpy())
 def load_with_torch_alone(path, rows, folder):
     """The saved program's first output on ``rows``, loaded and run in a subprocess where this
     library cannot be imported: torch alone."""
-    import subprocess
-    import sys
-
-    np.save(folder / "rows.npy", rows.astype(np.float32))
-    (folder / "load.py").write_text(LOAD_WITHOUT_THIS_LIBRARY)
-    result = subprocess.run(
-        [sys.executable, "load.py", str(path), "rows.npy", "output.npy"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=folder,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return np.load(folder / "output.npy")
+    return run_script(LOAD_WITHOUT_THIS_LIBRARY, path, rows, folder)
 
 
 @pytest.mark.parametrize("module", ["cnn2d", my_network])
