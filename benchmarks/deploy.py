@@ -72,9 +72,10 @@ def serve_ways(model: Any, X_train: np.ndarray, folder: Path) -> dict[str, dict]
     float32 = [copy.deepcopy(member.model_).float() for member in networks]
     ways["eager predict_proba"] = {"run": model.predict_proba, "bytes": state_bytes(float32)}
     if not hasattr(model, "members_"):
-        program = to_torch(model).module()
+        exported_program = to_torch(model)
+        program = exported_program.module()
         program_file = io.BytesIO()
-        torch.export.save(to_torch(model), program_file)
+        torch.export.save(exported_program, program_file)
 
         def exported(rows: np.ndarray) -> np.ndarray:
             with torch.inference_mode():

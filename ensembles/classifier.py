@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -18,7 +19,7 @@ from ensembles._base import (
 )
 from members.data import check_sample_weight
 from members.params import StrOptions
-from members.tasks import CLASSIFICATION
+from members.tasks import CLASSIFICATION, PriorShift
 
 
 class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
@@ -174,8 +175,8 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         if self.calibrator_ is not None:
             proba = self.calibrator_.transform(proba)
         if self.class_weight_ is not None:
-            shifted = np.clip(proba, 0.0, None) * self.class_weight_
-            proba = shifted / shifted.sum(axis=1, keepdims=True)
+            with torch.no_grad():
+                proba = PriorShift(self.class_weight_)(torch.from_numpy(proba)).numpy()
         return proba
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -184,16 +184,22 @@ def ensemble_of(estimator: Any) -> Any:
     True
     """
     from ensembles._base import BaseEnsemble
+    from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
+    from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
 
+    wrappers = (
+        SnapshotEnsembleClassifier,
+        SnapshotEnsembleRegressor,
+        EnsembleSearchClassifier,
+        EnsembleSearchRegressor,
+    )
     if hasattr(estimator, "network_function") and hasattr(estimator, "task"):
         return None
-    if not isinstance(estimator, BaseEnsemble) and hasattr(estimator, "ensemble_"):
+    if isinstance(estimator, wrappers):
+        check_is_fitted(estimator, "ensemble_")
         estimator = estimator.ensemble_
     if not isinstance(estimator, BaseEnsemble):
-        if isinstance(estimator, type) or not hasattr(estimator, "get_params"):
-            name = getattr(estimator, "__name__", type(estimator).__name__)
-        else:
-            name = type(estimator).__name__
+        name = getattr(estimator, "__name__", type(estimator).__name__)  # a class, or not
         raise TypeError(
             "estimator must be a fitted EnsembleClassifier or EnsembleRegressor (or a snapshot "
             f"ensemble or search wrapping one), NeuralClassifier or NeuralRegressor; got {name}"

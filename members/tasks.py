@@ -87,7 +87,9 @@ class PriorShift(nn.Module):
         super().__init__()
         with np.errstate(divide="ignore"):
             log_weight = np.log(np.asarray(weights, dtype=np.float64))
-        self.register_buffer("log_weight", torch.as_tensor(log_weight, dtype=torch.float32))
+        # float64, so that an ensemble's float64 probabilities are shifted exactly; an
+        # exported graph casts it to its inputs' float32
+        self.register_buffer("log_weight", torch.as_tensor(log_weight, dtype=torch.float64))
         self.logits = logits
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:

@@ -237,6 +237,8 @@ def test_what_has_no_graph_form_is_refused_by_name_and_nothing_is_written(tmp_pa
         to_onnx(small, target)
     with pytest.raises(NotFittedError):
         to_onnx(EnsembleClassifier([("lr", LogisticRegression())]), target)
+    with pytest.raises(NotFittedError):
+        to_onnx(SnapshotEnsembleClassifier(NeuralClassifier()), target)
     with pytest.raises(TypeError, match="got LogisticRegression"):
         to_onnx(LogisticRegression().fit(X_train, y_train), target)
     with pytest.raises(ValueError, match="return_std=True is for a regressor"):

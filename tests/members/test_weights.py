@@ -202,6 +202,7 @@ def test_class_weight_survives_saving(tmp_path):
         (NeuralClassifier(max_epochs=1), np.full(N, np.nan), "sample_weight contains NaN"),
         (NeuralClassifier(max_epochs=1, class_weight={7: 2.0}), None, "not in y: \\[7\\]"),
         (NeuralClassifier(max_epochs=1, class_weight={0: -2.0}), None, "finite numbers >= 0"),
+        (NeuralClassifier(max_epochs=1, class_weight={0: 0.0, 1: 0.0}), None, "some class"),
         (NeuralRegressor(max_epochs=1, class_weight="balanced"), None, "class_weight"),
     ],
 )
