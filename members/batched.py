@@ -34,13 +34,13 @@ from torch import nn
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Sampler
-from typing_extensions import override
 
 from members.data import TensorTuple, as_tensor, n_batches
 from members.mlp import ACTIVATIONS, MLP
-from members.module import MemberModule, weighted_mean
+from members.module import BatchedMemberModule
 from members.neural import BaseNeuralEstimator
 from members.params import Interval, StrOptions, check_params
+from members.subnetworks import is_sub_network_backbone
 from members.trainer import uses_cuda
 from members.training import Trained, draw_seeds, seeded
 
@@ -182,146 +182,6 @@ class StackedNetworks(nn.Module):
         return networks
 
 
-class BatchedMemberModule(MemberModule):
-    """A :class:`MemberModule` over :class:`StackedNetworks`.
-
-    Batches are ``(x, y)`` with a leading member axis, and the loss is the sum of the members'
-    own losses.
-
-    A member whose loss stops being finite fails the fit with a ``FloatingPointError`` that
-    names it (``names``, default ``member 0 .. M-1``).
-
-    Parameters
-    ----------
-    backbone : StackedNetworks
-        The members' networks, stacked.
-    names : sequence of str, optional
-        The members' names, for error messages.
-    **settings
-        The other arguments of :class:`MemberModule` (task, loss, optimizer, lr, ...).
-
-    Examples
-    --------
-    >>> import torch
-    >>> from members import MLP, StackedNetworks
-    >>> stacked = StackedNetworks([MLP(4, 3, hidden=(8,)) for _ in range(2)])
-    >>> module = BatchedMemberModule(stacked, names=["a", "b"], task="classification")
-    >>> module.backbone(torch.zeros(2, 5, 4)).shape  # (members, rows, outputs)
-    torch.Size([2, 5, 3])
-    """
-
-    # stacked parameters carry the member axis first: a weight has 3 dimensions or more
-    weight_ndim = 3
-
-    def __init__(
-        self, backbone: StackedNetworks, *, names: Sequence[str] | None = None, **settings: Any
-    ) -> None:
-        super().__init__(backbone, **settings)
-        self.n_members = backbone.n_members
-        self.names = list(names) if names is not None else None
-        self._epoch_loss: torch.Tensor | None = None
-
-    def member_losses(
-        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """Each member's mean loss over its batch.
-
-        Parameters
-        ----------
-        output : Tensor of shape (M, batch, n_outputs)
-            The stacked networks' outputs.
-        y : Tensor of shape (M, batch) or (M, batch, n_outputs)
-            Each member's encoded targets.
-        weight : Tensor of shape (M, batch), default=None
-            Each member's row weights.
-
-        Returns
-        -------
-        Tensor of shape (M,)
-            The (weighted) mean loss of each member.
-        """
-        losses = self.sample_losses(output, y)
-        return losses.mean(dim=1) if weight is None else weighted_mean(losses, weight)
-
-    @override
-    def loss(
-        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """The sum of the members' own mean losses (what the optimizer minimises).
-
-        Parameters
-        ----------
-        output : Tensor of shape (M, batch, n_outputs)
-            The stacked networks' outputs.
-        y : Tensor of shape (M, batch) or (M, batch, n_outputs)
-            Each member's encoded targets.
-        weight : Tensor of shape (M, batch), default=None
-            Each member's row weights.
-
-        Returns
-        -------
-        Tensor
-            A scalar.
-        """
-        return self.member_losses(output, y, weight).sum()
-
-    @override
-    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        x, y, *weight = batch
-        losses = self.member_losses(self(x), y, *weight)
-        detached = losses.detach()
-        if getattr(self, "_first_loss", None) is None:
-            self._first_loss = detached.clone()  # each member's untrained loss
-        # summed on the device; read once per epoch, so no step waits for a synchronisation
-        self._epoch_loss = detached if self._epoch_loss is None else self._epoch_loss + detached
-        return losses.sum() + self.penalty()
-
-    @override
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        pass  # the first losses are each member's, recorded in training_step
-
-    @override
-    def final_losses(self, batch: Any) -> torch.Tensor | None:
-        """Each member's weighted mean loss on ``batch`` under the final weights.
-
-        Parameters
-        ----------
-        batch : tuple of Tensor
-            A training batch with a leading member axis, ``(x, y)`` or ``(x, y, weight)``.
-
-        Returns
-        -------
-        Tensor of shape (M,)
-            One loss per member.
-        """
-        x, y, *weight = batch
-        with self.evaluating():
-            return self.member_losses(self(x), y, *weight)
-
-    @override
-    def member_names(self) -> list[str] | None:
-        """The members' names, ``member 0 .. M-1`` when none were given.
-
-        Returns
-        -------
-        list of str
-            One name per member.
-        """
-        return self.names or [f"member {i}" for i in range(self.n_members)]
-
-    @override
-    def on_train_epoch_start(self) -> None:
-        self._epoch_loss = None
-
-    @override
-    def on_train_epoch_end(self) -> None:
-        if self._epoch_loss is None:
-            return
-        mean = (self._epoch_loss / self.trainer.num_training_batches).cpu()
-        self.log("train_loss", mean.mean())
-        self.check_divergence(mean, self.member_names())
-
-
 class MemberBatches(Sampler[torch.Tensor]):
     """Index batches ``(M, batch_size)``: row ``m`` is what member ``m``'s own loader
     (:class:`members.data.ShuffledBatches` with its seed) would give it, mapped through its
@@ -361,11 +221,14 @@ def _layered(network: nn.Module) -> bool:
 
 def can_batch(estimator: Any) -> bool:
     """Whether ``estimator`` can be trained by :func:`fit_batched` (a neural estimator with
-    no callbacks of its own and no early stopping, which ends each member at its own epoch)."""
+    no callbacks of its own and no early stopping, which ends each member at its own epoch,
+    and one network, not an ensemble inside one: :mod:`members.subnetworks`)."""
     return (
         isinstance(estimator, BaseNeuralEstimator)
         and not estimator.callbacks
         and not estimator.early_stopping
+        # an ensemble inside one network already trains its members together
+        and not is_sub_network_backbone(estimator.module)
     )
 
 

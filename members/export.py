@@ -37,6 +37,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from members.data import validate_inputs
+from members.mc_dropout import MCDropoutNetworks
 from members.persistence import is_quantised
 from members.trainer import quiet_logs
 
@@ -78,6 +79,11 @@ class ServingNetwork(nn.Module):
     def __init__(self, estimator: Any, *, return_std: bool = False) -> None:
         super().__init__()
         check_is_fitted(estimator, "model_")
+        if isinstance(estimator.model_, MCDropoutNetworks):
+            raise ValueError(
+                "an MC-Dropout network draws its masks at prediction, which torch's exporters "
+                "do not take; distill it into one network and export that"
+            )
         scaling = estimator.input_scaling()
         self.scaled = scaling is not None
         if scaling is not None:
@@ -85,6 +91,7 @@ class ServingNetwork(nn.Module):
             self.register_buffer("x_scale", torch.as_tensor(scaling[1], dtype=torch.float32))
         self.network = copy.deepcopy(estimator.model_).float().eval()
         self.head = estimator.task.head(estimator, return_std=return_std).float()
+        self.mix = estimator.task.mix
 
     def forward(self, x: torch.Tensor) -> Any:
         """The estimator's prediction on raw rows.
@@ -101,7 +108,10 @@ class ServingNetwork(nn.Module):
         """
         if self.scaled:
             x = (x - self.x_mean) / self.x_scale
-        return self.head(self.network(x))
+        output = self.network(x)
+        if output.dim() == 3:  # an ensemble inside one network predicts as its mixture
+            output = self.mix(output)
+        return self.head(output)
 
 
 def to_onnx(

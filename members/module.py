@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from numbers import Real
 from typing import Any, ClassVar
@@ -386,6 +386,161 @@ class MemberModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+class BatchedMemberModule(MemberModule):
+    """A :class:`MemberModule` over :class:`~members.StackedNetworks`.
+
+    Batches are ``(x, y)`` with a leading member axis, and the loss is the sum of the members'
+    own losses. :class:`~members.subnetworks.SubNetworkModule` trains the sub-networks of one
+    network the same way (its :meth:`batch_losses` differs).
+
+    A member whose loss stops being finite fails the fit with a ``FloatingPointError`` that
+    names it (``names``, default ``member 0 .. M-1``).
+
+    Parameters
+    ----------
+    backbone : StackedNetworks
+        The members' networks, stacked.
+    names : sequence of str, optional
+        The members' names, for error messages.
+    **settings
+        The other arguments of :class:`MemberModule` (task, loss, optimizer, lr, ...).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from members import MLP, StackedNetworks
+    >>> stacked = StackedNetworks([MLP(4, 3, hidden=(8,)) for _ in range(2)])
+    >>> module = BatchedMemberModule(stacked, names=["a", "b"], task="classification")
+    >>> module.backbone(torch.zeros(2, 5, 4)).shape  # (members, rows, outputs)
+    torch.Size([2, 5, 3])
+    """
+
+    # stacked parameters carry the member axis first: a weight has 3 dimensions or more
+    weight_ndim = 3
+
+    def __init__(
+        self, backbone: nn.Module, *, names: Sequence[str] | None = None, **settings: Any
+    ) -> None:
+        super().__init__(backbone, **settings)
+        self.n_members: int = backbone.n_members  # type: ignore[assignment]
+        self.names = list(names) if names is not None else None
+        self._epoch_loss: torch.Tensor | None = None
+
+    def member_losses(
+        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Each member's mean loss over its batch.
+
+        Parameters
+        ----------
+        output : Tensor of shape (M, batch, n_outputs)
+            The stacked networks' outputs.
+        y : Tensor of shape (M, batch) or (M, batch, n_outputs)
+            Each member's encoded targets.
+        weight : Tensor of shape (M, batch), default=None
+            Each member's row weights.
+
+        Returns
+        -------
+        Tensor of shape (M,)
+            The (weighted) mean loss of each member.
+        """
+        losses = self.sample_losses(output, y)
+        return losses.mean(dim=1) if weight is None else weighted_mean(losses, weight)
+
+    @override
+    def loss(
+        self, output: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The sum of the members' own mean losses (what the optimizer minimises).
+
+        Parameters
+        ----------
+        output : Tensor of shape (M, batch, n_outputs)
+            The stacked networks' outputs.
+        y : Tensor of shape (M, batch) or (M, batch, n_outputs)
+            Each member's encoded targets.
+        weight : Tensor of shape (M, batch), default=None
+            Each member's row weights.
+
+        Returns
+        -------
+        Tensor
+            A scalar.
+        """
+        return self.member_losses(output, y, weight).sum()
+
+    def batch_losses(self, batch: Any) -> torch.Tensor:
+        """Each member's (weighted) mean loss on a training batch.
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            ``(x, y)`` or ``(x, y, weight)``, each with a leading member axis.
+
+        Returns
+        -------
+        Tensor of shape (M,)
+            One loss per member.
+        """
+        x, y, *weight = batch
+        return self.member_losses(self(x), y, *weight)
+
+    @override
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        losses = self.batch_losses(batch)
+        detached = losses.detach()
+        if getattr(self, "_first_loss", None) is None:
+            self._first_loss = detached.clone()  # each member's untrained loss
+        # summed on the device; read once per epoch, so no step waits for a synchronisation
+        self._epoch_loss = detached if self._epoch_loss is None else self._epoch_loss + detached
+        return losses.sum() + self.penalty()
+
+    @override
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        pass  # the first losses are each member's, recorded in training_step
+
+    @override
+    def final_losses(self, batch: Any) -> torch.Tensor | None:
+        """Each member's weighted mean loss on ``batch`` under the final weights.
+
+        Parameters
+        ----------
+        batch : tuple of Tensor
+            A training batch with a leading member axis, ``(x, y)`` or ``(x, y, weight)``.
+
+        Returns
+        -------
+        Tensor of shape (M,)
+            One loss per member.
+        """
+        with self.evaluating():
+            return self.batch_losses(batch)
+
+    @override
+    def member_names(self) -> list[str] | None:
+        """The members' names, ``member 0 .. M-1`` when none were given.
+
+        Returns
+        -------
+        list of str
+            One name per member.
+        """
+        return self.names or [f"member {i}" for i in range(self.n_members)]
+
+    @override
+    def on_train_epoch_start(self) -> None:
+        self._epoch_loss = None
+
+    @override
+    def on_train_epoch_end(self) -> None:
+        if self._epoch_loss is None:
+            return
+        mean = (self._epoch_loss / self.trainer.num_training_batches).cpu()
+        self.log("train_loss", mean.mean())
+        self.check_divergence(mean, self.member_names())
 
 
 def weighted_mean(losses: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,7 @@ from members.persistence import (
 )
 from members.registry import BACKBONES, BackboneFactory, NetworkSpec, build_backbone
 from members.student import StudentMixin
+from members.subnetworks import SubNetworks
 from members.tasks import CLASSIFICATION, GAUSSIAN_REGRESSION, REGRESSION, Task
 from members.trainer import ACCELERATORS, PRECISIONS, check_accelerator
 from members.training import (
@@ -552,13 +553,58 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         def outputs(rows: np.ndarray) -> np.ndarray:
             inputs = torch.from_numpy(self.scale_inputs(np.asarray(rows))).to(dtype)
             with torch.inference_mode():
-                raw = torch.cat([network(chunk) for chunk in inputs.split(PREDICT_CHUNK)])
+                raw = torch.cat([network(chunk) for chunk in inputs.split(PREDICT_CHUNK)], dim=-2)
+                if raw.dim() == 3:  # an ensemble inside one network predicts as its mixture
+                    raw = self.task.mix(raw.double())
             return self.task.decode(self, raw.double().numpy())
 
         return outputs
 
+    @property
+    def sub_networks(self) -> int:
+        """The number of sub-networks in the fitted network.
+
+        1 for one network, ``n_members`` for an ensemble inside one network (a ``module`` such
+        as :class:`~members.Packed`).
+
+        Returns
+        -------
+        int
+        """
+        check_is_fitted(self, "model_")
+        return self.model_.n_members if isinstance(self.model_, SubNetworks) else 1
+
+    def sub_network_outputs(self, X: Any) -> np.ndarray:
+        """Each sub-network's prediction, from one forward pass.
+
+        What :meth:`predict_proba` (a classifier) or ``predict`` (a regressor) returns, per
+        sub-network; those methods return their equal-weight mixture.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (sub_networks, n_samples, ...)
+            One prediction per sub-network (one for a plain network).
+        """
+        raw = self._network_outputs(X)
+        raw = raw if raw.ndim == 3 else raw[None]
+        return np.stack([self.task.decode(self, member) for member in raw])
+
     def _forward(self, X: Any) -> np.ndarray:
-        """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``."""
+        """Raw network outputs (logits or scaled predictions), ``(n_samples, n_outputs)``; the
+        mixture's (:meth:`members.tasks.Task.mix`) for an ensemble inside one network."""
+        raw = self._network_outputs(X)
+        if raw.ndim == 2:
+            return raw
+        return self.task.mix(torch.from_numpy(raw)).numpy()  # type: ignore[no-any-return]
+
+    def _network_outputs(self, X: Any) -> np.ndarray:
+        """What the network returns: ``(n_samples, n_columns)``, or ``(n_members, n_samples,
+        n_columns)`` for an ensemble inside one network."""
         check_is_fitted(self, "model_")
         # float64 for trained networks; float32 for compressed (quantised) ones
         dtype = next(
@@ -568,7 +614,7 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         self.model_.eval()
         with torch.inference_mode():
             outputs = [self.model_(chunk) for chunk in inputs.split(PREDICT_CHUNK)]
-        return torch.cat(outputs).double().numpy()
+        return torch.cat(outputs, dim=-2).double().numpy()
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -174,7 +174,11 @@ class NetworkSpec:
         """Run ``network`` on two rows of zeros and check that it returns ``(2, n_columns)``,
         so that a custom ``module`` of the wrong width fails before training, by name, not
         deep inside the loss. Eval mode and no gradients: nothing in the network changes."""
-        expected = (2, self.n_columns)
+        from members.subnetworks import SubNetworks  # it builds on this module
+
+        expected: tuple[int, ...] = (2, self.n_columns)
+        if isinstance(network, SubNetworks):  # an ensemble in one network: one output per member
+            expected = (network.n_members, *expected)
         who = f"the network of {self.owner}(module={self.module!r})"
         was_training = network.training
         network.eval()

@@ -25,6 +25,7 @@ network with a second head for the variance: ``NeuralRegressor(loss="gaussian")`
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from types import SimpleNamespace
 from typing import Any, ClassVar
@@ -43,7 +44,7 @@ from members.data import (
     validate_inputs,
     weighted_moments,
 )
-from members.module import gaussian_parts
+from members.module import VARIANCE_FLOOR, gaussian_parts
 
 __all__ = [
     "CLASSIFICATION",
@@ -195,6 +196,13 @@ class Task(ABC):
         """What ``fitted``'s prediction does to the network's raw outputs, as a torch module:
         :meth:`decode` runs it, and an exported graph (:mod:`members.export`) holds it."""
 
+    def mix(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The raw outputs of sub-networks, ``(n_members, n_samples, n_columns)``, as one
+        network's raw outputs whose :meth:`decode` is the mean of the members' decoded
+        predictions (an ensemble inside one network predicts as its equal-weight mixture).
+        Regression: the mean of the members' outputs."""
+        return outputs.mean(dim=0)
+
     def decode(self, fitted: Any, outputs: np.ndarray) -> np.ndarray:
         """Network outputs ``(n_samples, n_columns)`` as ``fitted`` predicts them."""
         with torch.no_grad():
@@ -335,6 +343,11 @@ class Classification(Task):
             proba[np.arange(len(X)), _class_columns(classes, labels, name)] = 1.0
         return proba
 
+    def mix(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Logits whose softmax is the mean of the members' softmax: ``log mean_m p_m``."""
+        log_proba = torch.log_softmax(outputs, dim=-1)
+        return torch.logsumexp(log_proba, dim=0) - math.log(outputs.shape[0])
+
 
 class Regression(Task):
     """Real targets, ``(n_samples,)`` or ``(n_samples, n_outputs)``: a network learns them
@@ -444,6 +457,17 @@ class GaussianRegression(Regression):
     negative log-likelihood, ``NeuralRegressor(loss="gaussian")``)."""
 
     heads = 2
+
+    def mix(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The mixture's mean and variance (the law of total variance), with the variance
+        given back as the raw output whose ``softplus + VARIANCE_FLOOR`` it is."""
+        means, variances = gaussian_parts(outputs)
+        mean = means.mean(dim=0)
+        variance = (variances + means**2).mean(dim=0) - mean**2
+        excess = (variance - VARIANCE_FLOOR).clamp_min(1e-12)
+        # softplus inverted: log(exp(v) - 1), taken as v where exp(v) would overflow
+        raw = torch.where(excess > 20, excess, torch.log(torch.expm1(excess.clamp(max=20))))
+        return torch.cat([mean, raw], dim=-1)
 
 
 CLASSIFICATION = Classification()

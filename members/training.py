@@ -42,6 +42,7 @@ from members.data import make_loader, split_rows, standardize
 from members.distillation import DistillationModule, FunctionMatchingModule
 from members.module import MemberModule
 from members.registry import NetworkSpec
+from members.subnetworks import SubNetworkModule, SubNetworks
 from members.trainer import build_trainer, keyboard_interrupts, quiet_lightning
 
 
@@ -242,6 +243,13 @@ class TrainingPlan:
 
     def module(self, network: nn.Module) -> MemberModule:
         """The LightningModule that trains ``network`` under this plan."""
+        if isinstance(network, SubNetworks):
+            if self.distillation is not None:
+                raise ValueError(
+                    "a student must be one network; an ensemble inside one network "
+                    f"({type(network).__name__}) cannot be distilled into"
+                )
+            return SubNetworkModule(network, **self.settings)
         if self.distillation is None:
             return MemberModule(network, **self.settings)
         if "teacher" in self.distillation:

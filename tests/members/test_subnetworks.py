@@ -1,0 +1,197 @@
+"""BatchEnsemble, MIMO and MC-Dropout networks, and training a network of sub-networks through
+the ordinary training seam (members.subnetworks)."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+from members import MIMO, BatchEnsemble, MCDropout, NeuralClassifier, NeuralRegressor, Packed
+from members.batch_ensemble import Rank1Layer
+from members.registry import build_backbone
+from members.subnetworks import SubNetworkModule
+
+BASES = {
+    "mlp": (12, {"hidden": (16, 8)}),
+    "cnn1d": (20, {"channels": (8, 16)}),
+    "cnn2d": (64, {"channels": (4, 8), "hidden": (16,)}),
+    "resnet": (20, {"channels": (8, 16)}),
+}
+TRANSFORMS = {
+    "packed": Packed,
+    "batchensemble": BatchEnsemble,
+    "mimo": MIMO,
+    "mc_dropout": MCDropout,
+}
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_batch_ensemble_with_fast_weights_one_is_the_shared_network(base):
+    n_features, widths = BASES[base]
+    torch.manual_seed(0)
+    shared = build_backbone(base, n_features, 3, widths)
+    network = BatchEnsemble(base, n_members=4)(n_features, 3, **widths)
+    wrapped = network.network
+    # the shared weights of the base, every fast weight 1, every member's bias the base's
+    layers = [m for m in wrapped.modules() if isinstance(m, Rank1Layer)]
+    bases = [m for m in shared.modules() if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d)]
+    assert len(layers) == len(bases)
+    for layer, base_layer in zip(layers, bases, strict=True):
+        layer.layer.weight.data.copy_(base_layer.weight.data)
+        layer.r.data.fill_(1.0)
+        layer.s.data.fill_(1.0)
+        if layer.bias is not None:
+            layer.bias.data.copy_(base_layer.bias.data.expand_as(layer.bias))
+    norms = [m for m in wrapped.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)]
+    for norm, base_norm in zip(
+        norms,
+        [m for m in shared.modules() if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d)],
+        strict=True,
+    ):
+        norm.load_state_dict(base_norm.state_dict())
+    x = torch.randn(6, n_features)
+    # eval first: a training pass updates the running variance with the correction of M * batch
+    # rows rather than the batch's
+    for mode in ("eval", "train"):  # train: batch statistics over the repeated batch
+        getattr(network, mode)()
+        getattr(shared, mode)()
+        with torch.no_grad():
+            together, alone = network(x), shared(x)
+        assert together.shape == (4, 6, 3)
+        assert (together - alone).abs().max().item() <= 1e-6, mode
+
+
+def test_batch_ensemble_adds_a_few_parameters_per_member():
+    base = build_backbone("cnn1d", 40, 10)
+    network = BatchEnsemble("cnn1d", n_members=4)(40, 10)
+    ratio = sum(p.numel() for p in network.parameters()) / sum(p.numel() for p in base.parameters())
+    assert 1.0 < ratio < 1.1
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_mc_dropout_with_p_zero_is_the_plain_network(base):
+    n_features, widths = BASES[base]
+    torch.manual_seed(0)
+    plain = build_backbone(base, n_features, 3, {**widths, "dropout": 0.5})
+    network = MCDropout(base, n_samples=5)(n_features, 3, **widths, dropout=0.5)
+    network.network.load_state_dict(plain.state_dict())
+    for layer in network.dropouts:
+        layer.p = 0.0
+    x = torch.randn(6, n_features)
+    with torch.no_grad():
+        passes = network.eval()(x)
+        alone = plain.eval()(x)
+    assert passes.shape == (5, 6, 3)
+    assert (passes - alone).abs().max().item() <= 1e-6
+
+
+def test_mc_dropout_passes_are_fixed_thinned_networks():
+    network = MCDropout("mlp", n_samples=6, seed=3)(8, 3, hidden=(32,), dropout=0.5).eval()
+    x = torch.randn(20, 8)
+    with torch.no_grad():
+        first, again = network(x), network(x)
+        subset = network(x[[5, 2]])
+    torch.testing.assert_close(first, again)  # deterministic
+    torch.testing.assert_close(subset, first[:, [5, 2]])  # a row's output ignores its batch
+    assert (first[0] - first[1]).abs().max() > 1e-3  # the passes differ
+
+
+def test_mc_dropout_needs_dropout_layers():
+    with pytest.raises(ValueError, match="Dropout layers"):
+        MCDropout("mlp")(4, 2, hidden=(8,))
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_mimo_reads_m_rows_and_gives_m_heads(base):
+    n_features, widths = BASES[base]
+    network = MIMO(base, n_members=3)(n_features, 4, **widths)
+    assert network.eval()(torch.zeros(5, n_features)).shape == (3, 5, 4)
+
+
+def identity(n_features, n_outputs):
+    return nn.Identity()
+
+
+def test_mimo_heads_learn_the_targets_of_their_own_rows():
+    # an identity network: head m outputs the feature of the row it was given
+    network = MIMO(identity, n_members=3, input_repetition=0.5, batch_repetition=2)(1, 1)
+    x = torch.arange(8, dtype=torch.float32).reshape(8, 1)
+    y = torch.arange(8)
+    torch.manual_seed(0)
+    outputs, targets, weights = network.training_outputs(x, y, torch.ones(8))
+    assert outputs.shape == (3, 16, 1) and targets.shape == (3, 16) and weights.shape == (3, 16)
+    torch.testing.assert_close(outputs[..., 0], targets.float())
+    # head 0 sees every row twice (batch repetition); the others their own order but for the
+    # positions repeated from head 0
+    assert sorted(targets[0].tolist()) == sorted(list(range(8)) * 2)
+    assert not torch.equal(targets[0], targets[1])
+    network.input_repetition = 0.0
+    _, targets, _ = network.training_outputs(x, y)
+    for head in targets:
+        assert sorted(head.tolist()) == sorted(list(range(8)) * 2)
+
+
+def test_mimo_input_repetition_one_gives_every_head_the_same_rows():
+    network = MIMO(identity, n_members=3, input_repetition=1.0)(1, 1)
+    torch.manual_seed(0)
+    _, targets, _ = network.training_outputs(torch.zeros(8, 1), torch.arange(8))
+    assert torch.equal(targets[0], targets[1]) and torch.equal(targets[0], targets[2])
+
+
+def test_the_module_sums_the_sub_networks_own_losses():
+    torch.manual_seed(0)
+    network = Packed("mlp", n_members=2)(4, 3, hidden=(8,))
+    module = SubNetworkModule(network, task="classification")
+    x, y = torch.randn(10, 4), torch.randint(0, 3, (10,))
+    losses = module.batch_losses((x, y))
+    outputs = network(x)
+    expected = torch.stack([nn.functional.cross_entropy(outputs[m], y) for m in range(2)])
+    torch.testing.assert_close(losses, expected)
+    # sub-network 0's loss moves only sub-network 0's block of the last layer
+    losses[0].backward()
+    grad = network.network.layers[-1].weight.grad
+    assert grad[:3].abs().sum() > 0 and grad[3:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("method", sorted(TRANSFORMS))
+def test_a_network_of_sub_networks_trains_through_the_seam_and_predicts_its_mixture(method):
+    X, y = load_digits(return_X_y=True)
+    transform = TRANSFORMS[method]("mlp")
+    clf = NeuralClassifier(
+        transform, module_kwargs={"hidden": (64,), "dropout": 0.1}, max_epochs=10, random_state=0
+    ).fit(X[:600], y[:600])
+    members = clf.sub_network_outputs(X[600:700])
+    assert members.shape == (clf.sub_networks, 100, 10)
+    np.testing.assert_allclose(clf.predict_proba(X[600:700]), members.mean(axis=0), atol=1e-12)
+    assert clf.score(X[600:], y[600:]) > 0.7  # a plain network with these settings: 0.79
+    # the teacher's float32 function predicts the mixture too
+    np.testing.assert_allclose(clf.network_function()(X[600:700]), members.mean(axis=0), atol=1e-4)
+
+
+def test_a_gaussian_regressor_of_sub_networks_predicts_the_mixtures_moments():
+    X, y = load_digits(return_X_y=True)
+    reg = NeuralRegressor(
+        Packed("mlp", n_members=3), loss="gaussian", max_epochs=3, random_state=0
+    ).fit(X[:600], y[:600].astype(float))
+    mean, std = reg.predict(X[600:650], return_std=True)
+    network = copy.deepcopy(reg.model_)
+    inputs = torch.from_numpy(reg.network_inputs(X[600:650]).astype(np.float64))
+    with torch.no_grad():
+        outputs = network(inputs)
+    means = outputs[..., :1] * reg.y_scale_[0] + reg.y_mean_[0]
+    variances = (nn.functional.softplus(outputs[..., 1:]) + 1e-6) * reg.y_scale_[0] ** 2
+    mixture_mean = means.mean(0)[:, 0].numpy()
+    mixture_var = ((variances + means**2).mean(0) - means.mean(0) ** 2)[:, 0].numpy()
+    np.testing.assert_allclose(mean, mixture_mean, rtol=1e-6)
+    np.testing.assert_allclose(std**2, mixture_var, rtol=1e-4)
+
+
+def test_a_network_of_sub_networks_cannot_be_a_student():
+    X, y = load_digits(return_X_y=True)
+    teacher = NeuralClassifier(max_epochs=1, random_state=0).fit(X, y)
+    student = NeuralClassifier(Packed("mlp"), max_epochs=1)
+    with pytest.raises(ValueError, match="cannot be distilled into"):
+        student.fit_distill(X, teacher.predict_proba(X))
