@@ -3,6 +3,16 @@
 from ensembles import metrics
 from ensembles.classifier import EnsembleClassifier
 from ensembles.distillation_report import DistillationReport
+from ensembles.efficient import (
+    BatchEnsembleClassifier,
+    BatchEnsembleRegressor,
+    MCDropoutClassifier,
+    MCDropoutRegressor,
+    MIMOClassifier,
+    MIMORegressor,
+    PackedEnsembleClassifier,
+    PackedEnsembleRegressor,
+)
 from ensembles.export import to_onnx, to_torch
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
@@ -10,11 +20,19 @@ from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegre
 from ensembles.splits import held_out_split
 
 __all__ = [
+    "BatchEnsembleClassifier",
+    "BatchEnsembleRegressor",
     "DistillationReport",
     "EnsembleClassifier",
     "EnsembleRegressor",
     "EnsembleSearchClassifier",
     "EnsembleSearchRegressor",
+    "MCDropoutClassifier",
+    "MCDropoutRegressor",
+    "MIMOClassifier",
+    "MIMORegressor",
+    "PackedEnsembleClassifier",
+    "PackedEnsembleRegressor",
     "SnapshotEnsembleClassifier",
     "SnapshotEnsembleRegressor",
     "held_out_split",

@@ -72,6 +72,7 @@ ENSEMBLE_CONSTRAINTS: dict[str, list[Any]] = {
         None,
     ],
     "class_weight": [None],  # the classifier adds its options
+    "sub_networks": [StrOptions({"split", "fused"})],
     "batched": [StrOptions({"auto"}), "boolean"],
     "checkpoint_dir": [str, os.PathLike, None],
     # scikit-learn's n_jobs: -1 every core, -2 all but one...; 0 means nothing
@@ -106,6 +107,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         cv: int | float | str | Any | None = None,
         calibration: str | None = None,
         class_weight: str | dict[Any, float] | None = None,
+        sub_networks: str = "split",
         batched: bool | str = "auto",
         checkpoint_dir: str | os.PathLike[str] | None = None,
         n_jobs: int | None = None,
@@ -117,6 +119,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.cv = cv
         self.calibration = calibration
         self.class_weight = class_weight
+        self.sub_networks = sub_networks
         self.batched = batched
         self.checkpoint_dir = checkpoint_dir
         self.n_jobs = n_jobs
@@ -126,9 +129,11 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
     def __setstate__(self, state: dict[str, Any]) -> None:
         # saves from before class weights: none; from before they shifted the fused
         # probabilities (they weighed the rows): no shift
-        defaults: dict[str, Any] = {"class_weight": None}
+        defaults: dict[str, Any] = {"class_weight": None, "sub_networks": "split"}
         if "members_" in state:
             defaults["class_weight_"] = None
+            # saves from before sub-networks: one output per member
+            defaults["output_names_"] = list(state.get("named_members_", {}))
         super().__setstate__({**defaults, **state})
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -357,7 +362,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             self._guard_fusion(oof, fused, targets_held, weights_held)
         else:
             # Fixed rules learn nothing from data: fit them on the shape alone.
-            shape_only = np.zeros((len(self.members_), 0, self._n_outputs()))
+            shape_only = np.zeros((len(self.output_names_), 0, self._n_outputs()))
             self.combiner_ = combiner.fit(shape_only)
             self._fit_calibration(None, None, None, None)
         return self
@@ -393,7 +398,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         and their second outputs (:meth:`_held_out_member`; ``None`` when calibration needs
         none), each member predicting once."""
         outputs, extras = [], []
-        for name, member in named:
+        for name, member in self._output_members(named, X):
             with naming(name):
                 output, extra = self._held_out_member(name, member, X)
             outputs.append(output)
@@ -460,6 +465,72 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         self.named_members_ = {
             name: member for (name, _), member in zip(active, fitted, strict=True)
         }
+        self.output_names_ = [
+            output
+            for name, member in self.named_members_.items()
+            for output in self._output_names(name, member)
+        ]
+
+    # -- sub-networks: an ensemble inside one member -----------------------------------------
+    def _split(self, member: Any) -> int:
+        """How many outputs the fitted ``member`` gives the combiner: its sub-networks
+        (``member.sub_networks``: an ensemble inside one network, ``members.Packed`` and the
+        like, or :mod:`ensembles.efficient`'s estimators) when ``sub_networks="split"``, else 1."""
+        if self.sub_networks != "split":
+            return 1
+        count = getattr(member, "sub_networks", 1)
+        return int(count) if isinstance(count, Integral) and not isinstance(count, bool) else 1
+
+    def _output_names(self, name: str, member: Any) -> list[str]:
+        count = self._split(member)
+        return [name] if count == 1 else [f"{name}[{index}]" for index in range(count)]
+
+    def _output_members(
+        self, named: Any, X: np.ndarray, seconds: list[float] | None = None
+    ) -> list[tuple[str, Any]]:
+        """``(name, member)`` for every output the combiner fuses on rows ``X``: a member that
+        splits gives one member per sub-network, ``name[i]``, whose outputs come from one
+        forward pass of its network (timed into ``seconds``, shared equally, when given)."""
+        result: list[tuple[str, Any]] = []
+        for name, member in named:
+            names = self._output_names(name, member)
+            if len(names) == 1:
+                result.append((name, member))
+                continue
+            start = time.perf_counter()
+            with naming(name):
+                outputs = np.asarray(member.sub_network_outputs(X))
+            if seconds is not None:
+                seconds += [(time.perf_counter() - start) / len(names)] * len(names)
+            result += [
+                (output_name, _FunctionMember(member, _Constant(output), split=False))
+                for output_name, output in zip(names, outputs, strict=True)
+            ]
+        return result
+
+    def owner(self, output_name: str) -> Any:
+        """The fitted member that gives the output ``output_name``.
+
+        ``output_name`` is one of ``output_names_``: the member of that name, or the one whose
+        sub-network ``name[i]`` is.
+
+        Parameters
+        ----------
+        output_name : str
+            A member's name, or ``name[i]``.
+
+        Returns
+        -------
+        estimator
+            The fitted member.
+        """
+        check_is_fitted(self, "members_")
+        if output_name in self.named_members_:
+            return self.named_members_[output_name]
+        name = output_name.rpartition("[")[0]
+        if output_name in self.output_names_ and name in self.named_members_:
+            return self.named_members_[name]
+        raise KeyError(f"{output_name!r} is not one of this ensemble's outputs")
 
     def _use_prefit(self, active: list[tuple[str, Any]]) -> None:
         for name, estimator in active:
@@ -490,7 +561,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         rows, keep the scores as ``held_out_scores_``, and warn when the ensemble is worse than
         its best member beyond the noise of those rows
         (:func:`ensembles.guard.held_out_scores`)."""
-        names = list(self.named_members_)
+        names = list(self.output_names_)
         self.held_out_scores_, worse = held_out_scores(
             predictions, fused, targets, names, sample_weight
         )
@@ -541,16 +612,20 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         if refit:
             jobs.append((None, None))  # the refit on all the data
         fitted = self._fit_members(active, seeds, X, y, jobs, member_params)
-        oof = np.zeros((len(active), len(X), self._n_outputs()))
+        oof: np.ndarray | None = None
         extra: np.ndarray | None = None
         for members, (_, test) in zip(fitted, splits, strict=False):
             named = [(name, member) for (name, _), member in zip(active, members, strict=True)]
-            oof[:, test], fold_extra = self._held_out_outputs(named, X[test])
+            outputs, fold_extra = self._held_out_outputs(named, X[test])
+            if oof is None:  # a member's sub-networks are known once it is trained
+                oof = np.zeros((len(outputs), len(X), self._n_outputs()))
+            oof[:, test] = outputs
             if fold_extra is not None:
                 extra = np.zeros_like(oof) if extra is None else extra
                 extra[:, test] = fold_extra
         self._set_members(active, fitted[-1])
         held_out = np.sort(held_out)
+        assert oof is not None  # there is at least one split
         return held_out, oof[:, held_out], None if extra is None else extra[:, held_out]
 
     # -- distillation ------------------------------------------------------------------------
@@ -633,11 +708,16 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         return self._timed_member_outputs(X)[0]
 
     def _timed_member_outputs(self, X: np.ndarray) -> tuple[np.ndarray, list[float]]:
-        outputs, seconds = [], []
+        outputs: list[np.ndarray] = []
+        seconds: list[float] = []
         for name, member in self.named_members_.items():
             start = time.perf_counter()
-            outputs.append(self._output_of(name, member, X))
-            seconds.append(time.perf_counter() - start)
+            shared: list[float] = []
+            for output_name, output_member in self._output_members([(name, member)], X, shared):
+                outputs.append(self._output_of(output_name, output_member, X))
+            if not shared:
+                shared = [time.perf_counter() - start]
+            seconds += shared
         return np.stack(outputs), seconds
 
     def _output_of(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
@@ -671,7 +751,10 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
 
         def fused(rows: np.ndarray) -> np.ndarray:
             rows = np.asarray(rows)
-            outputs = [self._output_of(name, member, rows) for name, member in members.items()]
+            outputs = [
+                self._output_of(name, member, rows)
+                for name, member in self._output_members(members.items(), rows)
+            ]
             return self._shaped(self._fuse(np.stack(outputs), rows))
 
         return fused
@@ -707,15 +790,33 @@ def naming(name: str) -> Iterator[None]:
 
 
 class _FunctionMember:
-    """A fitted member whose predictions come from a function (its ``network_function``)."""
+    """A fitted member whose predictions come from a function (its ``network_function``, or
+    one sub-network's outputs already computed)."""
 
-    def __init__(self, member: Any, function: Callable[[np.ndarray], np.ndarray]) -> None:
+    def __init__(
+        self, member: Any, function: Callable[[np.ndarray], np.ndarray], *, split: bool = True
+    ) -> None:
         if hasattr(member, "classes_"):
             self.classes_ = member.classes_
         self.function = function
+        # a network's function splits into sub-networks as the network does (split=False: it
+        # is one sub-network's already)
+        self.sub_networks = getattr(member, "sub_networks", 1) if split else 1
+        if self.sub_networks != 1:
+            self.sub_network_outputs = member.sub_network_outputs
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.function(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.function(X)
+
+
+class _Constant:
+    """The outputs of one sub-network, computed once for the rows being predicted."""
+
+    def __init__(self, output: np.ndarray) -> None:
+        self.output = output
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return self.output

@@ -1,6 +1,6 @@
-"""The uncertainty methods of estimators that wrap a fitted ensemble as ``ensemble_`` (snapshot
-ensembles, the searches): each hands its inputs, checked by its own ``_validate_X``, to the
-ensemble's method of the same name."""
+"""The prediction and uncertainty methods of estimators that wrap a fitted ensemble as
+``ensemble_`` (snapshot ensembles, ensembles inside one network, the searches): each hands its
+inputs, checked by its own ``_validate_X``, to the ensemble's method of the same name."""
 
 from __future__ import annotations
 
@@ -19,6 +19,22 @@ class WrappedClassifierMixin:
 
     # the wrapper's own input check (defined by the class this mixes into)
     _validate_X: Callable[[Any], Any]
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The wrapped ensemble's class probabilities.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        X = self._validate_X(X)
+        return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
 
     def predict_uncertainty(self, X: Any) -> pd.DataFrame:
         """Total, aleatoric and epistemic uncertainty per sample.
@@ -107,6 +123,11 @@ class WrappedRegressorMixin:
         """
         X = self._validate_X(X)  # first: it raises NotFittedError before fit
         return self.ensemble_.predict(X, return_std=return_std)  # type: ignore[no-any-return]
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
 
     def predict_interval(self, X: Any, coverage: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
         """The central ``coverage`` interval of each prediction.

@@ -65,6 +65,15 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         (:class:`members.tasks.PriorShift`; see ``NeuralClassifier``'s ``class_weight`` for
         why and what was measured); ``class_weight_`` holds the weights. For imbalanced data,
         where the rare classes matter.
+    sub_networks : {"split", "fused"}, default="split"
+        What a member that is an ensemble inside one network (:mod:`ensembles.efficient`'s
+        estimators, or a network whose ``module`` is :class:`members.Packed` and the like)
+        gives the combiner. ``"split"``: each of its sub-networks as a member of its own, named
+        ``name[0]``, ``name[1]``..., all from one forward pass, so learned weights, selection and
+        stacking see them apart (and ``predict_uncertainty`` counts their disagreement);
+        ``"fused"``: its own mixture, as one member. Split by default: the sub-networks are
+        the members their methods were designed to average, and a learned combiner can weigh
+        them against the pool's other members.
     batched : {"auto", True, False}, default="auto"
         Members that differ only in ``random_state`` (e.g. from :func:`members.replicate`) are
         trained together by the batched engine (:func:`members.fit_batched`): one forward,
@@ -105,6 +114,10 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         Fitted members, in order (``"drop"`` ones left out).
     named_members_ : dict
         Fitted members by name.
+    output_names_ : list of str
+        The name of each output the combiner fuses, in order: a member's name, or
+        ``name[i]`` for each sub-network of a member that splits (``sub_networks``);
+        ``member_predictions``, the combiner's weights and ``held_out_scores_`` follow it.
     combiner_ : BaseCombiner
     calibrator_ : TemperatureScaling or None
     class_weight_ : ndarray of shape (n_classes,) or None
@@ -285,14 +298,14 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         weights = check_sample_weight(sample_weight, X)
         rows = {
             name: metrics.classification_report(encoded, proba, weights)
-            for name, proba in zip(self.named_members_, predictions, strict=True)
+            for name, proba in zip(self.output_names_, predictions, strict=True)
         }
         fused = self._fuse(predictions, X)
         rows["ensemble"] = metrics.classification_report(encoded, fused, weights)
         pairwise = metrics.disagreement(predictions, weights)
         n_members = len(predictions)
         others = max(n_members - 1, 1)
-        for name, row in zip(self.named_members_, pairwise, strict=True):
+        for name, row in zip(self.output_names_, pairwise, strict=True):
             rows[name]["disagreement"] = float(row.sum() / others)
         rows["ensemble"]["disagreement"] = float(pairwise.sum() / max(n_members * others, 1))
         if X_ood is not None:
@@ -304,7 +317,7 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
                 report = metrics.ood_report(scores_in[score], scores_out[score])
                 for key, value in report.items():
                     rows["ensemble"][f"{key}_{score}"] = value
-            for index, name in enumerate(self.named_members_):
+            for index, name in enumerate(self.output_names_):
                 alone = metrics.ood_report(
                     uncertainty.entropy(predictions[index]), uncertainty.entropy(outside[index])
                 )

@@ -24,6 +24,7 @@ from members.data import (
 )
 from members.distillation import check_distillation
 from members.params import Interval, StrOptions, check_params
+from members.subnetworks import is_sub_network_backbone
 from members.tasks import task_of
 from members.trainer import while_training
 from members.training import draw_seed, seeded
@@ -73,10 +74,12 @@ def default_student(ensemble: Any) -> Any:
     neural member (by parameter count). A copy of a Gaussian member (``loss="gaussian"``)
     learns the ensemble's mean, so it gets ``loss=None``.
     """
+    # a student is one network: an ensemble inside one network is not copied as one
     neural = [
         (name, member)
         for name, member in ensemble.named_members_.items()
         if isinstance(member, NeuralClassifier | NeuralRegressor)
+        and not is_sub_network_backbone(member.module)
     ]
     if not neural:
         raise TypeError(

@@ -112,7 +112,10 @@ class DistillationReport:
             rows[name]["latency_10k_s"] = latency(model, X)
         references = _reference_members(ensemble, student, X, y, score, better)
         for row_name, (member_name, row) in references.items():
-            row["n_parameters"] = float(_total_parameters(ensemble.named_members_[member_name]))
+            member = ensemble.owner(member_name)
+            # a sub-network (name[i]) is its share of its network
+            share = 1 if member_name in ensemble.named_members_ else member.sub_networks
+            row["n_parameters"] = float(_total_parameters(member)) / share
             rows[row_name] = row
         table = pd.DataFrame.from_dict(rows, orient="index")
 
@@ -149,15 +152,19 @@ def _reference_members(
     members = getattr(ensemble, "named_members_", None)
     if not members:
         return {}
-    outputs = dict(zip(members, ensemble.member_predictions(X), strict=True))
+    outputs = dict(zip(ensemble.output_names_, ensemble.member_predictions(X), strict=True))
     scored = REPORT_ROWS[task_of(ensemble).name](ensemble, y, outputs, None)
 
     def best(names: list[str]) -> str:
         top = better(scored[name][score] for name in names)
         return next(name for name in names if scored[name][score] == top)
 
-    references = {"best member": best(list(members))}
-    same = [name for name, member in members.items() if same_architecture(member, student)]
+    references = {"best member": best(list(ensemble.output_names_))}
+    same = [
+        name
+        for name in ensemble.output_names_
+        if name in members and same_architecture(members[name], student)
+    ]
     if same:
         references["best member, student's architecture"] = best(same)
     return {row: (name, dict(scored[name])) for row, name in references.items()}

@@ -365,6 +365,12 @@ def _member_graph(
 def is_network(name: str, member: Any) -> bool:
     """Whether member ``name`` is one of this library's networks; a ``ValueError`` for a
     compressed one, which neither exporter reads."""
+    if getattr(member, "sub_networks", 1) != 1:
+        raise ValueError(
+            f"member {name!r} is an ensemble inside one network ({member.sub_networks} "
+            "sub-networks), which the exporters do not take yet; distill it into one network "
+            "(ensemble.distill) and export that"
+        )
     if not (hasattr(member, "network_function") and hasattr(member, "task")):
         return False
     if is_quantised(member.model_):

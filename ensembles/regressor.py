@@ -57,6 +57,9 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         combiner (with the default combiner, the held-out fifth; with another, 5 folds).
     class_weight : None
         A classifier's parameter (:class:`EnsembleClassifier`); a regressor takes only None.
+    sub_networks : {"split", "fused"}, default="split"
+        As in :class:`EnsembleClassifier` (a split member's sub-networks count as point
+        predictions: their own variances are not read).
     batched : {"auto", True, False}, default="auto"
         As in :class:`EnsembleClassifier`.
     checkpoint_dir : str or path, optional
@@ -71,6 +74,8 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     Attributes
     ----------
     calibrator_ : VarianceScaling or None
+    output_names_ : list of str
+        As in :class:`EnsembleClassifier`.
 
     Examples
     --------
@@ -229,7 +234,7 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
 
     def _member_moments(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         means, variances = [], []
-        for name, member in self.named_members_.items():
+        for name, member in self._output_members(self.named_members_.items(), X):
             with naming(name):
                 mean, variance = member_moments(member, X, self.n_outputs_, name)
             means.append(mean)
@@ -291,9 +296,9 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
         target = target.reshape(len(target), -1)
         weights = check_sample_weight(sample_weight, X)
         rows = {}
-        for name, mean, variance in zip(self.named_members_, means, variances, strict=True):
+        for name, mean, variance in zip(self.output_names_, means, variances, strict=True):
             rows[name] = metrics.regression_report(target, mean, weights)
-            if predicts_std(self.named_members_[name]):
+            if name in self.named_members_ and predicts_std(self.named_members_[name]):
                 rows[name].update(metrics.distribution_report(target, mean, variance, weights))
             else:
                 rows[name].update(

@@ -532,22 +532,6 @@ class EnsembleSearchClassifier(ClassifierMixin, WrappedClassifierMixin, _BaseEns
     _ensemble_type = EnsembleClassifier
     _objective_names = CLASSIFIER_OBJECTIVES
 
-    def predict_proba(self, X: Any) -> np.ndarray:
-        """The searched ensemble's class probabilities.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-
-        Returns
-        -------
-        ndarray of shape (n_samples, n_classes)
-            Columns in the order of ``classes_``.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.predict_proba(X)  # type: ignore[no-any-return]
-
 
 class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsembleSearch):
     """Search a pool of regressors with Optuna and build the ensemble from all its trials.
@@ -604,8 +588,3 @@ class EnsembleSearchRegressor(RegressorMixin, WrappedRegressorMixin, _BaseEnsemb
     _template_type = NeuralRegressor
     _ensemble_type = EnsembleRegressor
     _objective_names = REGRESSOR_OBJECTIVES
-
-    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags

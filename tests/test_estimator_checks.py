@@ -2,6 +2,7 @@
 
 import warnings
 
+from sklearn.base import is_classifier
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from combiners import StackingCombiner
@@ -13,6 +14,7 @@ from ensembles import (
     SnapshotEnsembleClassifier,
     SnapshotEnsembleRegressor,
 )
+from ensembles.efficient import EFFICIENT_ENSEMBLES
 from members import NeuralClassifier, NeuralRegressor, replicate
 
 # The networks train in float64: check_sample_weight_equivalence_on_dense_data compares a
@@ -108,6 +110,12 @@ ESTIMATORS = [
         ensemble_size=2,
         random_state=0,
     ),
+    # the ensembles inside one network, every method of the registry
+    *(
+        kind(template(max_epochs=20, precision="64-true"), random_state=0)
+        for pair in EFFICIENT_ENSEMBLES.values()
+        for kind, template in zip(pair, (NeuralClassifier, NeuralRegressor), strict=True)
+    ),
 ]
 
 
@@ -119,6 +127,33 @@ def expected_failed_checks(estimator):
             "check_sample_weight_equivalence_on_dense_data": (
                 "a bootstrap is drawn in proportion to the weights: the same distribution as "
                 "drawing from repeated rows, not the same draws"
+            )
+        }
+    if "input_repetition" in params:
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "MIMO shuffles the batch once per head: a row repeated twice is drawn as two "
+                "rows, a row of weight 2 as one (the same expectation, not the same draws)"
+            )
+        }
+    if "n_samples" in params and "dropout" in params:
+        return {
+            "check_sample_weight_equivalence_on_dense_data": (
+                "MC-Dropout trains with dropout, which draws one mask per row: a row repeated "
+                "twice gets two masks, a row of weight 2 one"
+            )
+        }
+    if "alpha" in params and "gamma" in params and not is_classifier(estimator):
+        return {
+            f"check_regressors_train{variant}": (
+                "the check sets alpha=0.01 on any regressor with an alpha (a linear model's "
+                "penalty); Packed-Ensembles' alpha is the width factor, and 0.01 leaves each "
+                "sub-network one unit per layer"
+            )
+            for variant in (
+                "",
+                "(readonly_memmap=True)",
+                "(readonly_memmap=True,X_dtype=float32)",
             )
         }
     if "n_trials" in params:

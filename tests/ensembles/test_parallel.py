@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 
 from combiners import MeanCombiner, WeightedCombiner
 from ensembles import EnsembleClassifier, EnsembleRegressor
+from ensembles.efficient import EFFICIENT_ENSEMBLES
 from ensembles.parallel import (
     DeviceLease,
     active_backend,
@@ -123,6 +124,20 @@ def test_loky_gives_the_sequential_predictions_bit_for_bit():
         one_cv.fit(X, y)
     np.testing.assert_array_equal(three.oof_predictions_, one_cv.oof_predictions_)
     np.testing.assert_array_equal(three.predict_proba(X), one_cv.predict_proba(X))
+
+
+def test_ensembles_inside_one_network_train_in_workers_as_they_do_alone():
+    """Every method of the registry as a member (each one training task), bit for bit."""
+    members = [
+        (method, kinds[0](NeuralClassifier(module_kwargs={"hidden": (16,)}, max_epochs=3)))
+        for method, kinds in EFFICIENT_ENSEMBLES.items()
+    ]
+    with caller_torch(threads=ONE_THREAD):
+        one = EnsembleClassifier(members, combiner=MeanCombiner(), random_state=0).fit(X, y)
+        two = EnsembleClassifier(members, combiner=MeanCombiner(), random_state=0, n_jobs=2)
+        two.fit(X, y)
+    assert len(two.output_names_) == 4 + 4 + 3 + 16
+    np.testing.assert_array_equal(one.predict_proba(X), two.predict_proba(X))
 
 
 def test_a_batched_group_is_one_task_and_regressors_run_too():
