@@ -310,8 +310,9 @@ class BatchEnsembleClassifier(
     Members share the template's weights, each with a rank-1 fast weight per layer
     (:class:`members.BatchEnsemble`), trained in one run on the batch repeated per member.
 
-    About 1x the template's parameters; training and prediction cost about ``n_members``
-    times one network's arithmetic, in one pass.
+    About 1.1x the template's parameters (fast weights, biases and batch norms per member);
+    training and prediction cost about ``n_members`` times one network's arithmetic, in one
+    pass.
 
     Parameters
     ----------
@@ -386,7 +387,7 @@ class _MIMOParams:
         estimator: Any = None,
         *,
         n_members: int = 3,
-        input_repetition: float = 0.0,
+        input_repetition: float = 0.5,
         batch_repetition: int = 1,
         combiner: BaseCombiner | None = None,
         validation_fraction: float | None = None,
@@ -433,8 +434,9 @@ class MIMOClassifier(ClassifierMixin, WrappedClassifierMixin, _MIMOParams, _SubN
         The template network; ``NeuralClassifier("mlp")`` when ``None``.
     n_members : int, default=3
         Inputs and heads.
-    input_repetition : float, default=0.0
-        Share of training rows every head gets alike (the paper's rho).
+    input_repetition : float, default=0.5
+        Share of training rows every head gets alike (the paper's rho; 0.5 chosen on a
+        validation split of MNIST-1D's training rows, see :class:`members.MIMO`).
     batch_repetition : int, default=1
         Times each training batch is drawn (the paper's batch repetition; as many times the
         training cost).
@@ -472,7 +474,7 @@ class MIMORegressor(RegressorMixin, WrappedRegressorMixin, _MIMOParams, _SubNetw
         The template network; ``NeuralRegressor("mlp")`` when ``None``.
     n_members : int, default=3
         As in :class:`MIMOClassifier`.
-    input_repetition : float, default=0.0
+    input_repetition : float, default=0.5
         As in :class:`MIMOClassifier`.
     batch_repetition : int, default=1
         As in :class:`MIMOClassifier`.
@@ -560,7 +562,9 @@ class MCDropoutClassifier(
     dropout : float or None, default=0.1
         Set as the template backbone's ``dropout`` (``mlp``: after every hidden layer;
         ``cnn1d``, ``cnn2d``, ``resnet``: before the output layer); ``None`` keeps the
-        template's own dropout layers (a custom network's).
+        template's own dropout layers (a custom network's). 0.1 against 0.3 on a validation
+        split of MNIST-1D's training rows (``cnn1d``, 2 seeds): NLL 0.068 and 0.074 (the
+        single network without dropout: 0.095).
     combiner : BaseCombiner, optional
         As in :class:`PackedEnsembleClassifier`.
     validation_fraction : float, optional

@@ -4,9 +4,10 @@ Every linear and convolutional layer ``W`` of the base becomes, for member ``m``
 ``W ∘ (s_m r_mᵀ)``, computed as ``s_m ∘ (W (r_m ∘ x)) + b_m``: the input scaled by the member's
 ``r_m`` (one per input channel), the shared layer, the output scaled by ``s_m`` (one per output
 channel) plus the member's own bias. The batch is repeated once per member, as in the paper, so
-each member sees every row; batch norm is shared (its statistics over the repeated batch are
-those of the batch). The parameters grow by ``n_members * (in + 2 * out)`` per layer: about 1x
-the base. With every fast weight 1 and each member's bias the shared one, the network is the
+each member sees every row; each member's batch norm keeps statistics and an affine transform of
+its own (:class:`EnsembleBatchNorm`, as edward2's BatchEnsemble models do). The parameters grow
+by ``n_members * (in + 2 * out)`` per layer (and ``2 * channels`` per batch norm): about 1x the
+base. With every fast weight 1 and each member's bias the shared one, the network is the
 base network (``tests/members/test_batch_ensemble.py``).
 """
 
@@ -24,6 +25,7 @@ from members.registry import BackboneFactory
 from members.subnetworks import SubNetworkBackbone, SubNetworks
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
 class Rank1Layer(nn.Module):
@@ -82,6 +84,53 @@ class Rank1Layer(nn.Module):
         return out.reshape(-1, *out.shape[2:])
 
 
+class EnsembleBatchNorm(nn.Module):
+    """Batch norm with statistics and an affine transform of its own per member.
+
+    Its input is ``(n_members * batch, channels, ...)``; member ``m``'s rows (the ``m``-th block)
+    are normalised by their own statistics, as edward2's ``EnsembleSyncBatchNorm`` does for
+    BatchEnsemble: shared statistics would mix members whose fast weights scale their
+    activations differently.
+
+    Parameters
+    ----------
+    norm : nn.BatchNorm1d or nn.BatchNorm2d
+        The base's layer: its settings, and its state as every member's start.
+    n_members : int
+
+    Examples
+    --------
+    >>> norm = EnsembleBatchNorm(nn.BatchNorm1d(3), n_members=2)
+    >>> norm(torch.randn(8, 3)).shape
+    torch.Size([8, 3])
+    """
+
+    def __init__(self, norm: nn.Module, n_members: int) -> None:
+        super().__init__()
+        assert isinstance(norm, nn.BatchNorm1d | nn.BatchNorm2d)
+        channels = norm.num_features
+        self.n_members = n_members
+        self.norm = type(norm)(
+            channels * n_members,
+            eps=norm.eps,
+            momentum=norm.momentum,
+            affine=norm.affine,
+            track_running_stats=norm.track_running_stats,
+        )
+        with torch.no_grad():
+            for name, value in norm.state_dict().items():
+                target = self.norm.state_dict()[name]
+                target.copy_(value.repeat(n_members) if value.dim() else value)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.n_members
+        rows = x.reshape(m, -1, *x.shape[1:])  # (m, batch, channels, ...)
+        batch = rows.shape[1]
+        stacked = rows.transpose(0, 1).reshape(batch, m * x.shape[1], *x.shape[2:])
+        out = self.norm(stacked).reshape(batch, m, *x.shape[1:]).transpose(0, 1)
+        return out.reshape(x.shape)
+
+
 class BatchEnsembleNetworks(SubNetworks):
     """The base network with :class:`Rank1Layer` layers, run on the batch repeated per member.
 
@@ -103,8 +152,8 @@ class BatchEnsembleNetworks(SubNetworks):
 
 
 def rank1_layers(network: nn.Module, n_members: int, init_std: float = 0.5) -> nn.Module:
-    """Wrap every linear and convolutional layer of ``network`` in a :class:`Rank1Layer`, in
-    place.
+    """Wrap every linear and convolutional layer of ``network`` in a :class:`Rank1Layer`, and
+    give every batch norm per-member statistics (:class:`EnsembleBatchNorm`), in place.
 
     Parameters
     ----------
@@ -120,10 +169,15 @@ def rank1_layers(network: nn.Module, n_members: int, init_std: float = 0.5) -> n
     layers = [name for name, m in network.named_modules() if isinstance(m, _LAYERS)]
     if not layers:
         raise ValueError("BatchEnsemble needs a network with Linear or Conv layers")
-    for name in layers:
+    norms = [name for name, m in network.named_modules() if isinstance(m, _NORMS)]
+    for name in layers + norms:
         parent_name, _, attribute = name.rpartition(".")
         parent = network.get_submodule(parent_name) if parent_name else network
-        setattr(parent, attribute, Rank1Layer(getattr(parent, attribute), n_members, init_std))
+        layer = getattr(parent, attribute)
+        if isinstance(layer, _NORMS):
+            setattr(parent, attribute, EnsembleBatchNorm(layer, n_members))
+        else:
+            setattr(parent, attribute, Rank1Layer(layer, n_members, init_std))
     return network
 
 

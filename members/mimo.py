@@ -44,7 +44,7 @@ class MIMONetworks(SubNetworks):
         self,
         network: nn.Module,
         n_members: int,
-        input_repetition: float = 0.0,
+        input_repetition: float = 0.5,
         batch_repetition: int = 1,
     ) -> None:
         super().__init__(n_members)
@@ -95,10 +95,11 @@ class MIMO(SubNetworkBackbone):
         A registered backbone or a backbone class.
     n_members : int, default=3
         Inputs and heads (the paper used 3 on CIFAR).
-    input_repetition : float, default=0.0
-        The paper's ``rho``: share of training rows every head gets alike (0.6 on CIFAR with
-        wide networks; small networks lack the capacity to share, see the efficient-ensembles
-        guide page).
+    input_repetition : float, default=0.5
+        The paper's ``rho``: share of training rows every head gets alike (0.6 on CIFAR). Chosen
+        on a validation split of MNIST-1D's training rows (``cnn1d``, 3 heads, 2 seeds): NLL
+        0.093 at 0.5 against 0.381 at 0 (heads that never share a row each learn from a third
+        of the network's capacity) and 0.095 for the single network.
     batch_repetition : int, default=1
         The paper's batch repetition (4 on CIFAR): each batch is drawn this many times, for as
         many times the training cost.
@@ -116,7 +117,7 @@ class MIMO(SubNetworkBackbone):
         self,
         base: str | BackboneFactory = "mlp",
         n_members: int = 3,
-        input_repetition: float = 0.0,
+        input_repetition: float = 0.5,
         batch_repetition: int = 1,
     ) -> None:
         super().__init__(base, n_members)
