@@ -28,6 +28,7 @@ from sklearn.base import BaseEstimator, clone
 
 from combiners import BaseCombiner, MeanCombiner
 from ensembles.distillation import distill_options
+from experiments.study.compare import CompareConfig
 
 # packaged configs that are LightningCLI configs (experiments/train_member.py), not studies
 LIGHTNING_CLI_CONFIGS = ("member_cnn1d.yaml",)
@@ -56,6 +57,9 @@ class DataConfig:
         temperature), so every combiner is compared on the same members.
     seed
         Seed of the train/test split.
+    ood_classes
+        Classes left out of training and testing; their test rows are the out-of-distribution
+        inputs of ``compare`` (as ``benchmarks/uncertainty.py ood`` holds out classes).
     """
 
     source: str = "mnist1d"
@@ -64,6 +68,7 @@ class DataConfig:
     test_size: float = 0.2
     validation_size: float = 0.2
     seed: int = 0
+    ood_classes: list[int] | None = None
 
 
 @dataclass
@@ -234,6 +239,9 @@ class StudyConfig:
         A searched pool against a deep ensemble (optional).
     shift
         Every model on corrupted test inputs (optional).
+    compare
+        Whole systems (single network, deep ensemble, ensembles inside one network...) side by
+        side, as ratios to a baseline (optional; :mod:`experiments.study.compare`).
     seed
         Seed of the validation split, the draws and the student.
     output
@@ -252,6 +260,7 @@ class StudyConfig:
     distill: DistillConfig | None = None
     search: SearchConfig | None = None
     shift: ShiftConfig | None = None
+    compare: CompareConfig | None = None
     seed: int = 0
     output: str = "study"
     # member trainings at once (EnsembleClassifier's n_jobs); ensembles-study --n-jobs overrides;
@@ -380,6 +389,34 @@ def _check(config: StudyConfig) -> None:
         _check_search(config)
     if config.shift is not None:
         _check_shift(config, combiners)
+    if config.compare is not None:
+        _check_compare(config)
+    if config.data.ood_classes is not None and not config.data.ood_classes:
+        raise ConfigError("data.ood_classes must name at least one class, or be left out")
+
+
+def _check_compare(config: StudyConfig) -> None:
+    compare = config.compare
+    assert compare is not None
+    seeds = {member.name: len(member.seeds) for member in config.members}
+    names = [system.name for system in compare.systems]
+    if not names:
+        raise ConfigError("compare.systems must list at least one system")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"compare.systems: names must be unique; got {names}")
+    for system in compare.systems:
+        if system.member not in seeds:
+            raise ConfigError(
+                f"compare.systems[{system.name}].member={system.member!r} is not one of the "
+                f"members {sorted(seeds)}"
+            )
+        if not 1 <= system.size <= seeds[system.member]:
+            raise ConfigError(
+                f"compare.systems[{system.name}].size={system.size} must be between 1 and the "
+                f"{seeds[system.member]} seeds of members[{system.member}]"
+            )
+    if compare.baseline not in names:
+        raise ConfigError(f"compare.baseline={compare.baseline!r} is not one of {names}")
 
 
 def _check_fixed_rules(combiners: dict[str, BaseCombiner], sizes: list[int]) -> None:

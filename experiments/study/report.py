@@ -16,7 +16,7 @@ import pandas as pd
 
 from ensembles import metrics
 from experiments.data import Dataset
-from experiments.study import plots
+from experiments.study import compare, plots
 
 
 def scores(y: np.ndarray, output: np.ndarray, classification: bool) -> dict[str, float]:
@@ -76,6 +76,7 @@ def summary(
     subsets: str,
     training: str = "",
     shift: pd.DataFrame | None = None,
+    extra: list[str] | None = None,
 ) -> str:
     """``summary.md``: the headline (best member, full ensembles, student), the metric by
     ensemble size, and the plots."""
@@ -123,6 +124,7 @@ def summary(
         "",
         *_search_lines(table),
         *_shift_lines(shift, key),
+        *(extra or []),
         "## Plots",
         "",
         *[f"![{figure.stem}](plots/{figure.name})" for figure in figures],
@@ -181,9 +183,12 @@ def write_report(
     training: str = "",
     searches: dict[str, pd.DataFrame] | None = None,
     shift: pd.DataFrame | None = None,
+    systems: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    baseline: str | None = None,
 ) -> None:
     """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``
-    (and, for a search, ``search_<side>.csv``: every trial; under shift, ``shift.csv``)."""
+    (and, for a search, ``search_<side>.csv``: every trial; under shift, ``shift.csv``; for a
+    comparison, ``systems.csv`` and ``systems_runs.csv``)."""
     output.mkdir(parents=True, exist_ok=True)
     table.to_csv(output / "results.csv", index=False)
     (output / "results.json").write_text(
@@ -205,6 +210,13 @@ def write_report(
         trials.to_csv(output / f"search_{side}.csv", index=False)
     if shift is not None:
         shift.to_csv(output / "shift.csv", index=False)
+    extra: list[str] = []
+    if systems is not None and baseline is not None:
+        table_systems, runs = systems
+        table_systems.to_csv(output / "systems.csv")
+        runs.to_csv(output / "systems_runs.csv", index=False)
+        figures.append(compare.plot_cost(table_systems, baseline, output / "plots" / "systems.png"))
+        extra = compare.lines(table_systems, baseline)
     text = summary(
         table,
         data,
@@ -214,5 +226,6 @@ def write_report(
         subsets=subsets,
         training=training,
         shift=shift,
+        extra=extra,
     )
     (output / "summary.md").write_text(text)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.member_cache import load_or_train, stable_hash
 from ensembles.training import MemberTask, run_tasks
 from experiments.data import Dataset, load_dataset
-from experiments.study import report
+from experiments.study import compare, report
 from experiments.study.config import ConfigError, StudyConfig, study_combiners
 from members.tasks import TASKS, task_of
 
@@ -110,6 +110,7 @@ class Study:
         except (ValueError, FileNotFoundError, ImportError) as error:
             raise ConfigError(str(error)) from None
         self._check_task(data.task)
+        data, X_ood = self._hold_out_classes(data)
         self._prepare_output()
         classification = data.task == "classification"
         X_fit, y_fit, X_val, y_val = self._validation_split(data, classification)
@@ -158,6 +159,9 @@ class Study:
             shift = self._shift(
                 pool, reference, student, X_fit, X_val, y_val_t, X_test, y_test_t, classification
             )
+        systems = None
+        if self.config.compare is not None:
+            systems = self._compare(pool, reference, X_fit, X_test, y_test_t, X_ood)
         table = pd.DataFrame(rows)
         report.write_report(
             self.output,
@@ -174,6 +178,8 @@ class Study:
             training=self.training,
             searches=searches,
             shift=shift,
+            systems=systems,
+            baseline=None if self.config.compare is None else self.config.compare.baseline,
         )
         return table
 
@@ -294,7 +300,8 @@ class Study:
         their outputs out on common classes."""
         kind = EnsembleClassifier if task_of(estimators[0]).classification else EnsembleRegressor
         members = list(zip(names, estimators, strict=True))
-        return kind(members, cv="prefit", **params).fit(X, y)
+        # a member that is an ensemble inside one network stays one member of the pool
+        return kind(members, cv="prefit", sub_networks="fused", **params).fit(X, y)
 
     def _member_rows(
         self, pool: _Pool, pairwise: np.ndarray, y_test: np.ndarray, classification: bool
@@ -467,23 +474,47 @@ class Study:
         """Scores on corrupted test inputs, one row per corruption, severity (0: clean) and
         model: the mean member, the full pool fused by ``shift.combiner``, that ensemble
         calibrated (classification, with validation data) and the student."""
-        from experiments.shift import corrupt, mnist1d_shifted
-
         settings = self.config.shift
         assert settings is not None
         combiner = study_combiners(self.config)[settings.combiner]
         everyone = list(range(len(pool.names)))
         calibrate = classification and len(X_val) > 0
         fitted, calibrator = self._fit_fusion(combiner, pool, everyone, X_val, y_val, calibrate)
-        shape = tuple(settings.image_shape) if settings.image_shape else None
         rows = []
+        for kind, severity, X, y in self._shifted_sets(reference, X_fit, X_test, y_test):
+            outputs = reference.member_predictions(X)
+            fused = fitted.combine(outputs, X=X)
+            models = {"ensemble": fused}
+            if calibrator is not None:
+                models["calibrated ensemble"] = calibrator.transform(fused)
+            if student is not None:
+                models["student"] = student.member_predictions(X)[0]
+            members = pd.DataFrame([report.scores(y, output, classification) for output in outputs])
+            base = {"corruption": kind, "severity": severity}
+            rows.append(base | {"model": "mean member", **members.mean().to_dict()})
+            for name, output in models.items():
+                rows.append(base | {"model": name, **report.scores(y, output, classification)})
+        return pd.DataFrame(rows)
+
+    def _shifted_sets(
+        self, reference: Any, X_fit: np.ndarray, X_test: np.ndarray, y_test: np.ndarray
+    ) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+        """``(corruption, severity, X, encoded y)`` for every corruption of ``shift`` and
+        severity 0 (the clean test rows) to 5."""
+        from experiments.shift import corrupt, mnist1d_shifted
+
+        settings = self.config.shift
+        assert settings is not None
+        shape = tuple(settings.image_shape) if settings.image_shape else None
+        sets = []
         for kind in settings.corruptions:
             for severity in [0, *settings.severities]:
                 if severity == 0:
                     X, y = X_test, y_test
                 elif kind == "mnist1d":
                     X, labels = mnist1d_shifted(severity, len(X_test), seed=self.config.seed)
-                    y = metrics.encode_labels(labels, reference.classes_)
+                    keep = np.isin(labels, reference.classes_)  # not the held-out classes
+                    X, y = X[keep], metrics.encode_labels(labels[keep], reference.classes_)
                 else:
                     X = corrupt(
                         X_test,
@@ -495,21 +526,65 @@ class Study:
                         random_state=self.config.seed + severity,
                     )
                     y = y_test
-                outputs = reference.member_predictions(X)
-                fused = fitted.combine(outputs, X=X)
-                models = {"ensemble": fused}
-                if calibrator is not None:
-                    models["calibrated ensemble"] = calibrator.transform(fused)
-                if student is not None:
-                    models["student"] = student.member_predictions(X)[0]
-                members = pd.DataFrame(
-                    [report.scores(y, output, classification) for output in outputs]
-                )
-                base = {"corruption": kind, "severity": severity}
-                rows.append(base | {"model": "mean member", **members.mean().to_dict()})
-                for name, output in models.items():
-                    rows.append(base | {"model": name, **report.scores(y, output, classification)})
-        return pd.DataFrame(rows)
+                sets.append((kind, severity, X, y))
+        return sets
+
+    def _hold_out_classes(self, data: Dataset) -> tuple[Dataset, np.ndarray | None]:
+        """``data`` without the rows of ``data.ood_classes``, and those classes' test rows (the
+        out-of-distribution inputs of ``compare``); ``None`` when none are held out."""
+        held = self.config.data.ood_classes
+        if held is None:
+            return data, None
+        if data.task != "classification":
+            raise ConfigError("data.ood_classes needs a classification data set")
+        missing = sorted(set(held) - set(np.unique(data.y_train).tolist()))
+        if missing:
+            raise ConfigError(f"data.ood_classes {missing} are not classes of {data.name}")
+        inside_train = ~np.isin(data.y_train, held)
+        inside_test = ~np.isin(data.y_test, held)
+        kept = replace(
+            data,
+            X_train=data.X_train[inside_train],
+            y_train=data.y_train[inside_train],
+            X_test=data.X_test[inside_test],
+            y_test=data.y_test[inside_test],
+        )
+        return kept, check_array(data.X_test[~inside_test], dtype=(np.float64, np.float32))
+
+    def _compare(
+        self,
+        pool: _Pool,
+        reference: Any,
+        X_fit: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+        X_ood: np.ndarray | None,
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The systems of ``compare``, run by run and summarised (:mod:`.compare`)."""
+        settings = self.config.compare
+        assert settings is not None
+        groups: dict[str, list[int]] = {}
+        index = 0
+        for entry in self.config.members:
+            groups[entry.name] = list(range(index, index + len(entry.seeds)))
+            index += len(entry.seeds)
+        shifted = []
+        if self.config.shift is not None:
+            shifted = [
+                item for item in self._shifted_sets(reference, X_fit, X_test, y_test) if item[1] > 0
+            ]
+        runs = compare.system_runs(
+            settings.systems,
+            groups,
+            pool.estimators,
+            pool.fit_seconds,
+            X_test,
+            y_test,
+            X_ood,
+            shifted,
+        )
+        order = [system.name for system in settings.systems]
+        return compare.summarise(runs, settings.baseline, order), runs
 
     def _search(
         self, data: Dataset, X_test: np.ndarray, y_test: np.ndarray, classification: bool

@@ -286,6 +286,60 @@ def test_a_shift_study_scores_every_model_at_every_severity(tmp_path):
     assert "## Test nll under dataset shift" in summary
 
 
+COMPARE = """
+data: {source: digits, test_size: 0.3, validation_size: 0, ood_classes: [8, 9]}
+members:
+  - name: mlp
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args: {max_epochs: 3, module_kwargs: {hidden: [16]}}
+    seeds: [0, 1, 2, 3]
+  - name: packed
+    estimator:
+      class_path: ensembles.PackedEnsembleClassifier
+      init_args:
+        estimator:
+          class_path: members.NeuralClassifier
+          init_args: {max_epochs: 3, module_kwargs: {hidden: [16]}}
+    seeds: [0, 1]
+sizes: [1]
+draws: 1
+shift: {corruptions: [noise], severities: [2], layout: image}
+compare:
+  baseline: single
+  systems:
+    - {name: single, member: mlp}
+    - {name: "deep (2)", member: mlp, size: 2}
+    - {name: packed, member: packed}
+"""
+
+
+def test_a_comparison_study_tables_whole_systems_as_ratios_to_the_baseline(tmp_path):
+    out = tmp_path / "out"
+    assert main([str(write(tmp_path, COMPARE)), "--output", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / "systems.csv", index_col=0)
+    runs = pd.read_csv(out / "systems_runs.csv")
+    assert list(table.index) == ["single", "deep (2)", "packed"]
+    assert table["runs"].tolist() == [4, 2, 2]
+    assert table["members"].tolist() == [1, 2, 4]  # a packed run fuses its 4 sub-networks
+    assert (
+        table.loc["single", ["parameters_x", "train_x", "predict_x", "nll_x"]].tolist() == [1.0] * 4
+    )
+    assert table.loc["deep (2)", "parameters_x"] == pytest.approx(2.0)
+    # a deep run's training time is its two members' fit seconds
+    results = pd.read_csv(out / "results.csv").set_index("name")
+    first = runs[(runs.system == "deep (2)") & (runs.run == 0)].iloc[0]
+    assert first["train_s"] == pytest.approx(results.loc[["mlp_s0", "mlp_s1"], "fit_s"].sum())
+    # one network has no mutual information: chance; an ensemble's detects held-out classes
+    assert table.loc["single", "ood_auroc_mi"] == 0.5
+    assert table.loc["deep (2)", "ood_auroc_mi"] > 0.5
+    assert {"shift_accuracy", "shift_nll"} <= set(table.columns)
+    # the held-out classes are out of the training data and the test rows
+    assert read_config(write(tmp_path, COMPARE)).data.ood_classes == [8, 9]
+    assert "## Systems (ratios to single" in (out / "summary.md").read_text()
+    assert "systems.png" in {p.name for p in (out / "plots").iterdir()}
+
+
 BAD = [
     # (id, edit of the tiny config, words the message must hold)
     ("unknown-key", lambda c: c + "bogus_key_xyz: 1\n", ["bogus_key_xyz"]),
@@ -365,6 +419,26 @@ BAD = [
         "shift-combiner",
         lambda c: c + "shift: {combiner: stacking}\n",
         ["shift.combiner", "stacking"],
+    ),
+    (
+        "compare-member",
+        lambda c: c + "compare: {systems: [{name: a, member: cnn}], baseline: a}\n",
+        ["compare.systems[a].member='cnn'", "mlp"],
+    ),
+    (
+        "compare-size",
+        lambda c: c + "compare: {systems: [{name: a, member: mlp, size: 3}], baseline: a}\n",
+        ["compare.systems[a].size=3", "2 seeds"],
+    ),
+    (
+        "compare-baseline",
+        lambda c: c + "compare: {systems: [{name: a, member: mlp}], baseline: single}\n",
+        ["compare.baseline='single'"],
+    ),
+    (
+        "ood-classes",
+        lambda c: c.replace("test_size: 0.3}", "test_size: 0.3, ood_classes: [42]}"),
+        ["data.ood_classes [42]"],
     ),
 ]
 
