@@ -15,13 +15,13 @@ from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner
 from ensembles._base import BaseEnsemble
+from ensembles._wrapped import WrappedEnsembleMixin
 from ensembles.splits import check_held_out_weights, held_out_split
 from members.data import check_sample_weight, validate_inputs
 from members.params import Interval
@@ -39,7 +39,7 @@ ONE_RUN_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-class OneRunEnsemble(SaveLoadMixin, BaseEstimator):
+class OneRunEnsemble(WrappedEnsembleMixin, SaveLoadMixin, BaseEstimator):
     """Train the template network once; its parts are the members of a prefit ensemble.
 
     Subclasses set the network class (``_estimator_type_``), the ensemble class
@@ -131,101 +131,8 @@ class OneRunEnsemble(SaveLoadMixin, BaseEstimator):
                 setattr(self, name, getattr(self.ensemble_, name))
         return self
 
-    @property
-    def members_(self) -> list[Any]:
-        """The fitted members, in order."""
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.members_  # type: ignore[no-any-return]
-
-    @property
-    def combiner_(self) -> BaseCombiner:
-        """The fitted fusion rule.
-
-        Returns
-        -------
-        BaseCombiner
-        """
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.combiner_  # type: ignore[no-any-return]
-
-    def member_predictions(self, X: Any) -> np.ndarray:
-        """Outputs of every member, in order.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-
-        Returns
-        -------
-        ndarray of shape (n_members, n_samples, n_outputs)
-            One output per member, laid out on the ensemble's outputs.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
-
     def _validate_X(self, X: Any) -> Any:
         """``X`` checked against the fit's features (their number, and names when the fit had
         them), as the array the network was trained on."""
         check_is_fitted(self, "ensemble_")
         return validate_inputs(self, X, reset=False)
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The ensemble's predictions.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels (a classifier) or predictions (a regressor).
-        """
-        X = self._validate_X(X)  # first: it raises NotFittedError before fit
-        return self.ensemble_.predict(X)  # type: ignore[no-any-return]
-
-    def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        """Compress the members into one student.
-
-        See :meth:`EnsembleClassifier.distill`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-        y : array-like of shape (n_samples,), default=None
-            True targets of ``X``.
-        **kwargs
-            The options of :meth:`EnsembleClassifier.distill`.
-
-        Returns
-        -------
-        estimator
-            The fitted student.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.distill(X, y, **kwargs)
-
-    def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
-        """The table of :meth:`EnsembleClassifier.evaluate`, one row per member.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True targets of those rows.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Each row's weight in every metric.
-
-        Returns
-        -------
-        DataFrame
-            One row per member and one named ``"ensemble"``.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.evaluate(  # type: ignore[no-any-return]
-            X, y, sample_weight=sample_weight
-        )

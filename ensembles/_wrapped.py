@@ -9,9 +9,115 @@ from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
+from sklearn.utils.validation import check_is_fitted
+
+from combiners import BaseCombiner
 
 
-class WrappedClassifierMixin:
+class WrappedEnsembleMixin:
+    """``members_``, ``combiner_``, :meth:`member_predictions`, :meth:`predict`,
+    :meth:`distill` and :meth:`evaluate` of the wrapped ensemble."""
+
+    ensemble_: Any
+
+    # the wrapper's own input check (defined by the class this mixes into)
+    _validate_X: Callable[[Any], Any]
+
+    @property
+    def members_(self) -> list[Any]:
+        """The wrapped ensemble's fitted members, in order."""
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.members_  # type: ignore[no-any-return]
+
+    @property
+    def combiner_(self) -> BaseCombiner:
+        """The fitted fusion rule.
+
+        Returns
+        -------
+        BaseCombiner
+        """
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.combiner_  # type: ignore[no-any-return]
+
+    def member_predictions(self, X: Any) -> np.ndarray:
+        """Outputs of every member, in order.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_members, n_samples, n_outputs)
+            One output per member, laid out on the ensemble's outputs.
+        """
+        X = self._validate_X(X)
+        return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The ensemble's predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (a classifier) or predictions (a regressor).
+        """
+        X = self._validate_X(X)  # first: it raises NotFittedError before fit
+        return self.ensemble_.predict(X)  # type: ignore[no-any-return]
+
+    def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
+        """Compress the members into one student.
+
+        See :meth:`EnsembleClassifier.distill`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,), default=None
+            True targets of ``X``.
+        **kwargs
+            The options of :meth:`EnsembleClassifier.distill`.
+
+        Returns
+        -------
+        estimator
+            The fitted student.
+        """
+        X = self._validate_X(X)
+        return self.ensemble_.distill(X, y, **kwargs)
+
+    def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
+        """The table of :meth:`EnsembleClassifier.evaluate`, one row per member.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Input rows, with the features of the fit.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            True targets of those rows.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Each row's weight in every metric.
+
+        Returns
+        -------
+        DataFrame
+            One row per member and one named ``"ensemble"``.
+        """
+        X = self._validate_X(X)
+        return self.ensemble_.evaluate(  # type: ignore[no-any-return]
+            X, y, sample_weight=sample_weight
+        )
+
+
+class WrappedClassifierMixin(WrappedEnsembleMixin):
     """:meth:`predict_uncertainty` and ``evaluate(X, y, X_ood)`` of the wrapped
     :class:`~ensembles.EnsembleClassifier`."""
 
@@ -85,7 +191,7 @@ class WrappedClassifierMixin:
         )
 
 
-class WrappedRegressorMixin:
+class WrappedRegressorMixin(WrappedEnsembleMixin):
     """``predict(X, return_std)``, :meth:`predict_interval` and :meth:`predict_uncertainty`
     of the wrapped :class:`~ensembles.EnsembleRegressor`."""
 

@@ -41,7 +41,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from combiners import BaseCombiner, EnsembleSelection, WeightedCombiner
-from ensembles._wrapped import WrappedClassifierMixin, WrappedRegressorMixin
+from ensembles._wrapped import (
+    WrappedClassifierMixin,
+    WrappedEnsembleMixin,
+    WrappedRegressorMixin,
+)
 from ensembles.classifier import EnsembleClassifier
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search_loop import (
@@ -95,7 +99,7 @@ SEARCH_CONSTRAINTS: dict[str, list[Any]] = {
 }
 
 
-class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
+class _BaseEnsembleSearch(WrappedEnsembleMixin, SaveLoadMixin, BaseEstimator):
     """The search; :class:`EnsembleSearchClassifier` and :class:`EnsembleSearchRegressor` set
     the task."""
 
@@ -325,88 +329,6 @@ class _BaseEnsembleSearch(SaveLoadMixin, BaseEstimator):
         them), as the array the members were trained on."""
         check_is_fitted(self, "ensemble_")
         return validate_inputs(self, X, reset=False)  # type: ignore[no-any-return]
-
-    def predict(self, X: Any) -> np.ndarray:
-        """The searched ensemble's predictions.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-
-        Returns
-        -------
-        ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Class labels (a classifier) or predictions (a regressor).
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.predict(X)  # type: ignore[no-any-return]
-
-    def member_predictions(self, X: Any) -> np.ndarray:
-        """Outputs of the chosen members.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-
-        Returns
-        -------
-        ndarray of shape (n_members, n_samples, n_outputs)
-            One output per member, laid out on the ensemble's outputs.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.member_predictions(X)  # type: ignore[no-any-return]
-
-    def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
-        """The table of the fitted ensemble's ``evaluate``: one row per chosen member.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-            True targets of those rows.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Each row's weight in every metric.
-
-        Returns
-        -------
-        DataFrame
-            One row per member and one named ``"ensemble"``.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.evaluate(  # type: ignore[no-any-return]
-            X, y, sample_weight=sample_weight
-        )
-
-    def distill(self, X: Any, y: Any = None, **kwargs: Any) -> Any:
-        """Compress the searched ensemble into one student.
-
-        See :meth:`EnsembleClassifier.distill`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input rows, with the features of the fit.
-        y : array-like of shape (n_samples,), default=None
-            True targets of ``X``.
-        **kwargs
-            The options of :meth:`EnsembleClassifier.distill`.
-
-        Returns
-        -------
-        estimator
-            The fitted student.
-        """
-        X = self._validate_X(X)
-        return self.ensemble_.distill(X, y, **kwargs)
-
-    @property
-    def members_(self) -> list[Any]:
-        """The chosen members, fitted."""
-        check_is_fitted(self, "ensemble_")
-        return self.ensemble_.members_  # type: ignore[no-any-return]
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -109,8 +109,8 @@ class Study:
             )
         except (ValueError, FileNotFoundError, ImportError) as error:
             raise ConfigError(str(error)) from None
-        self._check_task(data.task)
         data, X_ood = self._hold_out_classes(data)
+        self._check_task(data.task)
         self._prepare_output()
         classification = data.task == "classification"
         X_fit, y_fit, X_val, y_val = self._validation_split(data, classification)
@@ -532,6 +532,11 @@ class Study:
     def _hold_out_classes(self, data: Dataset) -> tuple[Dataset, np.ndarray | None]:
         """``data`` without the rows of ``data.ood_classes``, and those classes' test rows (the
         out-of-distribution inputs of ``compare``); ``None`` when none are held out."""
+        if self.config.compare is not None and data.task != "classification":
+            raise ConfigError(
+                "compare scores classifiers (accuracy, NLL, ECE, OOD AUROC); "
+                f"{data.name} is a {data.task} data set"
+            )
         held = self.config.data.ood_classes
         if held is None:
             return data, None

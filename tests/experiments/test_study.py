@@ -436,6 +436,14 @@ BAD = [
         ["compare.baseline='single'"],
     ),
     (
+        "compare-task",
+        lambda c: (
+            c.replace("source: digits", "source: diabetes")
+            + "compare: {systems: [{name: a, member: lr}], baseline: a}\n"
+        ),
+        ["compare scores classifiers", "regression"],
+    ),
+    (
         "ood-classes",
         lambda c: c.replace("test_size: 0.3}", "test_size: 0.3, ood_classes: [42]}"),
         ["data.ood_classes [42]"],
