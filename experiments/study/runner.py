@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
 
-from combiners import BaseCombiner, TemperatureScaling, cross_fitted_fusion
+from combiners import BaseCombiner, MeanCombiner, TemperatureScaling, cross_fitted_fusion
 from ensembles import (
     EnsembleClassifier,
     EnsembleRegressor,
@@ -118,7 +118,11 @@ class Study:
         # the combiners' data; without validation data (fixed rules only) the training data
         # just tells the reference ensemble the classes
         X_comb, y_comb = (X_val, y_val) if len(X_val) else (X_fit, y_fit)
-        reference = self._prefit(pool.names, pool.estimators, X_comb, y_comb)
+        # the reference only lays the members' outputs out on common classes: a fixed rule, so
+        # that its fit predicts nothing (the default combiner learns, on every training row)
+        reference = self._prefit(
+            pool.names, pool.estimators, X_comb, y_comb, combiner=MeanCombiner()
+        )
         pool.validation = reference.member_predictions(X_val) if len(X_val) else pool.validation
         X_test = check_array(data.X_test, dtype=(np.float64, np.float32))
         pool.test, pool.predict_seconds = reference.member_predictions(X_test, return_seconds=True)
