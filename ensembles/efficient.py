@@ -45,7 +45,7 @@ _MEMBERS = [Interval(Integral, 1, None, closed="left")]
 class _SubNetworkEnsemble(OneRunEnsemble):
     """One network with sub-networks inside, trained once; its sub-networks are the members."""
 
-    #: the transformation of :mod:`members` this estimator trains
+    # the transformation of members this estimator trains
     _backbone: ClassVar[type[SubNetworkBackbone]]
 
     @abstractmethod

@@ -200,7 +200,7 @@ class SubNetworkBackbone(ABC):
     >>> clf = NeuralClassifier(BatchEnsemble("mlp", n_members=2))  # one run trains both
     """
 
-    #: the method's name: the prefix of the sub-networks' names (``packed[0]``...)
+    # the method's name: the prefix of the sub-networks' names (packed[0]...)
     name: str = "subnetwork"
 
     def __init__(self, base: str | BackboneFactory, n_members: int = 4) -> None:
