@@ -485,23 +485,18 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         count = self._split(member)
         return [name] if count == 1 else [f"{name}[{index}]" for index in range(count)]
 
-    def _output_members(
-        self, named: Any, X: np.ndarray, seconds: list[float] | None = None
-    ) -> list[tuple[str, Any]]:
+    def _output_members(self, named: Any, X: np.ndarray) -> list[tuple[str, Any]]:
         """``(name, member)`` for every output the combiner fuses on rows ``X``: a member that
         splits gives one member per sub-network, ``name[i]``, whose outputs come from one
-        forward pass of its network (timed into ``seconds``, shared equally, when given)."""
+        forward pass of its network."""
         result: list[tuple[str, Any]] = []
         for name, member in named:
             names = self._output_names(name, member)
             if len(names) == 1:
                 result.append((name, member))
                 continue
-            start = time.perf_counter()
             with naming(name):
                 outputs = np.asarray(member.sub_network_outputs(X))
-            if seconds is not None:
-                seconds += [(time.perf_counter() - start) / len(names)] * len(names)
             result += [
                 (output_name, _FunctionMember(member, _Constant(output), split=False))
                 for output_name, output in zip(names, outputs, strict=True)
@@ -712,12 +707,13 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         seconds: list[float] = []
         for name, member in self.named_members_.items():
             start = time.perf_counter()
-            shared: list[float] = []
-            for output_name, output_member in self._output_members([(name, member)], X, shared):
-                outputs.append(self._output_of(output_name, output_member, X))
-            if not shared:
-                shared = [time.perf_counter() - start]
-            seconds += shared
+            parts = [
+                self._output_of(output_name, output_member, X)
+                for output_name, output_member in self._output_members([(name, member)], X)
+            ]
+            outputs += parts
+            # a member that splits predicts its sub-networks in one pass: its time, shared
+            seconds += [(time.perf_counter() - start) / len(parts)] * len(parts)
         return np.stack(outputs), seconds
 
     def _output_of(self, name: str, member: Any, X: np.ndarray) -> np.ndarray:
