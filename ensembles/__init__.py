@@ -17,6 +17,7 @@ from ensembles.export import to_onnx, to_torch
 from ensembles.regressor import EnsembleRegressor
 from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
 from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
+from ensembles.soup import InterpolationCurve, loss_barrier, soup
 from ensembles.splits import held_out_split
 
 __all__ = [
@@ -35,8 +36,11 @@ __all__ = [
     "PackedEnsembleRegressor",
     "SnapshotEnsembleClassifier",
     "SnapshotEnsembleRegressor",
+    "InterpolationCurve",
     "held_out_split",
+    "loss_barrier",
     "metrics",
+    "soup",
     "to_onnx",
     "to_torch",
 ]

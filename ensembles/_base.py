@@ -35,6 +35,7 @@ from combiners import BaseCombiner, MeanCombiner, WeightedCombiner, cross_fitted
 from ensembles.distillation import distill
 from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.routing import is_drop, metadata_router, route_fit
+from ensembles.soup import soup
 from ensembles.splits import (
     DEFAULT_FOLDS,
     PREFIT,
@@ -664,6 +665,43 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             :meth:`DistillationReport.compare` measures what it kept.
         """
         return distill(self, X, y, **kwargs)
+
+    def soup(self, X: Any = None, y: Any = None, *, members: Any = None, **kwargs: Any) -> Any:
+        """Average the members' weights into one network (a model soup).
+
+        See :func:`ensembles.soup`: one network of the members' architecture, at the cost of
+        one network's prediction and no training. The members must be networks of one
+        architecture that share a basin of the loss (fine-tunes of one network,
+        ``NeuralClassifier(init=fitted)``), or be aligned first (``align="weights"``). The
+        fitted members were trained on every row of the fit (after a refit), so the held-out
+        rows of a greedy soup must be other rows.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            Held-out rows for ``method="greedy"`` (the default), which no member trained on.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs), optional
+            Their targets.
+        members : list of str, optional
+            The names of the members to average; all of them by default.
+        **kwargs
+            ``method`` ("greedy"), ``align`` (None), ``X_train`` (None),
+            ``sample_weight`` (None), ``random_state`` (0): see :func:`ensembles.soup`.
+
+        Returns
+        -------
+        NeuralClassifier or NeuralRegressor
+            The fitted soup; its ``ingredients_`` names the members it averages.
+        """
+        check_is_fitted(self, "members_")
+        names = list(self.named_members_) if members is None else list(members)
+        unknown = [name for name in names if name not in self.named_members_]
+        if unknown:
+            raise ValueError(
+                f"members names {unknown}, which are not members of this ensemble; its "
+                f"members are {list(self.named_members_)}"
+            )
+        return soup([(name, self.named_members_[name]) for name in names], X, y, **kwargs)
 
     # -- prediction --------------------------------------------------------------------------
     @overload

@@ -94,6 +94,29 @@ class WrappedEnsembleMixin:
         X = self._validate_X(X)
         return self.ensemble_.distill(X, y, **kwargs)
 
+    def soup(self, X: Any = None, y: Any = None, **kwargs: Any) -> Any:
+        """Average the members' weights into one network.
+
+        See :meth:`EnsembleClassifier.soup` and :func:`ensembles.soup`; a snapshot
+        ensemble's snapshots come from one run, so they share a basin and average well.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features), optional
+            Held-out rows for ``method="greedy"``, which the run did not train on.
+        y : array-like of shape (n_samples,), default=None
+            Their targets.
+        **kwargs
+            The options of :meth:`EnsembleClassifier.soup`.
+
+        Returns
+        -------
+        estimator
+            The fitted soup.
+        """
+        check_is_fitted(self, "ensemble_")
+        return self.ensemble_.soup(X, y, **kwargs)
+
     def evaluate(self, X: Any, y: Any, *, sample_weight: Any = None) -> pd.DataFrame:
         """The table of :meth:`EnsembleClassifier.evaluate`, one row per member.
 

@@ -1,5 +1,6 @@
 """Member networks: backbones, the Lightning module that trains them, and scikit-learn facades."""
 
+from members.averaging import average_networks
 from members.batch_ensemble import BatchEnsemble
 from members.batched import BatchedMemberModule, StackedNetworks, fit_batched, replicate
 from members.cnn1d import CNN1d
@@ -13,6 +14,7 @@ from members.mlp import MLP
 from members.module import MemberModule
 from members.neural import NeuralClassifier, NeuralRegressor
 from members.packed import Packed
+from members.permutation import PermutationSpec, permutation_spec, permute, weight_matching
 from members.registry import BACKBONES, build_backbone, get_backbone, register_backbone
 from members.resnet import ResNet
 from members.schedules import CyclicCosineSchedule, cycle_ends
@@ -34,19 +36,24 @@ __all__ = [
     "NeuralClassifier",
     "NeuralRegressor",
     "Packed",
+    "PermutationSpec",
     "ResNet",
     "SnapshotCollector",
     "SubNetworkBackbone",
     "SubNetworks",
     "StackedNetworks",
+    "average_networks",
     "build_backbone",
     "compress",
     "cycle_ends",
     "fit_batched",
     "get_backbone",
+    "permutation_spec",
+    "permute",
     "pickled_size",
     "register_backbone",
     "replicate",
     "to_onnx",
     "to_torch",
+    "weight_matching",
 ]

@@ -110,8 +110,9 @@ class NetworkStateMixin:
                 CallbacksNotSavedWarning,
                 stacklevel=2,
             )
-        # saves from before devices, strategy and precision existed trained with their defaults
-        state = {**TRAINER_DEFAULTS, **state}
+        # saves from before devices, strategy and precision existed trained with their
+        # defaults, and saves from before init started from no network
+        state = {**TRAINER_DEFAULTS, "init": None, **state}
         super().__setstate__(state)  # type: ignore[misc]
         if isinstance(state.get("model_"), NetworkRef):
             self._check_loaded_architecture()

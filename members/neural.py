@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -63,6 +63,7 @@ PREDICT_CHUNK = 8192
 NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
     "module": [Names(BACKBONES, "registered backbone"), callable],
     "module_kwargs": [dict, None],
+    "init": "no_validation",  # type: ignore[dict-item]  # a fitted estimator: checked in fit
     "loss": [None],  # plus the losses of the task (each class adds them)
     "class_weight": [None],  # the classifier adds its options
     "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -112,6 +113,7 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         module: str | BackboneFactory = "mlp",
         *,
         module_kwargs: dict[str, Any] | None = None,
+        init: BaseNeuralEstimator | None = None,
         loss: str | None = None,
         class_weight: str | dict[Any, float] | None = None,
         max_epochs: int = 40,
@@ -137,6 +139,7 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
     ) -> None:
         self.module = module
         self.module_kwargs = module_kwargs
+        self.init = init
         self.loss = loss
         self.class_weight = class_weight
         self.max_epochs = max_epochs
@@ -210,17 +213,23 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         forget_fit(self)
         X, y = self._validate_fit_data(X, y)
         sample_weight = check_sample_weight(sample_weight, X)
-        self._fit_scaling(X, sample_weight)
-        encoding = self.task.fit_encoding(
-            y, sample_weight, owner=type(self).__name__, scale=self.standardize
-        )
+        if self.init is None:
+            self._fit_scaling(X, sample_weight)
+            encoding = self.task.fit_encoding(
+                y, sample_weight, owner=type(self).__name__, scale=self.standardize
+            )
+        else:  # a fine-tune: the inputs and targets mean to the network what they meant
+            self._check_init(X.shape[1])
+            self._copy_scaling(self.init)
+            encoding = self.task.fitted_encoding(self.init)
         self.__dict__.update(encoding)
         targets = self.encode_targets(y)
         self.class_weight_ = self.task.class_weights(
             self, targets, sample_weight, self.class_weight
         )
         X, (targets,), weights = positive_rows(X, (targets,), sample_weight)
-        plan = self._plan(X, (targets,), self.max_epochs, weights=weights)
+        initial = None if self.init is None else self.init.model_
+        plan = self._plan(X, (targets,), self.max_epochs, weights=weights, initial=initial)
         if self.early_stopping:
             plan = plan.held_out(
                 self.validation_fraction,
@@ -228,6 +237,36 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
                 stratify=self.task.stratify(plan.targets[0]),
             )
         return plan
+
+    def _check_init(self, n_features: int) -> None:
+        """Refuse an ``init`` this estimator cannot start from, naming what differs."""
+        init, owner = self.init, type(self).__name__
+        if type(init) is not type(self):
+            raise TypeError(
+                f"init must be a fitted {owner} to start from; got {type(init).__name__}"
+            )
+        if not hasattr(init, "model_"):
+            raise ValueError(f"init must be a fitted {owner}; the one given is not fitted")
+        ours, theirs = self.get_params(deep=False), init.get_params(deep=False)
+        for name in ("module", "module_kwargs", "loss", "standardize"):
+            if ours[name] != theirs[name]:
+                raise ValueError(
+                    f"init was fitted with {name}={theirs[name]!r} but this {owner} has "
+                    f"{name}={ours[name]!r}; a fine-tune starts from the same architecture"
+                )
+        if init.n_features_in_ != n_features:
+            raise ValueError(
+                f"X has {n_features} features, but init was fitted on {init.n_features_in_}"
+            )
+
+    def __sklearn_clone__(self) -> BaseNeuralEstimator:
+        """An unfitted copy with the same parameters; ``init``, a fitted network to start
+        from, is shared, not reset (scikit-learn's clone would return it unfitted)."""
+        params = {
+            name: value if name == "init" else clone(value, safe=False)
+            for name, value in self.get_params(deep=False).items()
+        }
+        return type(self)(**params)
 
     def plan_finetune(
         self, X: Any, y: Any, *, max_epochs: int, sample_weight: Any = None
@@ -632,6 +671,14 @@ class NeuralClassifier(ClassifierMixin, BaseNeuralEstimator):
         any callable ``f(n_features, n_outputs, **module_kwargs) -> nn.Module``.
     module_kwargs : dict, optional
         Extra arguments for the backbone, e.g. ``{"hidden": (512, 256), "dropout": 0.1}``.
+    init : NeuralClassifier or NeuralRegressor, optional
+        A fitted estimator of this class and architecture (``module``, ``module_kwargs``,
+        ``loss``, ``standardize``) whose network this one starts from: a fine-tune. Its input
+        scaling and target encoding are kept (its classes, its target scaling), so labels it
+        did not see are refused. Fine-tunes of one network (other seeds, learning rates,
+        augmentations) can be averaged in weight space: :func:`ensembles.soup`. ``clone``
+        keeps ``init`` fitted (it is shared, never refitted or modified); a save holds its
+        network too.
     loss : str, optional
         ``NeuralClassifier``: cross-entropy (``None`` or ``"cross_entropy"``).
         ``NeuralRegressor``: ``None`` or ``"mse"`` (mean squared error, a point prediction), or
@@ -808,6 +855,8 @@ class NeuralRegressor(RegressorMixin, BaseNeuralEstimator):
     module : str, class or callable, default="mlp"
         As in :class:`NeuralClassifier`.
     module_kwargs : dict, optional
+        As in :class:`NeuralClassifier`.
+    init : NeuralRegressor, optional
         As in :class:`NeuralClassifier`.
     loss : {None, "mse", "gaussian"}, default=None
         ``None`` or ``"mse"``: mean squared error, a point prediction. ``"gaussian"``: a mean

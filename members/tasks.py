@@ -167,6 +167,11 @@ class Task(ABC):
         """The fitted attributes that say how targets are encoded (see the subclasses)."""
 
     @abstractmethod
+    def fitted_encoding(self, fitted: Any) -> dict[str, Any]:
+        """What :meth:`fit_encoding` gave ``fitted``: another estimator that takes it encodes
+        targets as ``fitted`` does (a fine-tune of its network)."""
+
+    @abstractmethod
     def encode(self, fitted: Any, y: Any) -> np.ndarray:
         """Targets as a network or a combiner learns them, with ``fitted``'s encoding."""
 
@@ -260,6 +265,9 @@ class Classification(Task):
         """``{"classes_": the sorted labels}``; at least two classes."""
         classes, _ = encode_classes(y, owner)
         return {"classes_": classes}
+
+    def fitted_encoding(self, fitted: Any) -> dict[str, Any]:
+        return {"classes_": np.asarray(fitted.classes_)}
 
     def encode(self, fitted: Any, y: Any) -> np.ndarray:
         """Class indices into ``fitted.classes_``; a label not among them is refused."""
@@ -396,6 +404,13 @@ class Regression(Task):
                 mean, spread = np.zeros(n_outputs), np.ones(n_outputs)
             fitted.update(y_mean_=mean, y_scale_=np.where(spread > 0, spread, 1.0))
         return fitted
+
+    def fitted_encoding(self, fitted: Any) -> dict[str, Any]:
+        encoding = {"n_outputs_": int(fitted.n_outputs_), "_y_ndim": fitted.target_ndim}
+        for name in ("y_mean_", "y_scale_"):
+            if hasattr(fitted, name):
+                encoding[name] = np.asarray(getattr(fitted, name))
+        return encoding
 
     def encode(self, fitted: Any, y: Any) -> np.ndarray:
         """Targets standardised with ``fitted.y_mean_`` and ``y_scale_``, ``(n_samples,
