@@ -78,7 +78,8 @@ def checkpoint_path(
 def stable_hash(value: Any) -> str:
     """``joblib.hash`` of ``value`` that is the same for equal values in every run: torch
     tensors (a callback's ``best_score``) are hashed by their values, not by their pickle, and
-    other objects (callbacks, estimators) by their class and attributes or parameters."""
+    other objects (callbacks, estimators) by their class and attributes or parameters, and a
+    fitted network estimator (the ``init`` a fine-tune starts from) by its weights too."""
     return joblib.hash(_by_value(value))  # type: ignore[no-any-return]
 
 
@@ -95,7 +96,12 @@ def _by_value(value: Any) -> Any:
         return value
     kind = f"{type(value).__module__}.{type(value).__qualname__}"
     if hasattr(value, "get_params"):
-        return (kind, _by_value(value.get_params(deep=False)))
+        params = _by_value(value.get_params(deep=False))
+        network: Any = getattr(value, "model_", None)
+        # a fitted network (the init a fine-tune starts from): its weights too
+        if network is not None and hasattr(network, "state_dict"):
+            return (kind, params, _by_value(dict(network.state_dict())))
+        return (kind, params)
     if hasattr(value, "__dict__"):
         return (kind, _by_value(vars(value)))
     return value

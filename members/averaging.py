@@ -94,7 +94,9 @@ def refresh_batch_norm(network: nn.Module, inputs: np.ndarray, batch_size: int =
 
     The running means and variances become the averages of the batches' statistics over
     ``inputs`` (SWA's ``update_bn``, in batches of ``batch_size``); the weights are
-    untouched. The network is left in eval mode.
+    untouched. The network is left in eval mode. A float64 network (a fitted estimator's)
+    is run in float32 on a copy, several times faster on a CPU; the statistics come back in
+    float64.
 
     Parameters
     ----------
@@ -104,7 +106,10 @@ def refresh_batch_norm(network: nn.Module, inputs: np.ndarray, batch_size: int =
     batch_size : int, default=512
         Rows per forward pass.
     """
-    rows = torch.from_numpy(np.asarray(inputs)).to(next(network.parameters()).dtype)
+    work = network
+    if next(network.parameters()).dtype == torch.float64:
+        work = copy.deepcopy(network).float()
+    rows = torch.from_numpy(np.asarray(inputs)).to(next(work.parameters()).dtype)
     if len(rows) < 2:
         raise ValueError(f"batch-norm statistics need at least 2 rows; got {len(rows)}")
     # a last batch of one row would fail in batch norm: fold it into the one before
@@ -112,5 +117,13 @@ def refresh_batch_norm(network: nn.Module, inputs: np.ndarray, batch_size: int =
     if len(batches) > 1 and len(batches[-1]) == 1:
         batches[-2:] = [torch.cat(batches[-2:])]
     with torch.no_grad():
-        update_bn(batches, network)
+        update_bn(batches, work)
+    if work is not network:
+        statistics = {
+            f"{path}.{name}": value
+            for path, module in work.named_modules()
+            if isinstance(module, BATCH_NORMS)
+            for name, value in module.named_buffers(recurse=False)
+        }
+        network.load_state_dict(statistics, strict=False)  # copied, in float64
     network.eval()

@@ -21,7 +21,7 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -262,11 +262,9 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
     def __sklearn_clone__(self) -> BaseNeuralEstimator:
         """An unfitted copy with the same parameters; ``init``, a fitted network to start
         from, is shared, not reset (scikit-learn's clone would return it unfitted)."""
-        params = {
-            name: value if name == "init" else clone(value, safe=False)
-            for name, value in self.get_params(deep=False).items()
-        }
-        return type(self)(**params)
+        twin: BaseNeuralEstimator = super().__sklearn_clone__()  # type: ignore[misc]
+        twin.init = self.init
+        return twin
 
     def plan_finetune(
         self, X: Any, y: Any, *, max_epochs: int, sample_weight: Any = None

@@ -83,11 +83,37 @@ class MemberConfig:
         Any scikit-learn estimator, by ``class_path`` / ``init_args`` or a class path alone.
     seeds
         One member per seed.
+    fine_tune
+        The name of an earlier entry of one seed: each member of this entry starts from that
+        entry's fitted network (``init=``), a fine-tune, so that the entry's members can be
+        averaged in weight space (``soup``).
     """
 
     name: str
     estimator: BaseEstimator
     seeds: list[int] = field(default_factory=lambda: [0])
+    fine_tune: str | None = None
+
+
+@dataclass
+class SoupConfig:
+    """Weight-space fusion against output fusion and distillation (:mod:`.soups`).
+
+    Parameters
+    ----------
+    members
+        The entries whose members are the soup's ingredients (fine-tunes of one network).
+    independent
+        An entry of at least two networks trained from different seeds: their average after
+        weight matching (``align="weights"``), and the interpolation curve between its first
+        two, naive against aligned.
+    steps
+        Points of the interpolation curve.
+    """
+
+    members: list[str] = field(default_factory=list)
+    independent: str | None = None
+    steps: int = 11
 
 
 @dataclass
@@ -119,6 +145,8 @@ class DistillConfig:
         Share of the transfer set held out to stop the student early.
     warm_start
         Start from the best member of the student's architecture.
+    members
+        The entries of ``members`` whose members make the teacher (default: the whole pool).
     """
 
     student: BaseEstimator
@@ -131,10 +159,13 @@ class DistillConfig:
     budget: float | None = None
     validation_fraction: float | None = None
     warm_start: bool | None = None
+    members: list[str] | None = None
 
     def options(self) -> dict[str, Any]:
         """The keyword arguments of ``distill`` besides the student."""
-        return {k: v for k, v in asdict(self).items() if k not in ("student", "combiner")}
+        return {
+            k: v for k, v in asdict(self).items() if k not in ("student", "combiner", "members")
+        }
 
 
 # what a search space may say about one parameter, in YAML: a fixed value, a list of choices
@@ -242,6 +273,9 @@ class StudyConfig:
     compare
         Whole systems (single network, deep ensemble, ensembles inside one network...) side by
         side, as ratios to a baseline (optional; :mod:`experiments.study.compare`).
+    soup
+        Soups of the pool's fine-tunes against their output ensemble and the student
+        (optional; :mod:`experiments.study.soups`).
     seed
         Seed of the validation split, the draws and the student.
     output
@@ -261,6 +295,7 @@ class StudyConfig:
     search: SearchConfig | None = None
     shift: ShiftConfig | None = None
     compare: CompareConfig | None = None
+    soup: SoupConfig | None = None
     seed: int = 0
     output: str = "study"
     # member trainings at once (EnsembleClassifier's n_jobs); ensembles-study --n-jobs overrides;
@@ -380,6 +415,9 @@ def _check(config: StudyConfig) -> None:
             f"distill.combiner={config.distill.combiner!r} is not one of the combiners "
             f"{sorted(combiners)}"
         )
+    unknown = set(config.distill.members or []) - set(names) if config.distill else set()
+    if unknown:
+        raise ConfigError(f"distill.members names {sorted(unknown)}, which are not members")
     if config.distill is not None:
         try:
             distill_options(**config.distill.options())
@@ -391,8 +429,55 @@ def _check(config: StudyConfig) -> None:
         _check_shift(config, combiners)
     if config.compare is not None:
         _check_compare(config)
+    _check_fine_tunes(config)
+    if config.soup is not None:
+        _check_soup(config)
     if config.data.ood_classes is not None and not config.data.ood_classes:
         raise ConfigError("data.ood_classes must name at least one class, or be left out")
+
+
+def _check_fine_tunes(config: StudyConfig) -> None:
+    earlier: dict[str, MemberConfig] = {}
+    for member in config.members:
+        parent = member.fine_tune
+        if parent is not None:
+            where = f"members[{member.name}].fine_tune={parent!r}"
+            if parent not in earlier:
+                raise ConfigError(f"{where} must name an earlier entry of members")
+            if len(earlier[parent].seeds) != 1:
+                raise ConfigError(f"{where}: that entry must have one seed, the network to tune")
+            params = member.estimator.get_params()
+            if "init" not in params or type(member.estimator) is not type(
+                earlier[parent].estimator
+            ):
+                raise ConfigError(
+                    f"{where}: a fine-tune is a network estimator of the class of the entry it "
+                    f"starts from ({type(earlier[parent].estimator).__name__}); got "
+                    f"{type(member.estimator).__name__}"
+                )
+        earlier[member.name] = member
+
+
+def _check_soup(config: StudyConfig) -> None:
+    soup = config.soup
+    assert soup is not None
+    entries = {member.name: member for member in config.members}
+    if not soup.members:
+        raise ConfigError("soup.members must name the entries whose members are averaged")
+    for name in [*soup.members, *([soup.independent] if soup.independent else [])]:
+        if name not in entries:
+            raise ConfigError(f"soup: {name!r} is not one of the members {sorted(entries)}")
+        if "init" not in entries[name].estimator.get_params():
+            raise ConfigError(f"soup: members[{name}] must be network estimators to average")
+    if soup.independent is not None and len(entries[soup.independent].seeds) < 2:
+        raise ConfigError(f"soup.independent={soup.independent!r} must have at least 2 seeds")
+    if config.data.validation_size == 0:
+        raise ConfigError(
+            "soup needs data.validation_size > 0: the greedy soup chooses its ingredients on "
+            "rows the members did not train on"
+        )
+    if soup.steps < 3:
+        raise ConfigError(f"soup.steps must be >= 3; got {soup.steps}")
 
 
 def _check_compare(config: StudyConfig) -> None:

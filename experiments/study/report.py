@@ -17,6 +17,7 @@ import pandas as pd
 from ensembles import metrics
 from experiments.data import Dataset
 from experiments.study import compare, plots
+from experiments.study import soups as soups_step
 
 
 def scores(y: np.ndarray, output: np.ndarray, classification: bool) -> dict[str, float]:
@@ -185,10 +186,12 @@ def write_report(
     shift: pd.DataFrame | None = None,
     systems: tuple[pd.DataFrame, pd.DataFrame] | None = None,
     baseline: str | None = None,
+    soups: tuple[pd.DataFrame, pd.DataFrame | None, float] | None = None,
 ) -> None:
     """Write ``results.csv``, ``results.json``, ``plots/`` and ``summary.md`` to ``output``
     (and, for a search, ``search_<side>.csv``: every trial; under shift, ``shift.csv``; for a
-    comparison, ``systems.csv`` and ``systems_runs.csv``)."""
+    comparison, ``systems.csv`` and ``systems_runs.csv``; for soups, ``soup.csv`` and
+    ``soup_curve.csv``)."""
     output.mkdir(parents=True, exist_ok=True)
     table.to_csv(output / "results.csv", index=False)
     (output / "results.json").write_text(
@@ -217,6 +220,13 @@ def write_report(
         runs.to_csv(output / "systems_runs.csv", index=False)
         figures.append(compare.plot_cost(table_systems, baseline, output / "plots" / "systems.png"))
         extra = compare.lines(table_systems, baseline)
+    if soups is not None:
+        table_soups, curves, pool_seconds = soups
+        table_soups.to_csv(output / "soup.csv")
+        if curves is not None:
+            curves.to_csv(output / "soup_curve.csv", index=False)
+            figures.append(soups_step.plot_curves(curves, output / "plots" / "interpolation.png"))
+        extra += soups_step.lines(table_soups, pool_seconds)
     text = summary(
         table,
         data,

@@ -38,7 +38,7 @@ from ensembles.guard import fusion_warning, held_out_scores
 from ensembles.member_cache import load_or_train, stable_hash
 from ensembles.training import MemberTask, run_tasks
 from experiments.data import Dataset, load_dataset
-from experiments.study import compare, report
+from experiments.study import compare, report, soups
 from experiments.study.config import ConfigError, StudyConfig, study_combiners
 from members.tasks import TASKS, task_of
 
@@ -166,6 +166,11 @@ class Study:
         systems = None
         if self.config.compare is not None:
             systems = self._compare(pool, reference, X_fit, X_test, y_test_t, X_ood)
+        soups = None
+        if self.config.soup is not None:
+            soups = self._soup(
+                pool, reference, student, rows, X_fit, X_val, y_val, X_test, y_test_t
+            )
         table = pd.DataFrame(rows)
         report.write_report(
             self.output,
@@ -184,6 +189,7 @@ class Study:
             shift=shift,
             systems=systems,
             baseline=None if self.config.compare is None else self.config.compare.baseline,
+            soups=soups,
         )
         return table
 
@@ -251,47 +257,71 @@ class Study:
 
     def _train_pool(self, X_fit: np.ndarray, y_fit: np.ndarray) -> _Pool:
         """Every member of every seed, trained by the member-training service (one task
-        each, cached in ``output/cache``)."""
+        each, cached in ``output/cache``); the entries that fine-tune another entry's network
+        (``fine_tune``) once that network is trained."""
         from tqdm.auto import tqdm
 
-        tasks = []
-        for entry in self.config.members:
-            for seed in entry.seeds:
-                name = f"{entry.name}_s{seed}" if len(entry.seeds) > 1 else entry.name
-                member = clone(entry.estimator)
-                params = member.get_params()
-                if "random_state" in params:
-                    member.set_params(random_state=seed)
-                if "log_dir" in params:
-                    member.set_params(log_dir=str(self.output / "logs" / name))
-                if "verbose" in params:
-                    member.set_params(verbose=self.verbose)
-                tasks.append(MemberTask([member], [f"member {name!r}"], [name], keys=[name]))
-        with tqdm(total=len(tasks), desc="members", unit="member", disable=self.quiet) as bar:
+        def member_name(entry: Any, seed: int) -> str:
+            return f"{entry.name}_s{seed}" if len(entry.seeds) > 1 else str(entry.name)
+
+        def task(entry: Any, seed: int, parent: Any) -> MemberTask:
+            name = member_name(entry, seed)
+            member = clone(entry.estimator)
+            params = member.get_params()
+            if "random_state" in params:
+                member.set_params(random_state=seed)
+            if "log_dir" in params:
+                member.set_params(log_dir=str(self.output / "logs" / name))
+            if "verbose" in params:
+                member.set_params(verbose=self.verbose)
+            if parent is not None:
+                member.set_params(init=parent)
+            return MemberTask([member], [f"member {name!r}"], [name], keys=[name])
+
+        done: dict[str, list[Any]] = {}  # entry name -> its fitted members' results
+        pending = list(self.config.members)
+        total = sum(len(entry.seeds) for entry in pending)
+        start = time.perf_counter()
+        with tqdm(total=total, desc="members", unit="member", disable=self.quiet) as bar:
 
             def advance(task: MemberTask, fitted: list[Any]) -> None:
                 bar.set_postfix_str(task.stems[0])
                 bar.update()
 
-            start = time.perf_counter()
-            results = run_tasks(
-                tasks,
-                X_fit,
-                y_fit,
-                checkpoint_dir=self.output / "cache",
-                on_done=advance,
-                n_jobs=self.n_jobs,
-            )
-        reused = sum(fitted.reused for [fitted] in results)
+            while pending:  # each wave: the entries whose network to start from is trained
+                ready = [e for e in pending if e.fine_tune is None or e.fine_tune in done]
+                wave = [
+                    task(
+                        entry, seed, done[entry.fine_tune][0].estimator if entry.fine_tune else None
+                    )
+                    for entry in ready
+                    for seed in entry.seeds
+                ]
+                results = iter(
+                    run_tasks(
+                        wave,
+                        X_fit,
+                        y_fit,
+                        checkpoint_dir=self.output / "cache",
+                        on_done=advance,
+                        n_jobs=self.n_jobs,
+                    )
+                )
+                for entry in ready:
+                    done[entry.name] = [next(results)[0] for _ in entry.seeds]
+                pending = [entry for entry in pending if entry.name not in done]
+        fitted_members = [fitted for entry in self.config.members for fitted in done[entry.name]]
+        names = [member_name(entry, seed) for entry in self.config.members for seed in entry.seeds]
+        reused = sum(fitted.reused for fitted in fitted_members)
         self.training = (
             f"The pool trained in {time.perf_counter() - start:.1f} s wall-clock with "
-            f"n_jobs={self.n_jobs} ({reused} of {len(tasks)} members reused from the cache)."
+            f"n_jobs={self.n_jobs} ({reused} of {len(names)} members reused from the cache)."
         )
-        empty = np.empty((len(tasks), 0, 0))
+        empty = np.empty((len(names), 0, 0))
         return _Pool(
-            names=[task.stems[0] for task in tasks],
-            estimators=[fitted.estimator for [fitted] in results],
-            fit_seconds=[fitted.fit_seconds for [fitted] in results],
+            names=names,
+            estimators=[fitted.estimator for fitted in fitted_members],
+            fit_seconds=[fitted.fit_seconds for fitted in fitted_members],
             predict_seconds=[],
             validation=empty,  # the outputs come once the pool is trained
             test=empty,
@@ -572,11 +602,7 @@ class Study:
         """The systems of ``compare``, run by run and summarised (:mod:`.compare`)."""
         settings = self.config.compare
         assert settings is not None
-        groups: dict[str, list[int]] = {}
-        index = 0
-        for entry in self.config.members:
-            groups[entry.name] = list(range(index, index + len(entry.seeds)))
-            index += len(entry.seeds)
+        groups = self._groups()
         shifted = []
         if self.config.shift is not None:
             shifted = [
@@ -594,6 +620,70 @@ class Study:
         )
         order = [system.name for system in settings.systems]
         return compare.summarise(runs, settings.baseline, order), runs
+
+    def _groups(self) -> dict[str, list[int]]:
+        """Each ``members`` entry's name and the indices of its members in the pool."""
+        groups: dict[str, list[int]] = {}
+        index = 0
+        for entry in self.config.members:
+            groups[entry.name] = list(range(index, index + len(entry.seeds)))
+            index += len(entry.seeds)
+        return groups
+
+    def _soup(
+        self,
+        pool: _Pool,
+        reference: Any,
+        student: Any,
+        rows: list[dict[str, Any]],
+        X_fit: np.ndarray,
+        X_val: np.ndarray,
+        y_val: np.ndarray,
+        X_test: np.ndarray,
+        y_test: np.ndarray,
+    ) -> tuple[pd.DataFrame, pd.DataFrame | None, float]:
+        """The ``soup`` step (:mod:`.soups`): its table, its interpolation curves and the
+        pool's training seconds it is measured against."""
+        settings = self.config.soup
+        assert settings is not None
+        groups = self._groups()
+        chosen = [i for name in settings.members for i in groups[name]]
+        parents = {
+            entry.fine_tune
+            for entry in self.config.members
+            if entry.name in settings.members and entry.fine_tune
+        }
+        trained = set(chosen) | {i for name in parents for i in groups[name]}
+        pool_seconds = float(sum(pool.fit_seconds[i] for i in trained))
+        for i in [*chosen, *(groups[settings.independent] if settings.independent else [])]:
+            if not np.array_equal(pool.estimators[i].classes_, reference.classes_):
+                raise ConfigError(
+                    f"soup: member {pool.names[i]!r} was trained on other classes than the pool"
+                )
+        shifted = []
+        if self.config.shift is not None:
+            shifted = [
+                (X, y)
+                for _, severity, X, y in self._shifted_sets(reference, X_fit, X_test, y_test)
+                if severity > 0
+            ]
+        student_of = None
+        if student is not None:
+            student_of = (student, float(next(r for r in rows if r["kind"] == "student")["fit_s"]))
+        table, curves = soups.soup_rows(
+            [(pool.names[i], pool.estimators[i]) for i in chosen],
+            pool_seconds,
+            [pool.estimators[i] for i in groups.get(settings.independent or "", [])],
+            student_of,
+            X_fit,
+            X_val,
+            y_val,
+            X_test,
+            y_test,
+            shifted,
+            settings.steps,
+        )
+        return table, curves, pool_seconds
 
     def _search(
         self, data: Dataset, X_test: np.ndarray, y_test: np.ndarray, classification: bool
@@ -676,17 +766,21 @@ class Study:
         y_test: np.ndarray,
         classification: bool,
     ) -> tuple[dict[str, Any], Any]:
-        """The full pool, fused by the chosen combiner, distilled into the student (the student
-        is cached on disk like the members): its row, and the student as a one-member ensemble
-        whose outputs are laid out as the pool's."""
+        """The pool (or the entries ``distill.members``), fused by the chosen combiner,
+        distilled into the student (the student is cached on disk like the members): its row,
+        and the student as a one-member ensemble whose outputs are laid out as the pool's."""
         settings = self.config.distill
         assert settings is not None
         combiner = study_combiners(self.config)[settings.combiner]
         options = settings.options()
+        groups = self._groups()
+        chosen = [i for name in settings.members or list(groups) for i in groups[name]]
+        names = [pool.names[i] for i in chosen]
+        estimators = [pool.estimators[i] for i in chosen]
         key = stable_hash(
             (
-                [type(e).__qualname__ for e in pool.estimators],
-                [e.get_params() for e in pool.estimators],
+                [type(e).__qualname__ for e in estimators],
+                [e.get_params() for e in estimators],
                 settings.student.get_params(),
                 combiner.get_params(),
                 options,
@@ -699,7 +793,7 @@ class Study:
         def train() -> Any:
             calibration = {"calibration": self.config.calibration} if classification else {}
             teacher = self._prefit(
-                pool.names, pool.estimators, X_comb, y_comb, combiner=combiner, **calibration
+                names, estimators, X_comb, y_comb, combiner=combiner, **calibration
             )
             return teacher.distill(
                 X_fit, y_fit, student=settings.student, random_state=self.config.seed, **options

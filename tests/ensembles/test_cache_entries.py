@@ -127,3 +127,19 @@ def test_cache_keys_are_the_same_for_equal_members_in_every_run():
         NeuralClassifier(module=second_factory)
     )
     assert stable_hash(NeuralClassifier(lr=0.1)) != stable_hash(NeuralClassifier(lr=0.2))
+
+
+def test_a_fine_tune_s_cache_key_holds_its_parent_s_weights():
+    """Two parents with equal parameters but trained on other rows: their fine-tunes differ."""
+    from sklearn.datasets import load_iris
+
+    from ensembles.member_cache import stable_hash
+
+    X, y = load_iris(return_X_y=True)
+    parents = [
+        NeuralClassifier(max_epochs=1, random_state=0).fit(X[rows], y[rows])
+        for rows in (slice(0, 150), slice(0, 150, 2))
+    ]
+    first, second = (NeuralClassifier(init=parent) for parent in parents)
+    assert stable_hash(first) != stable_hash(second)
+    assert stable_hash(first) == stable_hash(NeuralClassifier(init=parents[0]))

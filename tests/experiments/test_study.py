@@ -342,8 +342,104 @@ def test_a_comparison_study_tables_whole_systems_as_ratios_to_the_baseline(tmp_p
     assert "systems.png" in {p.name for p in (out / "plots").iterdir()}
 
 
+SOUP = """
+data: {source: digits, test_size: 0.3, validation_size: 0.25}
+members:
+  - name: parent
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args: {max_epochs: 4, module_kwargs: {hidden: [32]}}
+  - name: tune
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args: {max_epochs: 1, lr: 1.0e-3, module_kwargs: {hidden: [32]}}
+    seeds: [1, 2, 3]
+    fine_tune: parent
+  - name: other
+    estimator:
+      class_path: members.NeuralClassifier
+      init_args: {max_epochs: 4, module_kwargs: {hidden: [32]}}
+    seeds: [5, 6]
+sizes: [1]
+draws: 1
+distill:
+  student:
+    class_path: members.NeuralClassifier
+    init_args: {max_epochs: 1, module_kwargs: {hidden: [16]}}
+  members: [tune]
+shift: {corruptions: [noise], severities: [2], layout: image}
+soup: {members: [tune], independent: other, steps: 3}
+"""
+
+
+def test_a_soup_study_fine_tunes_one_network_and_tables_soups_against_outputs(tmp_path):
+    out = tmp_path / "out"
+    assert main([str(write(tmp_path, SOUP)), "--output", str(out), "--quiet"]) == 0
+    table = pd.read_csv(out / "soup.csv", index_col=0)
+    assert [name.split(" (")[0] for name in table.index] == [
+        "best ingredient",
+        "output ensemble",
+        "greedy soup",
+        "uniform soup",
+        "naive average of 2 independent",
+        "aligned average of 2 independent",
+        "student",
+    ]
+    assert table.loc["uniform soup", "ingredients"] == 3
+    assert 1 <= table.loc["greedy soup", "ingredients"] <= 3
+    assert table["shift_nll"].notna().all()
+    # the soups' extra time is a share of the pool's: the 3 fine-tunes and their parent
+    results = pd.read_csv(out / "results.csv").set_index("name")
+    pool = results.loc[["parent", "tune_s1", "tune_s2", "tune_s3"], "fit_s"].sum()
+    soup_row = table.loc["greedy soup"]
+    assert soup_row["extra_x"] == pytest.approx(soup_row["extra_train_s"] / pool, rel=1e-3)
+    curve = pd.read_csv(out / "soup_curve.csv")
+    assert sorted(set(curve["path"])) == ["aligned", "naive"] and len(curve) == 6
+    assert "interpolation.png" in {p.name for p in (out / "plots").iterdir()}
+    assert "## Weight-space fusion" in (out / "summary.md").read_text()
+    # a second run reuses every member: the fine-tunes' cache keys hold their parent's weights
+    assert main([str(write(tmp_path, SOUP)), "--output", str(out), "--quiet"]) == 0
+    assert "6 of 6 members reused" in (out / "summary.md").read_text()
+
+
 BAD = [
     # (id, edit of the tiny config, words the message must hold)
+    (
+        "fine-tune-unknown",
+        lambda c: c.replace(
+            "    seeds: [0, 1]\n", "    seeds: [0, 1]\n    fine_tune: nothing\n", 1
+        ),
+        ["members[mlp].fine_tune='nothing'", "earlier entry"],
+    ),
+    (
+        "fine-tune-seeds",
+        lambda c: c.replace(
+            "max_iter: 300}\n",
+            "max_iter: 300}\n  - {name: t, estimator: members.NeuralClassifier, fine_tune: mlp}\n",
+            1,
+        ),
+        ["fine_tune='mlp'", "one seed"],
+    ),
+    (
+        "soup-unknown",
+        lambda c: c + "soup: {members: [nothing]}\n",
+        ["soup: 'nothing' is not one of the members"],
+    ),
+    (
+        "soup-not-a-network",
+        lambda c: c + "soup: {members: [lr]}\n",
+        ["members[lr] must be network estimators"],
+    ),
+    (
+        "soup-independent",
+        lambda c: c + "soup: {members: [mlp], independent: lr}\n",
+        ["members[lr] must be network estimators"],
+    ),
+    (
+        "distill-members",
+        lambda c: c.replace("  combiner: weighted", "  combiner: weighted\n  members: [cnn]", 1),
+        ["distill.members names ['cnn']"],
+    ),
     ("unknown-key", lambda c: c + "bogus_key_xyz: 1\n", ["bogus_key_xyz"]),
     ("unknown-data-key", lambda c: c.replace("test_size", "test_sise"), ["test_sise"]),
     ("wrong-type", lambda c: c.replace("max_epochs: 2,", "max_epochs: two,", 1), ["max_epochs"]),

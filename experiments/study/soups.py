@@ -1,0 +1,174 @@
+"""The study's ``soup`` step: fusion in weight space against fusion of outputs and distillation.
+
+For the pool's fine-tunes of one network (``soup.members``: entries with ``fine_tune``), the
+step scores on the test rows: the best ingredient (chosen on the validation rows), their output
+ensemble (the plain mean of their probabilities), the greedy soup (ingredients chosen on the
+validation rows) and the uniform soup, each with batch-norm statistics recomputed on the
+training rows; for ``soup.independent`` (networks trained from different seeds), their naive
+and their aligned average (weight matching); and the student of the ``distill`` step when there
+is one. Columns: accuracy, NLL, ECE, the mean NLL under the ``shift`` corruptions, the seconds
+to predict the test rows, and the training beyond the pool (a soup's: building it; the
+student's: its training) in seconds and as a share of the pool's training time (the
+ingredients' and the network they start from). ``soup_curve.csv`` and
+``plots/interpolation.png``: the test NLL along the line between the first two independent
+networks, naive against aligned.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ensembles import loss_barrier, metrics, soup
+
+COLUMNS = [
+    "accuracy",
+    "nll",
+    "ece",
+    "shift_nll",
+    "predict_s",
+    "extra_train_s",
+    "extra_x",
+    "ingredients",
+]
+
+
+def _scores(
+    proba_of: Any,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    shifted: list[tuple[np.ndarray, np.ndarray]],
+) -> dict[str, float]:
+    """Test accuracy, NLL, ECE, the seconds ``proba_of`` took on the test rows, and the mean NLL
+    over the corrupted sets."""
+    start = time.perf_counter()
+    proba = proba_of(X_test)
+    seconds = time.perf_counter() - start
+    report = metrics.classification_report(y_test, proba)
+    row = {k: report[k] for k in ("accuracy", "nll", "ece")} | {"predict_s": seconds}
+    if shifted:
+        row["shift_nll"] = float(np.mean([metrics.nll(y, proba_of(X)) for X, y in shifted]))
+    return row
+
+
+def soup_rows(
+    ingredients: list[tuple[str, Any]],
+    pool_seconds: float,
+    independent: list[Any],
+    student: tuple[Any, float] | None,
+    X_fit: np.ndarray,
+    X_val: np.ndarray,
+    y_val: np.ndarray,
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    shifted: list[tuple[np.ndarray, np.ndarray]],
+    steps: int,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The table (one row per system) and the interpolation curves (or ``None``).
+
+    ``ingredients`` are ``(name, fitted network)``; ``y_val`` holds labels, ``y_test`` and the
+    ``shifted`` sets' targets class indices of the networks' ``classes_``; ``student`` is a
+    fitted estimator laid out on those classes and its training seconds.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    networks = [network for _, network in ingredients]
+    classes = networks[0].classes_
+    y_val_t = metrics.encode_labels(y_val, classes)
+    held = [metrics.nll(y_val_t, network.predict_proba(X_val)) for network in networks]
+    best = int(np.argmin(held))
+    rows[f"best ingredient ({ingredients[best][0]})"] = _scores(
+        networks[best].predict_proba, X_test, y_test, shifted
+    ) | {"extra_train_s": 0.0}
+
+    def mean_proba(X: np.ndarray) -> np.ndarray:
+        return np.mean([network.predict_proba(X) for network in networks], axis=0)
+
+    rows[f"output ensemble (mean of {len(networks)})"] = _scores(
+        mean_proba, X_test, y_test, shifted
+    ) | {"extra_train_s": 0.0, "ingredients": len(networks)}
+    for method in ("greedy", "uniform"):
+        start = time.perf_counter()
+        held_out = (X_val, y_val) if method == "greedy" else (None, None)
+        result = soup(ingredients, *held_out, method=method, X_train=X_fit)
+        built = time.perf_counter() - start
+        rows[f"{method} soup"] = _scores(result.predict_proba, X_test, y_test, shifted) | {
+            "extra_train_s": built,
+            "ingredients": len(result.ingredients_),
+        }
+    curves = None
+    if independent:
+        for align in (None, "weights"):
+            start = time.perf_counter()
+            result = soup(independent, method="uniform", align=align, X_train=X_fit)
+            built = time.perf_counter() - start
+            name = f"{'aligned' if align else 'naive'} average of {len(independent)} independent"
+            rows[name] = _scores(result.predict_proba, X_test, y_test, shifted) | {
+                "extra_train_s": built,
+                "ingredients": len(independent),
+            }
+        labels = classes[y_test]
+        curves = pd.DataFrame(
+            [
+                {"path": "aligned" if align else "naive", "t": t, "nll": loss}
+                for align in (None, "weights")
+                for t, loss in zip(
+                    *_curve(independent[0], independent[1], X_test, labels, steps, align, X_fit),
+                    strict=True,
+                )
+            ]
+        )
+    if student is not None:
+        estimator, seconds = student
+        rows["student (distilled)"] = _scores(estimator.predict_proba, X_test, y_test, shifted) | {
+            "extra_train_s": seconds
+        }
+    table = pd.DataFrame(rows).T
+    table["extra_x"] = table["extra_train_s"].astype(float) / pool_seconds
+    return table[[column for column in COLUMNS if column in table]], curves
+
+
+def _curve(
+    a: Any, b: Any, X: np.ndarray, y: np.ndarray, steps: int, align: str | None, X_fit: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    curve = loss_barrier(a, b, X, y, steps=steps, align=align, X_train=X_fit)
+    return curve.t, curve.loss
+
+
+def plot_curves(curves: pd.DataFrame, path: Path) -> Path:
+    """The test NLL along the line between two independent networks, naive against aligned."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axis = plt.subplots(figsize=(5.5, 3.8))
+    for name, part in curves.groupby("path", sort=False):
+        axis.plot(part["t"], part["nll"], marker="o", label=str(name))
+    axis.set_xlabel("interpolation t (0: first network, 1: second)")
+    axis.set_ylabel("test NLL")
+    axis.set_title("Between two independently trained networks")
+    axis.legend()
+    axis.grid(alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def lines(table: pd.DataFrame, pool_seconds: float) -> list[str]:
+    """``summary.md``'s section for the soups."""
+    return [
+        "## Weight-space fusion (soups) against output fusion and distillation",
+        "",
+        table.to_markdown(floatfmt=".4f"),
+        "",
+        f"`extra_x`: training beyond the pool as a share of the pool's {pool_seconds:.1f} s "
+        "(the ingredients and the network they start from). The table: `soup.csv`; the "
+        "interpolation curve: `soup_curve.csv`.",
+        "",
+    ]
