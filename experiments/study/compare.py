@@ -23,6 +23,7 @@ import pandas as pd
 
 from ensembles import metrics
 from ensembles.uncertainty import entropy
+from experiments.study import plots
 
 
 @dataclass
@@ -193,11 +194,7 @@ def plot_cost(table: pd.DataFrame, baseline: str, path: Path) -> Path:
     axis.set_ylabel("test NLL")
     axis.set_title("NLL against training cost")
     axis.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plots.save_figure(fig, path)
 
 
 def lines(table: pd.DataFrame, baseline: str) -> list[str]:

@@ -79,7 +79,7 @@ def metric_vs_severity(shift: pd.DataFrame, metric_names: list[str], path: Path)
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
     fig.suptitle("Test metrics under dataset shift")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def metric_vs_size(table: pd.DataFrame, metric_names: list[str], path: Path) -> Path:
@@ -108,7 +108,7 @@ def metric_vs_size(table: pd.DataFrame, metric_names: list[str], path: Path) -> 
         axis.set_ylabel(f"test {metric}")
         axis.grid(alpha=0.3)
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def reliability_diagram(
@@ -136,7 +136,7 @@ def reliability_diagram(
     axis.set_title("Reliability on the test set")
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def disagreement_heatmap(
@@ -170,7 +170,7 @@ def disagreement_heatmap(
             )
     fig.colorbar(image, ax=axis, fraction=0.046)
     axis.set_title(title, fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def search_trials(searches: dict[str, pd.DataFrame], key: str, path: Path) -> Path:
@@ -201,7 +201,7 @@ def search_trials(searches: dict[str, pd.DataFrame], key: str, path: Path) -> Pa
     axis.set_title("Search: held-out loss by trial", fontsize=9)
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def search_pareto(trials: pd.DataFrame, classification: bool, path: Path) -> Path:
@@ -227,14 +227,15 @@ def search_pareto(trials: pd.DataFrame, classification: bool, path: Path) -> Pat
     axis.set_title("Search: accuracy against latency", fontsize=9)
     axis.legend(fontsize=7)
     axis.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def _save(fig: Any, path: Path) -> Path:
-    """Lay ``fig`` out, write it to ``path`` and free it."""
+def save_figure(fig: Any, path: Path) -> Path:
+    """Lay ``fig`` out, write it to ``path`` (its folder made if need be) and free it."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path

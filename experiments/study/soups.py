@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ensembles import loss_barrier, metrics, soup
+from experiments.study import plots
 
 COLUMNS = [
     "accuracy",
@@ -153,11 +154,7 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> Path:
     axis.set_title("Between two independently trained networks")
     axis.legend()
     axis.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plots.save_figure(fig, path)
 
 
 def lines(table: pd.DataFrame, pool_seconds: float) -> list[str]:
