@@ -246,3 +246,24 @@ def test_the_ensembles_make_soups_of_their_members(tunes):
     averaged = snapshots.soup(method="uniform", X_train=X_train)
     assert averaged.ingredients_ == ["snapshot0", "snapshot1", "snapshot2"]
     assert averaged.score(X_test, y_test) > 0.8
+
+
+def test_a_regressor_soup_chooses_on_the_held_out_rmse():
+    from sklearn.datasets import make_regression
+
+    Xr, yr = make_regression(n_samples=300, n_features=8, noise=5.0, random_state=0)
+    parent = NeuralRegressor("mlp", **MLP, max_epochs=10, random_state=0).fit(Xr[:200], yr[:200])
+    tunes = [
+        NeuralRegressor("mlp", **MLP, init=parent, max_epochs=2, lr=lr, random_state=1).fit(
+            Xr[:200], yr[:200]
+        )
+        for lr in (1e-4, 1e-2)
+    ]
+    result = soup(tunes, Xr[200:250], yr[200:250])
+    assert isinstance(result, NeuralRegressor)
+
+    def rmse(estimator):
+        return float(np.sqrt(np.mean((estimator.predict(Xr[200:250]) - yr[200:250]) ** 2)))
+
+    assert rmse(result) <= min(rmse(t) for t in tunes) + 1e-6
+    assert result.predict(Xr[250:]).shape == (50,)
