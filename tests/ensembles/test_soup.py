@@ -267,3 +267,17 @@ def test_a_regressor_soup_chooses_on_the_held_out_rmse():
 
     assert rmse(result) <= min(rmse(t) for t in tunes) + 1e-6
     assert result.predict(Xr[250:]).shape == (50,)
+
+
+def test_a_search_over_fine_tunes_gives_a_pool_to_soup(tunes):
+    """The search's trials of a template with ``init`` are fine-tunes of one network."""
+    from ensembles import EnsembleSearchClassifier
+
+    parent = tunes[0].init
+    template = NeuralClassifier("mlp", **MLP, init=parent, max_epochs=2)
+    search = EnsembleSearchClassifier(
+        template, space={"lr": [1e-4, 1e-3, 1e-2]}, n_trials=3, ensemble_size=2, random_state=0
+    ).fit(X_train, y_train)
+    assert all(member.init is parent for member in search.members_)
+    result = search.soup(method="uniform", X_train=X_train)
+    assert result.score(X_test, y_test) > 0.85
