@@ -686,7 +686,8 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
             The names of the members to average; all of them by default.
         **kwargs
             ``method`` ("greedy"), ``align`` (None), ``X_train`` (None),
-            ``sample_weight`` (None), ``random_state`` (0): see :func:`ensembles.soup`.
+            ``sample_weight`` (None), ``weights`` (None; one per member averaged, for
+            ``"uniform"``), ``random_state`` (0): see :func:`ensembles.soup`.
 
         Returns
         -------

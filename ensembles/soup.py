@@ -137,8 +137,8 @@ def _loss(estimator: BaseNeuralEstimator, X: np.ndarray, y: np.ndarray, weights:
 
 
 class _Kitchen:
-    """What every candidate soup needs: the template, its batch-norm rows and the held-out
-    rows."""
+    """What every candidate soup needs: the template to copy and the rows its batch-norm
+    statistics are recomputed on."""
 
     def __init__(self, template: BaseNeuralEstimator, X_train: Any) -> None:
         self.template = template
@@ -146,8 +146,10 @@ class _Kitchen:
         if X_train is not None and has_batch_norm(template.model_):
             self.bn_rows = template.network_inputs(X_train)
 
-    def cook(self, networks: list[nn.Module]) -> BaseNeuralEstimator:
-        network = average_networks(networks)
+    def cook(
+        self, networks: list[nn.Module], weights: np.ndarray | None = None
+    ) -> BaseNeuralEstimator:
+        network = average_networks(networks, weights)
         if self.bn_rows is not None:
             refresh_batch_norm(network, self.bn_rows)
         return _with_network(self.template, network)
@@ -162,6 +164,7 @@ def soup(
     align: str | None = None,
     X_train: Any = None,
     sample_weight: Any = None,
+    weights: Any = None,
     random_state: int = 0,
 ) -> BaseNeuralEstimator:
     """One network whose weights are the average of the members' (a model soup).
@@ -171,7 +174,8 @@ def soup(
     (``NeuralClassifier(init=fitted)``), the snapshots of one run. The members are never
     modified.
 
-    - ``method="uniform"``: the mean of every member's weights.
+    - ``method="uniform"``: the mean of every member's weights, or their weighted mean with
+      ``weights`` (an ensemble's learned combiner weights, say).
     - ``method="greedy"`` (Wortsman et al., 2022): the members sorted by their loss on the
       held-out rows ``(X, y)``; starting from the best, each next one joins the soup only if
       the soup's held-out loss falls. The held-out rows must be rows no member trained on (the
@@ -202,6 +206,9 @@ def soup(
         Training rows, on which batch-norm statistics are recomputed (no labels needed).
     sample_weight : array-like of shape (n_samples,), optional
         Weights of the held-out rows in the greedy loss.
+    weights : array-like of shape (n_members,), optional
+        ``"uniform"`` only: each member's share of the average (non-negative, normalised); a
+        member of weight 0 is left out. ``None``: equal.
     random_state : int, default=0
         Seeds the order in which weight matching visits the layers.
 
@@ -239,8 +246,20 @@ def soup(
                 "validation split, never the test set); or use method='uniform'"
             )
         held_out = _held_out(first, X, y, sample_weight)
+        if weights is not None:
+            raise ValueError("weights are for method='uniform'; 'greedy' averages equally")
     elif X is not None or y is not None:
         raise ValueError("method='uniform' takes no held-out rows; pass X and y for 'greedy'")
+    share = None
+    if weights is not None:
+        share = np.asarray(weights, dtype=np.float64)
+        if share.shape != (len(named),) or not np.isfinite(share).all() or (share < 0).any():
+            raise ValueError(
+                f"weights must hold one non-negative weight per member ({len(named)}); got "
+                f"{np.asarray(weights).tolist()}"
+            )
+        if share.sum() <= 0:
+            raise ValueError("weights must not all be 0")
     if X_train is None and align is not None and has_batch_norm(first.model_):
         warnings.warn(
             "the aligned networks hold batch norms whose statistics are averaged, not "
@@ -261,12 +280,14 @@ def soup(
             perms = weight_matching(reference.model_, networks[i], spec, random_state=random_state)
             networks[i] = permute(networks[i], perms, spec)
     kitchen = _Kitchen(reference, X_train)
-    chosen = [order[0]]
-    result = kitchen.cook([networks[order[0]]])
     if held_out is None:
-        chosen = order
-        result = kitchen.cook([networks[i] for i in order])
+        chosen = [i for i in order if share is None or share[i] > 0]
+        result = kitchen.cook(
+            [networks[i] for i in chosen], None if share is None else share[chosen]
+        )
     else:
+        chosen = [order[0]]
+        result = kitchen.cook([networks[order[0]]])
         best = _loss(result, *held_out)
         for i in order[1:]:
             candidate = kitchen.cook([networks[j] for j in [*chosen, i]])

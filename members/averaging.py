@@ -23,7 +23,7 @@ BN_BATCH = 512
 
 
 def average_networks(
-    networks: Sequence[nn.Module], weights: Sequence[float] | None = None
+    networks: Sequence[nn.Module], weights: Sequence[float] | np.ndarray | None = None
 ) -> nn.Module:
     """A copy of the first network whose weights are the (weighted) mean of all of theirs.
 

@@ -60,6 +60,16 @@ def test_a_uniform_soup_is_the_mean_of_the_weights(tunes):
     assert result.score(X_test, y_test) > 0.85
 
 
+def test_a_weighted_soup_is_the_weighted_mean_and_leaves_out_members_of_weight_zero(tunes):
+    result = soup(tunes, method="uniform", weights=[3, 1, 0, 0])
+    for key, value in result.model_.state_dict().items():
+        expected = (
+            0.75 * tunes[0].model_.state_dict()[key] + 0.25 * tunes[1].model_.state_dict()[key]
+        )
+        torch.testing.assert_close(value, expected)
+    assert result.ingredients_ == ["members[0]", "members[1]"]
+
+
 def test_a_greedy_soup_is_never_worse_on_the_held_out_rows_than_its_best_member(tunes):
     losses = [held_out_loss(t) for t in tunes]
     result = soup(tunes, X_val, y_val)
@@ -193,8 +203,24 @@ def test_a_network_the_alignment_does_not_know_is_averaged_without_it():
         ({"X": X_val[y_val == 3], "y": y_val[y_val == 3]}, "one class only"),
         ({"X": X_val, "y": y_val, "sample_weight": np.ones(3)}, "one weight per held-out row"),
         ({"X": X_val[:, :10], "y": y_val}, "features"),
+        ({"X": X_val, "y": y_val, "weights": [1, 1, 1, 1]}, "weights are for method='uniform'"),
+        ({"method": "uniform", "weights": [1, 2]}, "one non-negative weight per member"),
+        ({"method": "uniform", "weights": [1, -1, 1, 1]}, "one non-negative weight per member"),
+        ({"method": "uniform", "weights": [0, 0, 0, 0]}, "must not all be 0"),
     ],
-    ids=["no-rows", "uniform-rows", "method", "align", "one-class", "weights", "features"],
+    ids=[
+        "no-rows",
+        "uniform-rows",
+        "method",
+        "align",
+        "one-class",
+        "weights",
+        "features",
+        "greedy-weights",
+        "weights-length",
+        "weights-negative",
+        "weights-zero",
+    ],
 )
 def test_bad_options_are_clear_errors(tunes, kwargs, match):
     with pytest.raises(ValueError, match=match):
