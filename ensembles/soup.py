@@ -286,9 +286,10 @@ def soup(
             [networks[i] for i in chosen], None if share is None else share[chosen]
         )
     else:
-        chosen = [order[0]]
-        result = kitchen.cook([networks[order[0]]])
-        best = _loss(result, *held_out)
+        # the best member as it is (its own statistics): the soup is never worse on the
+        # held-out rows
+        chosen, result = [order[0]], reference
+        best = losses[order[0]]  # type: ignore[index]
         for i in order[1:]:
             candidate = kitchen.cook([networks[j] for j in [*chosen, i]])
             score = _loss(candidate, *held_out)
