@@ -23,14 +23,12 @@ from torch import nn
 
 from ensembles.metrics import encode_labels, nll, rmse
 from members.averaging import average_networks, has_batch_norm, refresh_batch_norm
-from members.neural import BaseNeuralEstimator
+from members.neural import ARCHITECTURE_PARAMS, BaseNeuralEstimator
 from members.permutation import permutation_spec, permute, weight_matching
 from members.tasks import task_of
 
 METHODS = ("greedy", "uniform")
 ALIGNMENTS = (None, "weights")
-# the parameters that decide a network's function besides its weights
-ARCHITECTURE = ("module", "module_kwargs", "loss", "standardize")
 
 
 def _named(members: Any) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -78,7 +76,7 @@ def _check_members(named: list[tuple[str, Any]]) -> None:
             raise ValueError(f"{name} holds a quantised network; a soup averages float weights")
     params = [member.get_params(deep=False) for _, member in named]
     for (name, member), mine in zip(named[1:], params[1:], strict=True):
-        for key in ARCHITECTURE:
+        for key in ARCHITECTURE_PARAMS:
             if mine[key] != params[0][key]:
                 raise ValueError(
                     f"{name} has {key}={mine[key]!r} but {first_name} has "
@@ -125,6 +123,21 @@ def _with_network(template: BaseNeuralEstimator, network: nn.Module) -> BaseNeur
     twin = copy.copy(template)
     twin.set_network(network, template.callbacks_, template.n_iter_)
     return twin
+
+
+def _aligned(
+    reference: BaseNeuralEstimator, networks: list[nn.Module], random_state: int
+) -> list[nn.Module]:
+    """Copies of ``networks`` with their hidden units permuted to match ``reference``'s."""
+    spec = permutation_spec(reference.model_, reference.n_features_in_)
+    return [
+        permute(
+            network,
+            weight_matching(reference.model_, network, spec, random_state=random_state),
+            spec,
+        )
+        for network in networks
+    ]
 
 
 def _loss(estimator: BaseNeuralEstimator, X: np.ndarray, y: np.ndarray, weights: Any) -> float:
@@ -275,10 +288,8 @@ def soup(
     reference = named[order[0]][1]
     networks = {i: named[i][1].model_ for i in order}
     if align is not None and len(named) > 1:
-        spec = permutation_spec(reference.model_, reference.n_features_in_)
-        for i in order[1:]:
-            perms = weight_matching(reference.model_, networks[i], spec, random_state=random_state)
-            networks[i] = permute(networks[i], perms, spec)
+        aligned = _aligned(reference, [networks[i] for i in order[1:]], random_state)
+        networks.update(zip(order[1:], aligned, strict=True))
     kitchen = _Kitchen(reference, X_train)
     if held_out is None:
         chosen = [i for i in order if share is None or share[i] > 0]
@@ -449,18 +460,16 @@ def loss_barrier(
         raise ValueError(f"align must be None or 'weights'; got {align!r}")
     _check_members([("a", a), ("b", b)])
     X_held, y_held, _ = _held_out(a, X, y, None)
-    other = b.model_
-    if align is not None:
-        spec = permutation_spec(a.model_, a.n_features_in_)
-        other = permute(
-            other, weight_matching(a.model_, other, spec, random_state=random_state), spec
-        )
+    [other] = [b.model_] if align is None else _aligned(a, [b.model_], random_state)
     kitchen = _Kitchen(a, X_train)
     t = np.linspace(0.0, 1.0, steps)
-    losses = []
-    for position in t:
-        network = average_networks([a.model_, other], [1 - position, position])
-        if kitchen.bn_rows is not None:
-            refresh_batch_norm(network, kitchen.bn_rows)
-        losses.append(_loss(_with_network(a, network), X_held, y_held, None))
+    losses = [
+        _loss(
+            kitchen.cook([a.model_, other], np.array([1 - position, position])),
+            X_held,
+            y_held,
+            None,
+        )
+        for position in t
+    ]
     return InterpolationCurve(t, np.array(losses), align is not None)

@@ -58,6 +58,10 @@ from members.training import (
 
 PREDICT_CHUNK = 8192
 
+# the parameters that decide what a network computes besides its weights: a fine-tune
+# (init=) and the networks of a soup (ensembles.soup) must agree on them
+ARCHITECTURE_PARAMS = ("module", "module_kwargs", "loss", "standardize")
+
 # The parameters every neural estimator takes, in _parameter_constraints form; each task adds
 # its losses.
 NEURAL_CONSTRAINTS: dict[str, list[Any]] = {
@@ -248,7 +252,7 @@ class BaseNeuralEstimator(StudentMixin, NetworkStateMixin, SaveLoadMixin, BaseEs
         if not hasattr(init, "model_"):
             raise ValueError(f"init must be a fitted {owner}; the one given is not fitted")
         ours, theirs = self.get_params(deep=False), init.get_params(deep=False)
-        for name in ("module", "module_kwargs", "loss", "standardize"):
+        for name in ARCHITECTURE_PARAMS:
             if ours[name] != theirs[name]:
                 raise ValueError(
                     f"init was fitted with {name}={theirs[name]!r} but this {owner} has "
