@@ -672,6 +672,7 @@ class Study:
             student_of = (student, float(next(r for r in rows if r["kind"] == "student")["fit_s"]))
         table, curves = soups.soup_rows(
             [(pool.names[i], pool.estimators[i]) for i in chosen],
+            (pool.validation[chosen], pool.test[chosen], [pool.predict_seconds[i] for i in chosen]),
             pool_seconds,
             [pool.estimators[i] for i in groups.get(settings.independent or "", [])],
             student_of,

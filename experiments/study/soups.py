@@ -43,12 +43,17 @@ def _scores(
     X_test: np.ndarray,
     y_test: np.ndarray,
     shifted: list[tuple[np.ndarray, np.ndarray]],
+    test: tuple[np.ndarray, float] | None = None,
 ) -> dict[str, float]:
-    """Test accuracy, NLL, ECE, the seconds ``proba_of`` took on the test rows, and the mean NLL
-    over the corrupted sets."""
-    start = time.perf_counter()
-    proba = proba_of(X_test)
-    seconds = time.perf_counter() - start
+    """Test accuracy, NLL, ECE, the seconds ``proba_of`` took on the test rows (or ``test``:
+    its probabilities and seconds there, known already), and the mean NLL over the corrupted
+    sets."""
+    if test is None:
+        start = time.perf_counter()
+        proba = proba_of(X_test)
+        seconds = time.perf_counter() - start
+    else:
+        proba, seconds = test
     report = metrics.classification_report(y_test, proba)
     row = {k: report[k] for k in ("accuracy", "nll", "ece")} | {"predict_s": seconds}
     if shifted:
@@ -58,6 +63,7 @@ def _scores(
 
 def soup_rows(
     ingredients: list[tuple[str, Any]],
+    outputs: tuple[np.ndarray, np.ndarray, list[float]],
     pool_seconds: float,
     independent: list[Any],
     student: tuple[Any, float] | None,
@@ -71,25 +77,27 @@ def soup_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The table (one row per system) and the interpolation curves (or ``None``).
 
-    ``ingredients`` are ``(name, fitted network)``; ``y_val`` holds labels, ``y_test`` and the
-    ``shifted`` sets' targets class indices of the networks' ``classes_``; ``student`` is a
-    fitted estimator laid out on those classes and its training seconds.
+    ``ingredients`` are ``(name, fitted network)`` and ``outputs`` their probabilities on the
+    validation and the test rows and their seconds on the test rows (the pool's, computed
+    once); ``y_val`` holds labels, ``y_test`` and the ``shifted`` sets' targets class indices
+    of the networks' ``classes_``; ``student`` is a fitted estimator laid out on those classes
+    and its training seconds.
     """
     rows: dict[str, dict[str, Any]] = {}
     networks = [network for _, network in ingredients]
     classes = networks[0].classes_
+    validation, test, seconds = outputs
     y_val_t = metrics.encode_labels(y_val, classes)
-    held = [metrics.nll(y_val_t, network.predict_proba(X_val)) for network in networks]
-    best = int(np.argmin(held))
+    best = int(np.argmin([metrics.nll(y_val_t, proba) for proba in validation]))
     rows[f"best ingredient ({ingredients[best][0]})"] = _scores(
-        networks[best].predict_proba, X_test, y_test, shifted
+        networks[best].predict_proba, X_test, y_test, shifted, (test[best], seconds[best])
     ) | {"extra_train_s": 0.0}
 
     def mean_proba(X: np.ndarray) -> np.ndarray:
         return np.mean([network.predict_proba(X) for network in networks], axis=0)
 
     rows[f"output ensemble (mean of {len(networks)})"] = _scores(
-        mean_proba, X_test, y_test, shifted
+        mean_proba, X_test, y_test, shifted, (test.mean(axis=0), float(sum(seconds)))
     ) | {"extra_train_s": 0.0, "ingredients": len(networks)}
     for method in ("greedy", "uniform"):
         start = time.perf_counter()
@@ -123,9 +131,9 @@ def soup_rows(
             ]
         )
     if student is not None:
-        estimator, seconds = student
+        estimator, trained_s = student
         rows["student (distilled)"] = _scores(estimator.predict_proba, X_test, y_test, shifted) | {
-            "extra_train_s": seconds
+            "extra_train_s": trained_s
         }
     table = pd.DataFrame(rows).T
     table["extra_x"] = table["extra_train_s"].astype(float) / pool_seconds
