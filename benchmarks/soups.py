@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from combiners import MeanCombiner
 from ensembles import EnsembleClassifier, held_out_split, loss_barrier, metrics, soup
 from experiments.data import load_dataset
 from members import NeuralClassifier
@@ -77,7 +78,9 @@ def finetune(seed: int) -> pd.DataFrame:
         rows[f"{method} soup"] = report(result, data.X_test, data.y_test) | {"build_s": build}
         if method == "greedy":
             rows[f"{method} soup"]["ingredients"] = len(result.ingredients_)
-    pool = EnsembleClassifier([(f"t{i}", t) for i, t in enumerate(tunes)], cv="prefit")
+    pool = EnsembleClassifier(
+        [(f"t{i}", t) for i, t in enumerate(tunes)], combiner=MeanCombiner(), cv="prefit"
+    )
     pool.fit(X_val, y_val)  # the plain mean: nothing is learned
     rows["ensemble of 8 (mean)"] = report(pool, data.X_test, data.y_test)
     table = pd.DataFrame(rows).T
