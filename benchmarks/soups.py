@@ -14,9 +14,10 @@ in accuracy, NLL and ECE, with the seconds to predict the test set and to build 
 
 ``barrier``: two ``mlp`` networks (two hidden layers of ``width`` units, every other option at
 its default) trained from different seeds on the whole training set; the test NLL along the
-straight line between their weights (11 points), naive and after weight matching. Prints the
-midpoint's NLL over the mean of the ends' (1.0: no barrier) and the barrier (the largest
-excess over the line between the ends), per source and width. ``--plot FILE`` draws the curves.
+straight line between their weights (11 points): naive, after weight matching, and after
+activation matching on the training rows. Prints the midpoint's NLL over the mean of the ends'
+(1.0: no barrier) and the barrier (the largest excess over the line between the ends), per
+source and width. ``--plot FILE`` draws the curves.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from members import NeuralClassifier
 # the fine-tunes: (learning rate, seed offset), fixed before any run
 FINE_TUNES = [(lr, offset) for lr in (1e-4, 3e-4, 1e-3, 3e-3) for offset in (1, 2)]
 FINE_TUNE_EPOCHS = 10
+# the paths between two independent networks: naive, weight matching, activation matching
+ALIGNMENTS = (None, "weights", "activations")
 
 
 def report(estimator, X, y) -> dict[str, float]:
@@ -97,16 +100,17 @@ def barrier(sources: list[str], widths: list[int], plot: str | None) -> pd.DataF
             for seed in (0, 1):
                 options = {"module_kwargs": {"hidden": (width, width)}, "random_state": seed}
                 networks.append(NeuralClassifier("mlp", **options).fit(data.X_train, data.y_train))
-            for align in (None, "weights"):
+            for align in ALIGNMENTS:
                 start = time.perf_counter()
-                curve = loss_barrier(*networks, data.X_test, data.y_test, align=align)
+                train = {"X_train": data.X_train} if align == "activations" else {}
+                curve = loss_barrier(*networks, data.X_test, data.y_test, align=align, **train)
                 seconds = time.perf_counter() - start
                 curves[(source, width, align)] = curve
                 rows.append(
                     {
                         "source": source,
                         "width": width,
-                        "path": "aligned" if align else "naive",
+                        "path": align or "naive",
                         "end_a_nll": curve.loss[0],
                         "end_b_nll": curve.loss[-1],
                         "midpoint_nll": float(np.interp(0.5, curve.t, curve.loss)),
@@ -115,7 +119,10 @@ def barrier(sources: list[str], widths: list[int], plot: str | None) -> pd.DataF
                         "seconds": seconds,
                     }
                 )
-            print(pd.DataFrame(rows[-2:]).to_string(index=False, float_format="%.4f"), flush=True)
+            print(
+                pd.DataFrame(rows[-len(ALIGNMENTS) :]).to_string(index=False, float_format="%.4f"),
+                flush=True,
+            )
     if plot:
         import matplotlib
 
@@ -126,7 +133,7 @@ def barrier(sources: list[str], widths: list[int], plot: str | None) -> pd.DataF
         for ax, source in zip(axes[0], sources, strict=True):
             for (name, width, align), curve in curves.items():
                 if name == source:
-                    curve.plot(ax, label=f"width {width}, {'aligned' if align else 'naive'}")
+                    curve.plot(ax, label=f"width {width}, {align or 'naive'}")
             ax.set_title(f"{source}: two mlp networks, test NLL")
             ax.legend(fontsize=7)
         fig.tight_layout()

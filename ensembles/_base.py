@@ -672,9 +672,9 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         See :func:`ensembles.soup`: one network of the members' architecture, at the cost of
         one network's prediction and no training. The members must be networks of one
         architecture that share a basin of the loss (fine-tunes of one network,
-        ``NeuralClassifier(init=fitted)``), or be aligned first (``align="weights"``). The
-        fitted members were trained on every row of the fit (after a refit), so the held-out
-        rows of a greedy soup must be other rows.
+        ``NeuralClassifier(init=fitted)``), or be aligned first (``align="weights"`` or
+        ``"activations"``). The fitted members were trained on every row of the fit (after a
+        refit), so the held-out rows of a greedy soup must be other rows.
 
         Parameters
         ----------

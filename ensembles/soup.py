@@ -4,7 +4,8 @@ A soup (Wortsman et al., ICML 2022) averages the weights of networks of one arch
 one network: the cost of predicting with it is one network's, and it takes no training beyond
 the members'. It works when the members lie in one basin of the loss, as fine-tunes of one
 network do (``NeuralClassifier(init=fitted)``) and a snapshot ensemble's snapshots do. Networks
-trained from different initialisations are first aligned (``align="weights"``: weight matching,
+trained from different initialisations are first aligned (``align="weights"``: weight
+matching; ``align="activations"``: activation matching on training rows;
 :mod:`members.permutation`). :func:`loss_barrier` measures how far apart two networks are: the
 loss along the straight line between their weights.
 """
@@ -24,11 +25,16 @@ from torch import nn
 from ensembles.metrics import encode_labels, nll, rmse
 from members.averaging import average_networks, has_batch_norm, refresh_batch_norm
 from members.neural import ARCHITECTURE_PARAMS, BaseNeuralEstimator
-from members.permutation import permutation_spec, permute, weight_matching
+from members.permutation import (
+    activation_matching,
+    permutation_spec,
+    permute,
+    weight_matching,
+)
 from members.tasks import task_of
 
 METHODS = ("greedy", "uniform")
-ALIGNMENTS = (None, "weights")
+ALIGNMENTS = (None, "weights", "activations")
 
 
 def _named(members: Any) -> tuple[list[tuple[str, Any]], list[str]]:
@@ -125,11 +131,31 @@ def _with_network(template: BaseNeuralEstimator, network: nn.Module) -> BaseNeur
     return twin
 
 
+def _check_align(align: Any, X_train: Any) -> None:
+    if align not in ALIGNMENTS:
+        raise ValueError(f"align must be None, 'weights' or 'activations'; got {align!r}")
+    if align == "activations" and X_train is None:
+        raise ValueError(
+            "align='activations' matches the networks' hidden units by what they compute on "
+            "rows: pass X_train (training rows, never the test set), or use align='weights'"
+        )
+
+
 def _aligned(
-    reference: BaseNeuralEstimator, networks: list[nn.Module], random_state: int
+    reference: BaseNeuralEstimator,
+    networks: list[nn.Module],
+    align: str,
+    X_train: Any,
+    random_state: int,
 ) -> list[nn.Module]:
     """Copies of ``networks`` with their hidden units permuted to match ``reference``'s."""
     spec = permutation_spec(reference.model_, reference.n_features_in_)
+    if align == "activations":
+        rows = reference.network_inputs(X_train)
+        return [
+            permute(network, activation_matching(reference.model_, network, spec, rows), spec)
+            for network in networks
+        ]
     return [
         permute(
             network,
@@ -200,6 +226,9 @@ def soup(
       initialisations can be averaged (Ainsworth et al., 2023). For chains of ``Linear`` /
       ``Conv1d`` / ``Conv2d`` layers with batch norms (``mlp``, ``cnn1d``, ``cnn2d``); other
       networks are refused by name.
+    - ``align="activations"``: the same, by activation matching on ``X_train``
+      (:func:`members.permutation.activation_matching`, the paper's other method): each hidden
+      unit is paired with the reference's unit whose activations it best matches.
 
     A network with batch norm gets statistics recomputed on ``X_train`` after averaging (as
     SWA does); without ``X_train`` the members' statistics are averaged, which is close for
@@ -214,9 +243,10 @@ def soup(
     y : array-like of shape (n_samples,) or (n_samples, n_outputs), optional
         Their targets; a classifier's must hold at least two classes.
     method : {"greedy", "uniform"}, default="greedy"
-    align : {None, "weights"}, default=None
+    align : {None, "weights", "activations"}, default=None
     X_train : array-like of shape (n_samples, n_features), optional
-        Training rows, on which batch-norm statistics are recomputed (no labels needed).
+        Training rows, on which batch-norm statistics are recomputed and (``align=
+        "activations"``, required there) the units are matched; no labels needed.
     sample_weight : array-like of shape (n_samples,), optional
         Weights of the held-out rows in the greedy loss.
     weights : array-like of shape (n_members,), optional
@@ -246,8 +276,7 @@ def soup(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
-    if align not in ALIGNMENTS:
-        raise ValueError(f"align must be None or 'weights'; got {align!r}")
+    _check_align(align, X_train)
     named, names = _named(members)
     _check_members(named)
     first = named[0][1]
@@ -288,7 +317,9 @@ def soup(
     reference = named[order[0]][1]
     networks = {i: named[i][1].model_ for i in order}
     if align is not None and len(named) > 1:
-        aligned = _aligned(reference, [networks[i] for i in order[1:]], random_state)
+        aligned = _aligned(
+            reference, [networks[i] for i in order[1:]], align, X_train, random_state
+        )
         networks.update(zip(order[1:], aligned, strict=True))
     kitchen = _Kitchen(reference, X_train)
     if held_out is None:
@@ -431,11 +462,13 @@ def loss_barrier(
         is chosen on it).
     steps : int, default=11
         Positions, evenly spaced, ends included (at least 3).
-    align : {None, "weights"}, default=None
-        Align ``b`` to ``a`` by weight matching first.
+    align : {None, "weights", "activations"}, default=None
+        Align ``b`` to ``a`` first, by weight matching or by activation matching on
+        ``X_train``.
     X_train : array-like, optional
         Training rows on which each interpolated network's batch-norm statistics are
-        recomputed (recommended for networks with batch norm).
+        recomputed (recommended for networks with batch norm) and, with
+        ``align="activations"`` (required there), the units are matched.
     random_state : int, default=0
         Seeds weight matching.
 
@@ -456,11 +489,10 @@ def loss_barrier(
     """
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 3:
         raise ValueError(f"steps must be an int >= 3; got {steps!r}")
-    if align not in ALIGNMENTS:
-        raise ValueError(f"align must be None or 'weights'; got {align!r}")
+    _check_align(align, X_train)
     _check_members([("a", a), ("b", b)])
     X_held, y_held, _ = _held_out(a, X, y, None)
-    [other] = [b.model_] if align is None else _aligned(a, [b.model_], random_state)
+    [other] = [b.model_] if align is None else _aligned(a, [b.model_], align, X_train, random_state)
     kitchen = _Kitchen(a, X_train)
     t = np.linspace(0.0, 1.0, steps)
     losses = [

@@ -14,7 +14,13 @@ from members.mlp import MLP
 from members.module import MemberModule
 from members.neural import NeuralClassifier, NeuralRegressor
 from members.packed import Packed
-from members.permutation import PermutationSpec, permutation_spec, permute, weight_matching
+from members.permutation import (
+    PermutationSpec,
+    activation_matching,
+    permutation_spec,
+    permute,
+    weight_matching,
+)
 from members.registry import BACKBONES, build_backbone, get_backbone, register_backbone
 from members.resnet import ResNet
 from members.schedules import CyclicCosineSchedule, cycle_ends
@@ -42,6 +48,7 @@ __all__ = [
     "SubNetworkBackbone",
     "SubNetworks",
     "StackedNetworks",
+    "activation_matching",
     "average_networks",
     "build_backbone",
     "compress",

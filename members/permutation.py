@@ -16,7 +16,10 @@ The functions act on one network (an :class:`torch.nn.Module`):
   each unit alone: activations, dropout, pooling, flattening), and checks that a permuted copy
   computes the same function;
 - :func:`permute` applies permutations;
-- :func:`weight_matching` finds the permutations that align one network to another.
+- :func:`weight_matching` finds the permutations that align one network to another from their
+  weights alone;
+- :func:`activation_matching` finds them from the hidden units' activations on rows (the
+  paper's other method: it needs data, and matches what the units compute).
 
 A network whose layers are not one chain (a residual connection, an ensemble inside one
 network) is refused by name.
@@ -366,3 +369,114 @@ def weight_matching(
         if not changed:
             break
     return perms
+
+
+def _unit_taps(network: nn.Module, n_hidden: int) -> list[str]:
+    """For each hidden layer, the last module of the chain whose output still holds that
+    layer's units one per channel (after its batch norm, activation and pooling; before a
+    flattening)."""
+    taps: list[str] = []
+    for path, module in network.named_modules():
+        if list(module.children()):
+            continue
+        if isinstance(module, WEIGHT_LAYERS):
+            taps.append(path)
+        elif taps and not isinstance(module, nn.Flatten):
+            taps[-1] = path
+    return taps[:n_hidden]
+
+
+def _activation_products(
+    reference: nn.Module,
+    other: nn.Module,
+    spec: PermutationSpec,
+    inputs: np.ndarray,
+    batch_size: int,
+) -> list[torch.Tensor]:
+    """Per hidden layer, ``Z_reference @ Z_other.T`` summed over the rows (and positions)."""
+    n_hidden = len(spec.sizes)
+    nets = [copy.deepcopy(net).float().eval() for net in (reference, other)]
+    taps = [_unit_taps(net, n_hidden) for net in nets]
+    captured: list[dict[int, torch.Tensor]] = [{}, {}]
+    handles = []
+    for side, (net, paths) in enumerate(zip(nets, taps, strict=True)):
+        modules = dict(net.named_modules())
+        for layer, path in enumerate(paths):
+
+            def hook(_module, _inputs, output, side=side, layer=layer):
+                captured[side][layer] = output
+
+            handles.append(modules[path].register_forward_hook(hook))
+    products = [torch.zeros(n, n, dtype=torch.float64) for n in spec.sizes]
+    try:
+        with torch.no_grad():
+            for rows in torch.from_numpy(np.asarray(inputs, dtype=np.float32)).split(batch_size):
+                for net in nets:
+                    net(rows)
+                for layer, n in enumerate(spec.sizes):
+                    a, b = (side[layer] for side in captured)
+                    if a.shape[1] != n:
+                        raise ValueError(
+                            f"{type(reference).__name__}: the output of {taps[0][layer]!r} "
+                            f"has {a.shape[1]} channels, not the {n} units of its layer"
+                        )
+                    a, b = (z.movedim(1, 0).reshape(n, -1).double() for z in (a, b))
+                    products[layer] += a @ b.T
+    finally:
+        for handle in handles:
+            handle.remove()
+    return products
+
+
+def activation_matching(
+    reference: nn.Module,
+    other: nn.Module,
+    spec: PermutationSpec,
+    inputs: np.ndarray,
+    *,
+    batch_size: int = 512,
+) -> list[np.ndarray]:
+    """The permutations of ``other``'s hidden units whose activations best match ``reference``'s.
+
+    Ainsworth et al.'s activation matching: for each hidden layer, the permutation ``P`` that
+    minimises ``||Z_reference - P Z_other||`` over the rows, where ``Z`` are the layer's unit
+    activations (after its batch norm, activation and pooling; every position of a
+    convolution's output counts as a row). Each layer is one linear assignment on
+    ``Z_reference Z_other^T``, independent of the others. Unlike :func:`weight_matching` it
+    needs rows (training rows, never the test set) and matches what the units compute.
+
+    Parameters
+    ----------
+    reference, other : nn.Module
+        Two networks of one architecture (left unchanged).
+    spec : PermutationSpec
+        From :func:`permutation_spec` of either.
+    inputs : ndarray of shape (n_samples, n_features)
+        Rows as the networks take them (scaled).
+    batch_size : int, default=512
+        Rows per forward pass.
+
+    Returns
+    -------
+    list of ndarray
+        One permutation per hidden layer, for :func:`permute` of ``other``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from members.mlp import MLP
+    >>> _ = torch.manual_seed(0)
+    >>> net = MLP(4, 2, hidden=(6, 5))
+    >>> spec = permutation_spec(net, 4)
+    >>> shuffled = permute(net, [np.roll(np.arange(6), 1), np.arange(5)[::-1]], spec)
+    >>> rows = np.random.RandomState(0).standard_normal((64, 4))
+    >>> [p.tolist() for p in activation_matching(shuffled, net, spec, rows)]
+    [[5, 0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]
+    """
+    inputs = np.asarray(inputs)
+    if inputs.ndim != 2 or len(inputs) < 1:
+        raise ValueError(
+            f"inputs must be a 2-D array of at least one row; got shape {inputs.shape}"
+        )
+    products = _activation_products(reference, other, spec, inputs, batch_size)
+    return [linear_sum_assignment(p.numpy(), maximize=True)[1] for p in products]

@@ -104,9 +104,10 @@ class SoupConfig:
     members
         The entries whose members are the soup's ingredients (fine-tunes of one network).
     independent
-        An entry of at least two networks trained from different seeds: their average after
-        weight matching (``align="weights"``), and the interpolation curve between its first
-        two, naive against aligned.
+        An entry of at least two networks trained from different seeds: their naive average
+        and their averages after weight matching (``align="weights"``) and after activation
+        matching on the training rows (``align="activations"``), and the interpolation curves
+        between its first two.
     steps
         Points of the interpolation curve.
     """

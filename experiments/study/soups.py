@@ -5,13 +5,14 @@ step scores on the test rows: the best ingredient (chosen on the validation rows
 ensemble (the plain mean of their probabilities), the greedy soup (ingredients chosen on the
 validation rows) and the uniform soup, each with batch-norm statistics recomputed on the
 training rows; for ``soup.independent`` (networks trained from different seeds), their naive
-and their aligned average (weight matching); and the student of the ``distill`` step when there
+average and their averages aligned by weight matching and by activation matching (on the
+training rows); and the student of the ``distill`` step when there
 is one. Columns: accuracy, NLL, ECE, the mean NLL under the ``shift`` corruptions, the seconds
 to predict the test rows, and the training beyond the pool (a soup's: building it; the
 student's: its training) in seconds and as a share of the pool's training time (the
 ingredients' and the network they start from). ``soup_curve.csv`` and
 ``plots/interpolation.png``: the test NLL along the line between the first two independent
-networks, naive against aligned.
+networks, naive against each alignment.
 """
 
 from __future__ import annotations
@@ -25,6 +26,13 @@ import pandas as pd
 
 from ensembles import loss_barrier, metrics, soup
 from experiments.study import plots
+
+# how the independent networks are averaged: the row's name for each ``align``
+ALIGNED = {
+    None: "naive",
+    "weights": "weight-matched",
+    "activations": "activation-matched",
+}
 
 COLUMNS = [
     "accuracy",
@@ -110,11 +118,11 @@ def soup_rows(
         }
     curves = None
     if independent:
-        for align in (None, "weights"):
+        for align, label in ALIGNED.items():
             start = time.perf_counter()
             result = soup(independent, method="uniform", align=align, X_train=X_fit)
             built = time.perf_counter() - start
-            name = f"{'aligned' if align else 'naive'} average of {len(independent)} independent"
+            name = f"{label} average of {len(independent)} independent"
             rows[name] = _scores(result.predict_proba, X_test, y_test, shifted) | {
                 "extra_train_s": built,
                 "ingredients": len(independent),
@@ -122,8 +130,8 @@ def soup_rows(
         labels = classes[y_test]
         curves = pd.DataFrame(
             [
-                {"path": "aligned" if align else "naive", "t": t, "nll": loss}
-                for align in (None, "weights")
+                {"path": label, "t": t, "nll": loss}
+                for align, label in ALIGNED.items()
                 for t, loss in zip(
                     *_curve(independent[0], independent[1], X_test, labels, steps, align, X_fit),
                     strict=True,

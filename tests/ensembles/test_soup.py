@@ -88,6 +88,7 @@ def test_soups_modify_nothing_a_user_passed(tunes, independent):
     rows = X_val.copy()
     soup(tunes, X_val, y_val)
     soup(independent, method="uniform", align="weights")
+    soup(independent, method="uniform", align="activations", X_train=rows)
     loss_barrier(*independent, X_val, y_val, steps=3, align="weights")
     for estimator, weights in zip([*tunes, *independent], before, strict=True):
         for key, value in estimator.model_.state_dict().items():
@@ -95,12 +96,14 @@ def test_soups_modify_nothing_a_user_passed(tunes, independent):
     assert np.array_equal(rows, X_val)
 
 
-def test_alignment_lets_independent_networks_be_averaged(independent):
+@pytest.mark.parametrize("align", ["weights", "activations"])
+def test_alignment_lets_independent_networks_be_averaged(independent, align):
     naive = soup(independent, method="uniform")
-    aligned = soup(independent, method="uniform", align="weights")
+    rows = {"X_train": X_train} if align == "activations" else {}
+    aligned = soup(independent, method="uniform", align=align, **rows)
     assert held_out_loss(aligned) < held_out_loss(naive)
     naive_curve = loss_barrier(*independent, X_val, y_val, steps=5)
-    aligned_curve = loss_barrier(*independent, X_val, y_val, steps=5, align="weights")
+    aligned_curve = loss_barrier(*independent, X_val, y_val, steps=5, align=align, **rows)
     assert aligned_curve.barrier < naive_curve.barrier
     assert aligned_curve.midpoint_ratio < naive_curve.midpoint_ratio
     # the curve's ends are the two networks
@@ -199,7 +202,8 @@ def test_a_network_the_alignment_does_not_know_is_averaged_without_it():
         ({"method": "greedy"}, "needs held-out rows"),
         ({"method": "uniform", "X": X_val, "y": y_val}, "takes no held-out rows"),
         ({"method": "best"}, "method must be one of"),
-        ({"method": "uniform", "align": "activations"}, "align must be None or 'weights'"),
+        ({"method": "uniform", "align": "neurons"}, "align must be None, 'weights' or"),
+        ({"method": "uniform", "align": "activations"}, "align='activations'.*pass X_train"),
         ({"X": X_val[y_val == 3], "y": y_val[y_val == 3]}, "one class only"),
         ({"X": X_val, "y": y_val, "sample_weight": np.ones(3)}, "one weight per held-out row"),
         ({"X": X_val[:, :10], "y": y_val}, "features"),
@@ -213,6 +217,7 @@ def test_a_network_the_alignment_does_not_know_is_averaged_without_it():
         "uniform-rows",
         "method",
         "align",
+        "activations-without-rows",
         "one-class",
         "weights",
         "features",

@@ -382,7 +382,8 @@ def test_a_soup_study_fine_tunes_one_network_and_tables_soups_against_outputs(tm
         "greedy soup",
         "uniform soup",
         "naive average of 2 independent",
-        "aligned average of 2 independent",
+        "weight-matched average of 2 independent",
+        "activation-matched average of 2 independent",
         "student",
     ]
     assert table.loc["uniform soup", "ingredients"] == 3
@@ -394,7 +395,8 @@ def test_a_soup_study_fine_tunes_one_network_and_tables_soups_against_outputs(tm
     soup_row = table.loc["greedy soup"]
     assert soup_row["extra_x"] == pytest.approx(soup_row["extra_train_s"] / pool, rel=1e-3)
     curve = pd.read_csv(out / "soup_curve.csv")
-    assert sorted(set(curve["path"])) == ["aligned", "naive"] and len(curve) == 6
+    assert list(dict.fromkeys(curve["path"])) == ["naive", "weight-matched", "activation-matched"]
+    assert len(curve) == 9
     assert "interpolation.png" in {p.name for p in (out / "plots").iterdir()}
     assert "## Weight-space fusion" in (out / "summary.md").read_text()
     # a second run reuses every member: the fine-tunes' cache keys hold their parent's weights

@@ -8,7 +8,12 @@ from torch import nn
 
 from members import Packed, build_backbone
 from members.averaging import average_networks, has_batch_norm, refresh_batch_norm
-from members.permutation import permutation_spec, permute, weight_matching
+from members.permutation import (
+    activation_matching,
+    permutation_spec,
+    permute,
+    weight_matching,
+)
 
 # backbone, inputs per row, options: the three the alignment supports
 CHAINS = {
@@ -19,9 +24,10 @@ CHAINS = {
 }
 
 
-def chain(name, seed=0):
+def chain(name, seed=0, **options):
     n_features, kwargs = CHAINS[name]
     torch.manual_seed(seed)
+    kwargs = kwargs | options
     network = build_backbone(name.removesuffix("_bn"), n_features, 5, kwargs).double().eval()
     with torch.no_grad():  # batch-norm statistics and scales that are not the identity
         for module in network.modules():
@@ -67,6 +73,44 @@ def test_weight_matching_recovers_the_permutation_of_a_copy(name):
         np.array_equal(a, b)
         for a, b in zip(weight_matching(shuffled, network, spec), perms, strict=True)
     )
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_activation_matching_recovers_the_permutation_of_a_copy(name):
+    # gelu: no unit is silent on every row (silent ReLU units could pair either way)
+    network, n_features = chain(name, activation="gelu")
+    spec = permutation_spec(network, n_features)
+    perms = random_perms(spec, 3)
+    shuffled = permute(network, perms, spec)
+    rows = np.random.RandomState(0).standard_normal((300, n_features))
+    # batches of 128: the products are summed over batches
+    found = activation_matching(shuffled, network, spec, rows, batch_size=128)
+    assert all(np.array_equal(a, b) for a, b in zip(found, perms, strict=True))
+    restored = permute(shuffled, activation_matching(network, shuffled, spec, rows), spec)
+    for key, value in network.state_dict().items():
+        torch.testing.assert_close(restored.state_dict()[key], value)
+
+
+def test_activation_matching_brings_the_hidden_units_of_independent_networks_closer():
+    a, n_features = chain("cnn2d", seed=0)
+    b, _ = chain("cnn2d", seed=1)
+    spec = permutation_spec(a, n_features)
+    rows = torch.randn(200, n_features, dtype=torch.float64)
+    aligned = permute(b, activation_matching(a, b, spec, rows.numpy()), spec)
+
+    def gap(x, y):  # the squared distance of the last convolutional block's outputs
+        images = rows.reshape(len(rows), *a.input_shape)
+        with torch.no_grad():
+            return float((x.features(images) - y.features(images)).pow(2).sum())
+
+    assert gap(a, aligned) < gap(a, b)
+
+
+def test_activation_matching_checks_its_rows():
+    network, n_features = chain("mlp")
+    spec = permutation_spec(network, n_features)
+    with pytest.raises(ValueError, match="inputs must be a 2-D array"):
+        activation_matching(network, network, spec, np.zeros(n_features))
 
 
 def test_weight_matching_brings_independent_networks_closer():
