@@ -412,14 +412,22 @@ def _activation_products(
         with torch.no_grad():
             for rows in torch.from_numpy(np.asarray(inputs, dtype=np.float32)).split(batch_size):
                 for net in nets:
-                    net(rows)
+                    try:
+                        net(rows)
+                    except RuntimeError as error:
+                        raise ValueError(
+                            f"inputs of shape {tuple(inputs.shape)} do not fit the network "
+                            f"{type(net).__name__}: {error}"
+                        ) from error
                 for layer, n in enumerate(spec.sizes):
                     a, b = (side[layer] for side in captured)
-                    if a.shape[1] != n:
-                        raise ValueError(
-                            f"{type(reference).__name__}: the output of {taps[0][layer]!r} "
-                            f"has {a.shape[1]} channels, not the {n} units of its layer"
-                        )
+                    for side, z in zip(taps, (a, b), strict=True):
+                        if z.shape[1] != n:
+                            raise ValueError(
+                                f"{type(reference).__name__}: the output of {side[layer]!r} "
+                                f"has {z.shape[1]} channels, not the {n} units of hidden "
+                                f"layer {layer} of the spec (networks of other widths?)"
+                            )
                     a, b = (z.movedim(1, 0).reshape(n, -1).double() for z in (a, b))
                     products[layer] += a @ b.T
     finally:

@@ -106,11 +106,16 @@ def test_activation_matching_brings_the_hidden_units_of_independent_networks_clo
     assert gap(a, aligned) < gap(a, b)
 
 
-def test_activation_matching_checks_its_rows():
+def test_activation_matching_checks_its_rows_and_networks():
     network, n_features = chain("mlp")
     spec = permutation_spec(network, n_features)
     with pytest.raises(ValueError, match="inputs must be a 2-D array"):
         activation_matching(network, network, spec, np.zeros(n_features))
+    with pytest.raises(ValueError, match=r"inputs of shape \(4, 3\) do not fit the network"):
+        activation_matching(network, network, spec, np.zeros((4, 3)))
+    wider = build_backbone("mlp", n_features, 5, {"hidden": (16, 9)}).double()
+    with pytest.raises(ValueError, match="9 channels, not the 8 units of hidden layer 1"):
+        activation_matching(network, wider, spec, np.zeros((4, n_features)))
 
 
 def test_weight_matching_brings_independent_networks_closer():
