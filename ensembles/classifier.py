@@ -46,13 +46,16 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         list of ``(train, test)`` index pairs: its folds, as with an int. ``"prefit"``: the
         members are already fitted; ``fit(X, y)`` only fits the combiner on ``(X, y)``.
         ``None``: with the default combiner, a fifth of the rows held out (stratified), then the
-        members refit on every row (1.8 trainings each); with a given combiner that learns (or
-        calibration), 5 folds; a fixed rule (averaging, voting) trains each member once and
-        costs nothing extra. Whenever there are held-out outputs (a combiner that learns or
-        calibration, or a ``cv`` other than ``None`` and ``"prefit"``), the fused ensemble and each
-        member are scored on them (``held_out_scores_``), and a ``UserWarning`` names the best
-        member when the ensemble is worse than it beyond the noise of those rows (2 standard
-        errors of the paired difference, in NLL or accuracy).
+        members refit on every row: each network fine-tuned from itself (``init=``) for a
+        quarter of its epochs, so that it stays the network whose held-out outputs the weights
+        were learned on (about 1.05 trainings each; any other member is trained again, and a
+        network that missed a class on the other rows trained from scratch); with a given
+        combiner that learns (or calibration), 5 folds; a fixed rule (averaging, voting) trains
+        each member once and costs nothing extra. Whenever there are held-out outputs (a
+        combiner that learns or calibration, or a ``cv`` other than ``None`` and ``"prefit"``),
+        the fused ensemble and each member are scored on them (``held_out_scores_``), and a
+        ``UserWarning`` names the best member when the ensemble is worse than it beyond the
+        noise of those rows (2 standard errors of the paired difference, in NLL or accuracy).
     calibration : {None, "temperature"}, default=None
         ``"temperature"`` fits one temperature on held-out fused probabilities (cross-fitted
         when the combiner learns, so it never sees the combiner's own training fit); accuracy
@@ -126,6 +129,11 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         The held-out member outputs the combiner was fitted on (only when one was needed).
     oof_index_ : ndarray of shape (n_held_out,)
         Rows of the training data that ``oof_predictions_`` belong to.
+    refit_ : {"warm", "full"} or None
+        How the members were refit on all the rows after giving held-out outputs: ``"warm"``
+        (the default plan: each network a short fine-tune of itself; its ``init`` is the
+        member trained on the other rows), ``"full"`` (trained again, after cross-fitting) or
+        ``None`` (not refit: trained once, or ``"prefit"``).
     held_out_scores_ : dict
         ``{name: {"nll": ..., "accuracy": ...}}`` for each member and for ``"ensemble"`` (the
         fused outputs, a learned combiner cross-fitted) on those rows (only when there are

@@ -76,6 +76,8 @@ class EnsembleRegressor(RegressorMixin, BaseEnsemble):
     calibrator_ : VarianceScaling or None
     output_names_ : list of str
         As in :class:`EnsembleClassifier`.
+    refit_ : {"warm", "full"} or None
+        As in :class:`EnsembleClassifier`.
 
     Examples
     --------

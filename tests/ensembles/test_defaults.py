@@ -13,6 +13,7 @@ from sklearn.tree import DecisionTreeRegressor
 from combiners import MeanCombiner, WeightedCombiner
 from ensembles import DistillationReport, EnsembleClassifier, EnsembleRegressor
 from ensembles._base import DEFAULT_HOLDOUT, DEFAULT_MIN_ROWS
+from ensembles.distillation import default_student
 from members import NeuralClassifier
 
 FITS: list[int] = []
@@ -59,6 +60,54 @@ def test_default_is_learned_weights_on_a_held_out_fifth_then_a_refit(data):
     np.testing.assert_array_equal(ens.member_predictions(X), mean.member_predictions(X))
     assert list(ens.held_out_scores_) == ["a", "b", "ensemble"]
     assert list(ens.held_out_scores_["a"]) == ["nll", "accuracy"]
+
+
+def test_the_default_refits_each_network_warm_from_itself_and_other_members_from_scratch(data):
+    X, y = data
+    FITS.clear()
+    net = NeuralClassifier("mlp", module_kwargs={"hidden": (16,)}, max_epochs=8)
+    ens = EnsembleClassifier([("net", net), ("lr", CountingLR(max_iter=500))], random_state=0)
+    ens.fit(X, y)
+    assert ens.refit_ == "warm"
+    held = int(np.ceil(DEFAULT_HOLDOUT * len(X)))
+    assert FITS == [len(X) - held, len(X)]  # the scikit-learn member: trained again
+    refit = ens.named_members_["net"]
+    # a fine-tune of the network trained on the other rows, for a quarter of its epochs
+    parent = refit.init
+    assert isinstance(parent, NeuralClassifier) and parent.init is None
+    assert parent.max_epochs == 8 and refit.max_epochs == 2 and refit.n_iter_ == 2
+    assert refit.random_state == parent.random_state is not None
+    # the held-out outputs the weights were learned on are the parent's
+    net_outputs = ens.oof_predictions_[0]
+    np.testing.assert_allclose(net_outputs, parent.predict_proba(X[ens.oof_index_]), atol=1e-6)
+    # the user's network is untouched, and the default student copies it, not the fine-tune
+    assert net.init is None and net.max_epochs == 8
+    student = default_student(ens)
+    assert student.init is None and student.max_epochs == 8
+    # a given cv of folds refits from scratch; a fraction does not refit
+    assert (
+        EnsembleClassifier([("net", net), ("lr", LogisticRegression())], cv=2).fit(X, y).refit_
+        == "full"
+    )
+    assert (
+        EnsembleClassifier([("net", net), ("lr", LogisticRegression())], cv=0.2).fit(X, y).refit_
+        is None
+    )
+
+
+def test_a_network_that_missed_a_class_on_the_other_rows_is_refit_from_scratch():
+    X, y = make_classification(400, 6, n_informative=4, n_classes=3, random_state=1)
+    y[0] = 3  # a class of one row, which the held-out fifth takes
+    net = NeuralClassifier("mlp", module_kwargs={"hidden": (8,)}, max_epochs=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ens = EnsembleClassifier([("net", net), ("lr", LogisticRegression())], random_state=0)
+        ens.fit(X, y)
+    assert 0 in ens.oof_index_ and ens.refit_ == "warm"
+    # a fine-tune keeps its parent's classes, so this network is trained again from scratch
+    refit = ens.named_members_["net"]
+    assert refit.init is None and refit.max_epochs == 4
+    assert list(refit.classes_) == [0, 1, 2, 3]
 
 
 @pytest.mark.parametrize(
