@@ -58,6 +58,7 @@ from sklearn.model_selection import train_test_split
 
 from combiners import AutoCombiner, EnsembleSelection, MeanCombiner, WeightedCombiner
 from ensembles import EnsembleClassifier, EnsembleRegressor, metrics
+from ensembles._base import warm_refit
 from ensembles.distillation import same_architecture
 from experiments.data import load_digits28, load_mnist1d
 from members import NeuralClassifier, NeuralRegressor
@@ -124,19 +125,15 @@ def scores(model_or_output: Any, X: np.ndarray, y: np.ndarray, classes: Any) -> 
     }
 
 
-def warm_refit(
+def warm_refits(
     holdout: Any, fraction: float, X: np.ndarray, y: np.ndarray, X_out: np.ndarray
 ) -> tuple[np.ndarray, float]:
-    """The members of a no-refit fit (``cv=0.2``), each network fine-tuned on all of ``X``
-    from its held-out-scheme self for ``fraction`` of its epochs (the others refit): their
-    outputs on ``X_out`` and the seconds the refits took."""
+    """The members of a no-refit fit (``cv=0.2``) refit on all of ``X`` as the default fit
+    does, each network fine-tuned from itself for ``fraction`` of its epochs: their outputs on
+    ``X_out`` and the seconds the refits took."""
     outputs, seconds = [], 0.0
     for member in holdout.named_members_.values():
-        if isinstance(member, NeuralClassifier | NeuralRegressor):
-            epochs = max(1, round(member.max_epochs * fraction))
-            twin = clone(member).set_params(init=member, max_epochs=epochs)
-        else:
-            twin = clone(member)
+        twin = clone(warm_refit(member, member, y, fraction))
         twin, spent = fit_timed(twin, X, y)
         seconds += spent
         output = (
@@ -209,28 +206,18 @@ def run(name: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
             (rule, rule_combiner.fit(holdout.oof_predictions_, targets))
             for rule, rule_combiner in forced.items()
         ]
+
+        def fused_row(label: str, rule: Any, outputs: np.ndarray, seconds: float) -> None:
+            fused = rule.combine(outputs)
+            values = scores(fused if classes is not None else fused[:, 0], X_test, y_test, classes)
+            rows.append(row(label, values, seconds, cost=seconds / mean_s))
+
         for rule, fitted in rules:
-            fused = fitted.combine(member_outputs)
-            rows.append(
-                row(
-                    f"refit: {rule}",
-                    scores(fused if classes is not None else fused[:, 0], X_test, y_test, classes),
-                    holdout_s + mean_s,
-                    cost=(holdout_s + mean_s) / mean_s,
-                )
-            )
-        weighted = rules[1][1]
+            fused_row(f"refit: {rule}", fitted, member_outputs, holdout_s + mean_s)
         for fraction in WARM_FRACTIONS:
-            outputs, warm_s = warm_refit(holdout, fraction, X_train, y_train, X_test)
-            fused = weighted.combine(outputs)
-            rows.append(
-                row(
-                    f"warm refit {fraction:g}: weighted",
-                    scores(fused if classes is not None else fused[:, 0], X_test, y_test, classes),
-                    holdout_s + warm_s,
-                    cost=(holdout_s + warm_s) / mean_s,
-                )
-            )
+            outputs, warm_s = warm_refits(holdout, fraction, X_train, y_train, X_test)
+            label = f"warm refit {fraction:g}: weighted"
+            fused_row(label, rules[1][1], outputs, holdout_s + warm_s)
         return rows
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

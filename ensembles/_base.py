@@ -845,19 +845,19 @@ def naming(name: str) -> Iterator[None]:
         raise
 
 
-def warm_refit(estimator: Any, fitted: Any, y: np.ndarray) -> Any:
-    """What the default fit trains on all the rows after the held-out rows' outputs: for a
-    network (:class:`~members.NeuralClassifier` / :class:`~members.NeuralRegressor`), a
-    fine-tune of ``fitted`` (the same member trained on the other rows, ``init=fitted``) for
-    :data:`WARM_REFIT` of its epochs, so that the refit member stays the network whose outputs
-    the combiner weighed; any other estimator, or a network whose fit did not see every class
-    (a fine-tune keeps its parent's classes), as given, trained from scratch."""
+def warm_refit(estimator: Any, fitted: Any, y: np.ndarray, fraction: float = WARM_REFIT) -> Any:
+    """What the default fit trains on all the rows after the held-out rows' outputs: for a network
+    (:class:`~members.NeuralClassifier` / :class:`~members.NeuralRegressor`), a fine-tune of
+    ``fitted`` (the same member trained on the other rows, ``init=fitted``) for ``fraction``
+    (:data:`WARM_REFIT`) of its epochs, so that the refit member stays the network whose
+    outputs the combiner weighed; any other estimator, or a network whose fit did not see
+    every class (a fine-tune keeps its parent's classes), as given, trained from scratch."""
     if not isinstance(fitted, BaseNeuralEstimator):
         return estimator
     seen = getattr(fitted, "classes_", None)
     if seen is not None and len(seen) < len(np.unique(y)):
         return estimator
-    epochs = max(1, round(fitted.max_epochs * WARM_REFIT))
+    epochs = max(1, round(fitted.max_epochs * fraction))
     return clone(estimator).set_params(init=fitted, max_epochs=epochs)
 
 
