@@ -332,7 +332,7 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
         X, y, targets = self._validate_targets(X, y, active)
         combiner = self._default_combiner(combiner, len(active), len(X))
         sample_weight = check_sample_weight(sample_weight, X)
-        self.refit_ = None  # _cross_fit says how the members were refit, when they were
+        self.refit_: str | None = None  # _cross_fit says how the members were refit, if at all
         self.class_weight_ = self.task.class_weights(
             self, targets, sample_weight, self.class_weight
         )

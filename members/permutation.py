@@ -420,11 +420,11 @@ def _activation_products(
                             f"{type(net).__name__}: {error}"
                         ) from error
                 for layer, n in enumerate(spec.sizes):
-                    a, b = (side[layer] for side in captured)
-                    for side, z in zip(taps, (a, b), strict=True):
+                    a, b = (outputs[layer] for outputs in captured)
+                    for paths, z in zip(taps, (a, b), strict=True):
                         if z.shape[1] != n:
                             raise ValueError(
-                                f"{type(reference).__name__}: the output of {side[layer]!r} "
+                                f"{type(reference).__name__}: the output of {paths[layer]!r} "
                                 f"has {z.shape[1]} channels, not the {n} units of hidden "
                                 f"layer {layer} of the spec (networks of other widths?)"
                             )
