@@ -145,13 +145,15 @@ def _aligned(
     reference: BaseNeuralEstimator,
     networks: list[nn.Module],
     align: str,
-    X_train: Any,
+    rows: np.ndarray | None,
     random_state: int,
 ) -> list[nn.Module]:
-    """Copies of ``networks`` with their hidden units permuted to match ``reference``'s."""
+    """Copies of ``networks`` with their hidden units permuted to match ``reference``'s (by
+    their activations on ``rows``, the training rows as the networks take them, for
+    ``align="activations"``)."""
     spec = permutation_spec(reference.model_, reference.n_features_in_)
     if align == "activations":
-        rows = reference.network_inputs(X_train)
+        assert rows is not None  # _check_align asked for X_train
         return [
             permute(network, activation_matching(reference.model_, network, spec, rows), spec)
             for network in networks
@@ -176,14 +178,14 @@ def _loss(estimator: BaseNeuralEstimator, X: np.ndarray, y: np.ndarray, weights:
 
 
 class _Kitchen:
-    """What every candidate soup needs: the template to copy and the rows its batch-norm
-    statistics are recomputed on."""
+    """What every candidate soup needs: the template to copy and the training rows as the
+    networks take them (scaled once: the alignment matches activations on them, batch-norm
+    statistics are recomputed on them)."""
 
     def __init__(self, template: BaseNeuralEstimator, X_train: Any) -> None:
         self.template = template
-        self.bn_rows = None
-        if X_train is not None and has_batch_norm(template.model_):
-            self.bn_rows = template.network_inputs(X_train)
+        self.rows = None if X_train is None else template.network_inputs(X_train)
+        self.bn_rows = self.rows if has_batch_norm(template.model_) else None
 
     def cook(
         self, networks: list[nn.Module], weights: np.ndarray | None = None
@@ -316,12 +318,12 @@ def soup(
         order = sorted(order, key=lambda i: losses[i])  # type: ignore[index]
     reference = named[order[0]][1]
     networks = {i: named[i][1].model_ for i in order}
+    kitchen = _Kitchen(reference, X_train)
     if align is not None and len(named) > 1:
         aligned = _aligned(
-            reference, [networks[i] for i in order[1:]], align, X_train, random_state
+            reference, [networks[i] for i in order[1:]], align, kitchen.rows, random_state
         )
         networks.update(zip(order[1:], aligned, strict=True))
-    kitchen = _Kitchen(reference, X_train)
     if held_out is None:
         chosen = [i for i in order if share is None or share[i] > 0]
         result = kitchen.cook(
@@ -492,8 +494,10 @@ def loss_barrier(
     _check_align(align, X_train)
     _check_members([("a", a), ("b", b)])
     X_held, y_held, _ = _held_out(a, X, y, None)
-    [other] = [b.model_] if align is None else _aligned(a, [b.model_], align, X_train, random_state)
     kitchen = _Kitchen(a, X_train)
+    [other] = (
+        [b.model_] if align is None else _aligned(a, [b.model_], align, kitchen.rows, random_state)
+    )
     t = np.linspace(0.0, 1.0, steps)
     losses = [
         _loss(
