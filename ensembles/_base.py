@@ -59,10 +59,14 @@ logger = logging.getLogger(__name__)
 # ((1 - DEFAULT_HOLDOUT) + WARM_REFIT trainings each), any other member from scratch. Chosen on
 # validation splits of the training data of five sets (python benchmarks/defaults.py
 # --validation; the table: docs/guide/defaults.md), against no refit, a full refit (as good
-# against the best member, higher loss in 7 of 10 splits, 1.9 times the mean's time against
-# 1.1), a warm refit of half the epochs, AutoCombiner's per-fit choice and Caruana selection.
+# against the best member, higher loss in 7 of 10 splits, 1.75 times the mean's time (median)
+# against 1.0), a warm refit at 0.3 or 0.1 times the learning rate (at the bar in 5 and 4 of
+# 10 splits, against 6), a full refit after held-out networks trained for a half or a quarter
+# of their epochs (6 of 10, 1.4 and 1.2 times), AutoCombiner's choice and Caruana selection.
 DEFAULT_HOLDOUT = 0.2
 WARM_REFIT = 0.25
+# ... at this share of the member's own learning rate (the cosine schedule restarts from it)
+WARM_LR = 1.0
 # Below this many training rows the default is the plain mean: too few to hold any out.
 DEFAULT_MIN_ROWS = 250
 # The parameters every ensemble takes, in _parameter_constraints form; subclasses add theirs.
@@ -845,20 +849,29 @@ def naming(name: str) -> Iterator[None]:
         raise
 
 
-def warm_refit(estimator: Any, fitted: Any, y: np.ndarray, fraction: float = WARM_REFIT) -> Any:
+def warm_refit(
+    estimator: Any,
+    fitted: Any,
+    y: np.ndarray,
+    fraction: float = WARM_REFIT,
+    lr_scale: float = WARM_LR,
+) -> Any:
     """What the default fit trains on all the rows after the held-out rows' outputs: for a network
     (:class:`~members.NeuralClassifier` / :class:`~members.NeuralRegressor`), a fine-tune of
     ``fitted`` (the same member trained on the other rows, ``init=fitted``) for ``fraction``
-    (:data:`WARM_REFIT`) of its epochs, so that the refit member stays the network whose
-    outputs the combiner weighed; any other estimator, or a network whose fit did not see
-    every class (a fine-tune keeps its parent's classes), as given, trained from scratch."""
+    (:data:`WARM_REFIT`) of its epochs at ``lr_scale`` (:data:`WARM_LR`) times its learning
+    rate, so that the refit member stays the network whose outputs the combiner weighed; any
+    other estimator, or a network whose fit did not see every class (a fine-tune keeps its
+    parent's classes), as given, trained from scratch."""
     if not isinstance(fitted, BaseNeuralEstimator):
         return estimator
     seen = getattr(fitted, "classes_", None)
     if seen is not None and len(seen) < len(np.unique(y)):
         return estimator
     epochs = max(1, round(fitted.max_epochs * fraction))
-    return clone(estimator).set_params(init=fitted, max_epochs=epochs)
+    return clone(estimator).set_params(
+        init=fitted, max_epochs=epochs, lr=estimator.get_params()["lr"] * lr_scale
+    )
 
 
 class _FunctionMember:
