@@ -632,7 +632,13 @@ class BaseEnsemble(SaveLoadMixin, _BaseComposition):
                 (name, warm_refit(estimator, member, y))
                 for (name, estimator), member in zip(active, fitted[0], strict=True)
             ]
-            fitted += self._fit_members(warm, seeds, X, y, [(None, None)], member_params)
+            (refits,) = self._fit_members(warm, seeds, X, y, [(None, None)], member_params)
+            fitted.append(
+                [
+                    as_given(member, estimator)
+                    for member, (_, estimator) in zip(refits, active, strict=True)
+                ]
+            )
         oof: np.ndarray | None = None
         extra: np.ndarray | None = None
         for members, (_, test) in zip(fitted, splits, strict=False):
@@ -872,6 +878,18 @@ def warm_refit(
     return clone(estimator).set_params(
         init=fitted, max_epochs=epochs, lr=estimator.get_params()["lr"] * lr_scale
     )
+
+
+def as_given(refit: Any, estimator: Any) -> Any:
+    """The member ``refit`` of a warm refit (:func:`warm_refit`) with the parameters its
+    ``estimator`` was given (``init``, ``max_epochs``, ``lr``), as every other fitted member
+    has: its parent, the network it was fine-tuned from, is not kept (a save would hold each
+    network twice), and a copy of it trains as the user asked. ``refit_`` says how it was
+    trained. Any other member is returned as it is."""
+    if not isinstance(refit, BaseNeuralEstimator):
+        return refit
+    given = estimator.get_params(deep=False)
+    return refit.set_params(**{key: given[key] for key in ("init", "max_epochs", "lr")})
 
 
 class _FunctionMember:

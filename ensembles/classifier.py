@@ -131,9 +131,10 @@ class EnsembleClassifier(ClassifierMixin, BaseEnsemble):
         Rows of the training data that ``oof_predictions_`` belong to.
     refit_ : {"warm", "full"} or None
         How the members were refit on all the rows after giving held-out outputs: ``"warm"``
-        (the default plan: each network a short fine-tune of itself; its ``init`` is the
-        member trained on the other rows), ``"full"`` (trained again, after cross-fitting) or
-        ``None`` (not refit: trained once, or ``"prefit"``).
+        (the default plan: each network a short fine-tune of the member trained on the other
+        rows; it keeps the parameters it was given, not the fine-tune's ``init`` and epochs),
+        ``"full"`` (trained again, after cross-fitting) or ``None`` (not refit: trained once,
+        or ``"prefit"``).
     held_out_scores_ : dict
         ``{name: {"nll": ..., "accuracy": ...}}`` for each member and for ``"ensemble"`` (the
         fused outputs, a learned combiner cross-fitted) on those rows (only when there are

@@ -71,9 +71,9 @@ def default_student(ensemble: Any) -> Any:
     function best in the architecture that fits the data best on its own (a pool whose gain
     comes from convolutional members gets a convolutional student, not a copy of its
     smallest MLP). Without held-out scores (a fixed rule fitted with ``cv=None``), the smallest
-    neural member (by parameter count). After the default fit's warm refit the copy is of the
-    member as the user gave it (its epochs, no ``init``), not of its short fine-tune. A copy of
-    a Gaussian member (``loss="gaussian"``) learns the ensemble's mean, so it gets
+    neural member (by parameter count). The default fit's warm refit leaves each member with
+    the parameters the user gave it (its epochs, no ``init``), so the copy trains as asked. A
+    copy of a Gaussian member (``loss="gaussian"``) learns the ensemble's mean, so it gets
     ``loss=None``.
     """
     # a student is one network: an ensemble inside one network is not copied as one
@@ -94,10 +94,6 @@ def default_student(ensemble: Any) -> Any:
         chosen = min(neural, key=lambda pair: scores[pair[0]][loss])[1]
     else:
         chosen = min((member for _, member in neural), key=n_parameters)
-    if getattr(ensemble, "refit_", None) == "warm" and chosen.init is not None:
-        # the default fit's member is a short fine-tune of the one trained on the other rows,
-        # which holds the settings the user gave: copy that one
-        chosen = chosen.init
     student = clone(chosen)
     if getattr(student, "loss", None) == "gaussian":
         student.set_params(loss=None)

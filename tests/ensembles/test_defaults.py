@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import make_classification, make_regression
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -72,15 +73,21 @@ def test_the_default_refits_each_network_warm_from_itself_and_other_members_from
     held = int(np.ceil(DEFAULT_HOLDOUT * len(X)))
     assert FITS == [len(X) - held, len(X)]  # the scikit-learn member: trained again
     refit = ens.named_members_["net"]
-    # a fine-tune of the network trained on the other rows, for a quarter of its epochs
-    parent = refit.init
-    assert isinstance(parent, NeuralClassifier) and parent.init is None
-    assert parent.max_epochs == 8 and refit.max_epochs == 2 and refit.n_iter_ == 2
-    assert refit.random_state == parent.random_state is not None
-    # the held-out outputs the weights were learned on are the parent's
-    net_outputs = ens.oof_predictions_[0]
-    np.testing.assert_allclose(net_outputs, parent.predict_proba(X[ens.oof_index_]), atol=1e-6)
-    # the user's network is untouched, and the default student copies it, not the fine-tune
+    # a fine-tune of the network trained on the other rows, for a quarter of its epochs ...
+    assert refit.n_iter_ == 2 and refit.random_state is not None
+    # ... which starts where that network's held-out outputs (the weights') came from: the
+    # network trained alone on the same rows with the same seed, then fine-tuned from
+    held = ens.oof_index_
+    rest = np.setdiff1d(np.arange(len(X)), held)
+    parent = clone(net).set_params(random_state=refit.random_state).fit(X[rest], y[rest])
+    np.testing.assert_allclose(ens.oof_predictions_[0], parent.predict_proba(X[held]), atol=1e-5)
+    fine_tune = clone(net).set_params(init=parent, max_epochs=2, random_state=refit.random_state)
+    np.testing.assert_allclose(
+        refit.predict_proba(X), fine_tune.fit(X, y).predict_proba(X), atol=1e-5
+    )
+    # it keeps the parameters the user gave (the parent is not kept), the user's network is
+    # untouched, and the default student copies it
+    assert refit.init is None and refit.max_epochs == 8 and refit.lr == net.lr
     assert net.init is None and net.max_epochs == 8
     student = default_student(ens)
     assert student.init is None and student.max_epochs == 8
