@@ -7,6 +7,7 @@ estimator left at its default::
 
     python benchmarks/defaults.py [--sets mnist1d digits digits28 tabular regression]
                                   [--seeds 0 1 2] [--copies 3] [--no-distill] [--validation]
+                                  [--spread]
 
 For each set and seed, on the test rows:
 
@@ -291,6 +292,31 @@ def at_bar(part: pd.DataFrame, fused: pd.Series) -> tuple[bool, str]:
     )
 
 
+def spread(name: str, seed: int, copies: int, n_seeds: int = 8) -> None:
+    """How much one member's score moves with its seed alone: the pool's ``cnn_a`` (its first
+    MLP for the table and the regression) trained with seeds 0..n_seeds-1 on the validation
+    split of ``--validation`` (the test rows never read), scored on its quarter."""
+    X_train, y_train, _, _ = load(name, seed, copies)
+    stratify = None if name == "regression" else y_train
+    X_fit, X_out, y_fit, y_out = train_test_split(
+        X_train, y_train, test_size=0.25, stratify=stratify, random_state=seed
+    )
+    members = dict(pool(name))
+    network = members.get("cnn_a", members["mlp"])
+    classes = None if name == "regression" else np.unique(y_train)
+    values = [
+        scores(clone(network).set_params(random_state=s).fit(X_fit, y_fit), X_out, y_out, classes)
+        for s in range(n_seeds)
+    ]
+    for metric in values[0]:
+        column = np.array([v[metric] for v in values])
+        print(
+            f"{name} seed {seed}, {len(X_out)} rows, {metric} over {n_seeds} seeds of one "
+            f"network: {np.round(column, 4).tolist()} (min {column.min():.4f}, median "
+            f"{np.median(column):.4f}, max {column.max():.4f})"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
@@ -298,6 +324,9 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=3, help="digits28: copies of each digit")
     parser.add_argument("--no-distill", dest="distill", action="store_false")
     parser.add_argument("--validation", action="store_true")
+    parser.add_argument(
+        "--spread", action="store_true", help="one member's scores over 8 seeds, then stop"
+    )
     parser.add_argument("--output", help="also write the table to this CSV file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore", category=UserWarning)
@@ -305,6 +334,11 @@ def main() -> None:
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
 
+    if args.spread:
+        for name in args.sets:
+            for seed in args.seeds:
+                spread(name, seed, args.copies)
+        return
     rows: list[dict[str, Any]] = []
     for name in args.sets:
         for seed in args.seeds:
