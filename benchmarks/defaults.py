@@ -74,6 +74,8 @@ WARM_VARIANTS = ((0.25, 1.0), (0.25, 0.3), (0.25, 0.1))
 # ... and the held-out scheme's networks trained for this share of their epochs, the rule
 # learned on their outputs applied to the members trained from scratch on every row
 SHORT_SHARES = (0.5, 0.25)
+# the reference a user could pick: the member best on the default fit's held-out rows
+PICKED = "member picked on held-out rows"
 MLPS = {"mlp": None, "mlp_wide": {"hidden": (512, 512)}, "mlp_deep": {"hidden": (256,) * 3}}
 
 
@@ -247,6 +249,12 @@ def run(name: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
         warnings.simplefilter("always")
         default, default_s = fit_timed(kind(members, random_state=seed), X_train, y_train)
     warned = any("worse than its best member" in str(w.message) for w in caught)
+    # the member a user would pick without the test rows: the best on the default fit's
+    # held-out rows (its held_out_scores_), scored as trained alone on every row
+    held = default.held_out_scores_
+    loss = next(iter(held["ensemble"]))
+    picked = min(member_scores, key=lambda member: held[member][loss])
+    rows.append(row(f"{PICKED} ({picked})", member_scores[picked], np.nan))
     rows.append(
         row(
             "default",
@@ -277,11 +285,13 @@ def run(name: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-def at_bar(part: pd.DataFrame, fused: pd.Series) -> tuple[bool, str]:
+def at_bar(
+    part: pd.DataFrame, fused: pd.Series, reference: str = "best member"
+) -> tuple[bool, str]:
     """Whether ``fused`` (a row of one set and seed's ``part``) meets the bar against that
-    part's best member: accuracy no lower than its minus 0.1 pp and NLL no higher (RMSE no
-    higher), and the numbers compared."""
-    best = part[part["model"].str.startswith("best member")].iloc[0]
+    part's ``reference`` member row: accuracy no lower than its minus 0.1 pp and NLL no higher
+    (RMSE no higher), and the numbers compared."""
+    best = part[part["model"].str.startswith(reference)].iloc[0]
     if "rmse" in part and not np.isnan(fused.get("rmse", np.nan)):
         detail = f"RMSE {fused['rmse']:.4f} vs {best['rmse']:.4f}"
         return bool(fused["rmse"] <= best["rmse"]), detail
@@ -361,13 +371,22 @@ def main() -> None:
             print(f"  {model}: {sum(met)} of {len(met)}, {part['cost'].median():.2f}x")
         return
     print("\nthe default against its best member (accuracy >= best - 0.1 pp, NLL / RMSE <= best):")
+    met = {"best member": 0, PICKED: 0}
     for (name, seed), part in table.groupby(["set", "seed"], sort=False):
         default = part[part["model"].str.startswith("default")].iloc[0]
+        for reference in met:
+            met[reference] += at_bar(part, default, reference)[0]
         ok, detail = at_bar(part, default)
+        _, picked = at_bar(part, default, PICKED)
         print(
-            f"  {name} seed {seed}: {'met' if ok else 'NOT met'} ({detail}; "
-            f"time {default['cost']:.2f}x the mean's)"
+            f"  {name} seed {seed}: {'met' if ok else 'NOT met'} ({detail}; against the "
+            f"{PICKED}: {picked}; time {default['cost']:.2f}x the mean's)"
         )
+    pairs = table.groupby(["set", "seed"]).ngroups
+    print(
+        f"met in {met['best member']} of {pairs} pairs against the best member picked on the "
+        f"test rows, {met[PICKED]} of {pairs} against the {PICKED}"
+    )
 
 
 if __name__ == "__main__":
