@@ -103,6 +103,16 @@ def load(name: str, seed: int, copies: int) -> tuple[np.ndarray, ...]:
     return X_train, y_train, X_test, y_test
 
 
+def validation_split(name: str, seed: int, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``X_fit, y_fit, X_out, y_out``: the training rows of set ``name`` split 75/25
+    (stratified for classification), so that choices are scored without the test rows."""
+    stratify = None if name == "regression" else y
+    X_fit, X_out, y_fit, y_out = train_test_split(
+        X, y, test_size=0.25, stratify=stratify, random_state=seed
+    )
+    return X_fit, y_fit, X_out, y_out
+
+
 def pool(name: str) -> list[tuple[str, Any]]:
     """Five members, every option at its default but the architecture."""
     if name == "regression":
@@ -172,10 +182,7 @@ def fit_timed(model: Any, X: np.ndarray, y: np.ndarray) -> tuple[Any, float]:
 def run(name: str, seed: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     X_train, y_train, X_test, y_test = load(name, seed, args.copies)
     if args.validation:  # the test rows are never read: score on a quarter of the training rows
-        stratify = None if name == "regression" else y_train
-        X_train, X_test, y_train, y_test = train_test_split(
-            X_train, y_train, test_size=0.25, stratify=stratify, random_state=seed
-        )
+        X_train, y_train, X_test, y_test = validation_split(name, seed, X_train, y_train)
     kind = EnsembleRegressor if name == "regression" else EnsembleClassifier
     members = pool(name)
     mean, mean_s = fit_timed(
@@ -310,10 +317,7 @@ def spread(name: str, seed: int, copies: int, n_seeds: int = 8) -> None:
     MLP for the table and the regression) trained with seeds 0..n_seeds-1 on the validation
     split of ``--validation`` (the test rows never read), scored on its quarter."""
     X_train, y_train, _, _ = load(name, seed, copies)
-    stratify = None if name == "regression" else y_train
-    X_fit, X_out, y_fit, y_out = train_test_split(
-        X_train, y_train, test_size=0.25, stratify=stratify, random_state=seed
-    )
+    X_fit, y_fit, X_out, y_out = validation_split(name, seed, X_train, y_train)
     members = dict(pool(name))
     network = members.get("cnn_a", members["mlp"])
     classes = None if name == "regression" else np.unique(y_train)
@@ -377,10 +381,10 @@ def main() -> None:
     met = {"best member": 0, PICKED: 0}
     for (name, seed), part in table.groupby(["set", "seed"], sort=False):
         default = part[part["model"].str.startswith("default")].iloc[0]
-        for reference in met:
-            met[reference] += at_bar(part, default, reference)[0]
-        ok, detail = at_bar(part, default)
-        _, picked = at_bar(part, default, PICKED)
+        verdicts = {reference: at_bar(part, default, reference) for reference in met}
+        for reference, (reached, _) in verdicts.items():
+            met[reference] += reached
+        (ok, detail), (_, picked) = verdicts["best member"], verdicts[PICKED]
         print(
             f"  {name} seed {seed}: {'met' if ok else 'NOT met'} ({detail}; against the "
             f"{PICKED}: {picked}; time {default['cost']:.2f}x the mean's)"

@@ -67,6 +67,8 @@ DEFAULT_HOLDOUT = 0.2
 WARM_REFIT = 0.25
 # ... at this share of the member's own learning rate (the cosine schedule restarts from it)
 WARM_LR = 1.0
+# the parameters the warm refit changes (warm_refit), and gives back to the user's (as_given)
+WARM_PARAMS = ("init", "max_epochs", "lr")
 # Below this many training rows the default is the plain mean: too few to hold any out.
 DEFAULT_MIN_ROWS = 250
 # The parameters every ensemble takes, in _parameter_constraints form; subclasses add theirs.
@@ -875,9 +877,8 @@ def warm_refit(
     if seen is not None and len(seen) < len(np.unique(y)):
         return estimator
     epochs = max(1, round(fitted.max_epochs * fraction))
-    return clone(estimator).set_params(
-        init=fitted, max_epochs=epochs, lr=estimator.get_params()["lr"] * lr_scale
-    )
+    lr = estimator.get_params()["lr"] * lr_scale
+    return clone(estimator).set_params(init=fitted, max_epochs=epochs, lr=lr)
 
 
 def as_given(refit: Any, estimator: Any) -> Any:
@@ -889,7 +890,7 @@ def as_given(refit: Any, estimator: Any) -> Any:
     if not isinstance(refit, BaseNeuralEstimator):
         return refit
     given = estimator.get_params(deep=False)
-    return refit.set_params(**{key: given[key] for key in ("init", "max_epochs", "lr")})
+    return refit.set_params(**{key: given[key] for key in WARM_PARAMS})
 
 
 class _FunctionMember:
