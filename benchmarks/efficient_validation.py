@@ -20,7 +20,9 @@ default; ``--width`` multiplies the template's widths (``channels`` or ``hidden`
   parametrisation for Adam: half the width, twice the rate) and 4;
 - ``single, lr x2``, ``deep (4), lr x2``, ``half-width deep (4), lr x2``: the controls, at
   twice the rate: is a gain the sub-networks' width, or a rate that suits every network?
-- ``batchensemble``, ``mimo``, ``mc_dropout``: the other estimators at their defaults.
+- ``batchensemble``, ``mimo``, ``mc_dropout``: the other estimators at their defaults, and
+  ``batchensemble, lr x2``, ``mimo, lr x2``, ``mc_dropout, lr x2`` at twice the rate (one rate
+  for every system of the study, chosen here).
 
 Prints, per system, the validation accuracy and NLL (mean over seeds, then each seed), the NLL
 over the deep ensemble's, and the training seconds. Each setting was fixed before the run.
@@ -97,6 +99,9 @@ SYSTEMS: dict[str, System] = {
     "batchensemble": one(BatchEnsembleClassifier),
     "mimo": one(MIMOClassifier),
     "mc_dropout": one(MCDropoutClassifier),
+    "batchensemble, lr x2": one(BatchEnsembleClassifier, lr=2),
+    "mimo, lr x2": one(MIMOClassifier, lr=2),
+    "mc_dropout, lr x2": one(MCDropoutClassifier, lr=2),
 }
 
 
