@@ -78,9 +78,12 @@ class Rank1Layer(nn.Module):
         spatial = (1,) * (x.dim() - 2)
         inputs = rows * self.r.view(m, 1, -1, *spatial).to(x.dtype)
         out = self.layer(inputs.reshape(x.shape))
-        out = out.reshape(m, -1, *out.shape[1:]) * self.s.view(m, 1, -1, *spatial).to(x.dtype)
-        if self.bias is not None:
-            out = out + self.bias.view(m, 1, -1, *spatial).to(x.dtype)
+        out = out.reshape(m, -1, *out.shape[1:])
+        s = self.s.view(m, 1, -1, *spatial).to(x.dtype)
+        if self.bias is None:
+            out = out * s
+        else:  # one pass over the output: s * out + b
+            out = torch.addcmul(self.bias.view(m, 1, -1, *spatial).to(x.dtype), out, s)
         return out.reshape(-1, *out.shape[2:])
 
 
@@ -125,6 +128,18 @@ class EnsembleBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.n_members
         rows = x.reshape(m, -1, *x.shape[1:])  # (m, batch, channels, ...)
+        norm = self.norm
+        if not norm.training and norm.running_mean is not None and norm.running_var is not None:
+            # at prediction each member's norm is an affine map of its channels: one pass,
+            # without regrouping the rows by channel as the batch statistics need
+            scale = torch.rsqrt(norm.running_var + norm.eps)
+            shift = -norm.running_mean * scale
+            if norm.weight is not None and norm.bias is not None:
+                scale = scale * norm.weight
+                shift = shift * norm.weight + norm.bias
+            view = (m, 1, x.shape[1], *((1,) * (x.dim() - 2)))
+            out = torch.addcmul(shift.view(view).to(x.dtype), rows, scale.view(view).to(x.dtype))
+            return out.reshape(x.shape)
         batch = rows.shape[1]
         stacked = rows.transpose(0, 1).reshape(batch, m * x.shape[1], *x.shape[2:])
         out = self.norm(stacked).reshape(batch, m, *x.shape[1:]).transpose(0, 1)

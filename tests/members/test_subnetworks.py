@@ -63,6 +63,35 @@ def test_batch_ensemble_with_fast_weights_one_is_the_shared_network(base):
         assert (together - alone).abs().max().item() <= 1e-6, mode
 
 
+@pytest.mark.parametrize(
+    ("norm", "shape"),
+    [(nn.BatchNorm1d, (5, 3)), (nn.BatchNorm1d, (5, 3, 7)), (nn.BatchNorm2d, (5, 3, 4, 4))],
+)
+@pytest.mark.parametrize("affine", [True, False])
+def test_each_member_norm_is_its_own_batch_norm(norm, shape, affine):
+    # the prediction path (one affine pass) and the training path (batch statistics) against
+    # one plain batch norm per member, each with statistics and an affine map of its own
+    torch.manual_seed(0)
+    members = [norm(shape[1], affine=affine) for _ in range(3)]
+    for member in members:
+        member.running_mean.uniform_(-1, 1)
+        member.running_var.uniform_(0.5, 2)
+        if affine:
+            nn.init.uniform_(member.weight, 0.5, 1.5)
+            nn.init.uniform_(member.bias, -1, 1)
+    together = EnsembleBatchNorm(norm(shape[1], affine=affine), n_members=3)
+    for name in together.norm.state_dict():
+        values = [member.state_dict()[name] for member in members]
+        stacked = torch.cat(values) if values[0].dim() else values[0]
+        together.norm.state_dict()[name].copy_(stacked)
+    x = torch.randn(3 * shape[0], *shape[1:])
+    for mode in ("eval", "train"):
+        with torch.no_grad():
+            out = getattr(together, mode)()(x)
+            alone = torch.cat([getattr(m, mode)()(part) for m, part in zip(members, x.chunk(3))])
+        assert (out - alone).abs().max().item() <= 1e-5, mode
+
+
 def test_batch_ensemble_adds_a_few_parameters_per_member():
     base = build_backbone("cnn1d", 40, 10)
     network = BatchEnsemble("cnn1d", n_members=4)(40, 10)
