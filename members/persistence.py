@@ -260,10 +260,14 @@ def save(
 def _check_target(folder: Path, *, early: bool = False) -> None:
     """Refuse a ``path`` that is not empty and not one of our saves. ``early``: before the
     lock, to fail before any work; another process may be swapping a save in or out of
-    ``folder`` right then, so only a conclusive answer raises (the check under the lock
+    ``folder`` right then (a folder that is gone or another one by the end of the look, or
+    an error while looking), so only a conclusive answer raises (the check under the lock
     decides)."""
     try:
-        ours = not folder.exists() or (folder.is_dir() and _is_empty_or_saved(folder))
+        before = _identity(folder)
+        ours = before is None or (folder.is_dir() and _is_empty_or_saved(folder))
+        if early and _identity(folder) != before:
+            return
     except OSError:
         if early:
             return
@@ -273,6 +277,16 @@ def _check_target(folder: Path, *, early: bool = False) -> None:
             f"path={str(folder)!r} exists and is not a saved estimator (it holds files a save "
             "does not write); choose a new folder"
         )
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """Which folder is at ``folder`` (device and inode), ``None`` where there is none: a
+    save swapped in between two looks changes it."""
+    try:
+        status = folder.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _is_swapping(folder: Path) -> bool:

@@ -8,6 +8,7 @@ rebuild, damaged or mixed files.
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,36 @@ def test_a_users_partial_sibling_is_left_alone(two_fits, tmp_path):
     assert (sibling / "data.csv").read_text() == "a,b\n1,2\n"
     assert leftovers(tmp_path / "model") == []
     np.testing.assert_array_equal(load(tmp_path / "model").predict_proba(X), other.predict_proba(X))
+
+
+def test_a_save_swapped_in_while_another_looks_is_not_taken_for_foreign_files(
+    two_fits, tmp_path, monkeypatch
+):
+    # the early look at the target is taken without the lock: another process may swap its
+    # save in right then (the folder gone for an instant, then another folder), and the look
+    # reads no manifest; that must not be taken for a folder of someone else's files
+    X, (clf, other) = two_fits
+    target, incoming = save(clf, tmp_path / "shared"), save(other, tmp_path / "incoming")
+    real, looks = persistence._is_our_save, []
+
+    def swapped_while_looking(folder):
+        looks.append(folder)
+        if len(looks) > 1:  # the looks under the lock: nothing moves meanwhile
+            return real(folder)
+        folder.rename(tmp_path / ".shared.old-x")
+        try:
+            return real(folder)  # the folder is gone: no manifest to read
+        finally:
+            incoming.rename(folder)
+            shutil.rmtree(tmp_path / ".shared.old-x")
+
+    monkeypatch.setattr(persistence, "_is_our_save", swapped_while_looking)
+    save(clf, target)  # the check under the lock decides: a save, replaced
+    monkeypatch.undo()
+    np.testing.assert_array_equal(load(target).predict_proba(X), clf.predict_proba(X))
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a saved estimator"):
+        save(clf, target)  # a conclusive look still refuses foreign files
 
 
 SAVER = textwrap.dedent(
