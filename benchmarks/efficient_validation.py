@@ -105,9 +105,9 @@ SYSTEMS: dict[str, System] = {
 }
 
 
-def validation_rows(source: str, seed: int) -> tuple[np.ndarray, ...]:
-    """``X_fit, y_fit, X_val, y_val``: the study's training rows, 75/25, stratified."""
-    data = load_dataset(source)
+def validation_rows(data: Any, seed: int) -> tuple[np.ndarray, ...]:
+    """``X_fit, y_fit, X_val, y_val``: the study's training rows of ``data`` (a loaded
+    source), 75/25, stratified."""
     keep = ~np.isin(data.y_train, HELD_OUT_CLASSES)
     X_fit, X_val, y_fit, y_val = train_test_split(
         data.X_train[keep],
@@ -121,8 +121,9 @@ def validation_rows(source: str, seed: int) -> tuple[np.ndarray, ...]:
 
 def main(source: str, seeds: list[int], systems: list[str], width: float) -> pd.DataFrame:
     rows = []
+    data = load_dataset(source)  # once: each seed splits the same rows its own way
     for seed in seeds:
-        X_fit, y_fit, X_val, y_val = validation_rows(source, seed)
+        X_fit, y_fit, X_val, y_val = validation_rows(data, seed)
         classes = np.unique(y_fit)
         # a network two systems share (the single one is the deep ensemble's first) trains once;
         # each system is charged its training seconds
