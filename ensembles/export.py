@@ -40,6 +40,8 @@ from combiners import (
 )
 from combiners.base import BaseCombiner
 from ensembles import uncertainty as uncertainty_parts
+from ensembles._wrapped import WrappedEnsembleMixin
+from ensembles.regressor import predicts_std
 from members.export import (
     INPUT,
     ServingNetwork,
@@ -168,7 +170,8 @@ def ensemble_of(estimator: Any) -> Any:
     Parameters
     ----------
     estimator : fitted estimator
-        An ensemble, a wrapper of one (``ensemble_``) or a neural estimator.
+        An ensemble, a wrapper of one (``ensemble_``: a snapshot ensemble, an ensemble inside
+        one network, a search) or a neural estimator.
 
     Returns
     -------
@@ -184,25 +187,18 @@ def ensemble_of(estimator: Any) -> Any:
     True
     """
     from ensembles._base import BaseEnsemble
-    from ensembles.search import EnsembleSearchClassifier, EnsembleSearchRegressor
-    from ensembles.snapshot import SnapshotEnsembleClassifier, SnapshotEnsembleRegressor
 
-    wrappers = (
-        SnapshotEnsembleClassifier,
-        SnapshotEnsembleRegressor,
-        EnsembleSearchClassifier,
-        EnsembleSearchRegressor,
-    )
     if hasattr(estimator, "network_function") and hasattr(estimator, "task"):
         return None
-    if isinstance(estimator, wrappers):
+    if isinstance(estimator, WrappedEnsembleMixin):
         check_is_fitted(estimator, "ensemble_")
         estimator = estimator.ensemble_
     if not isinstance(estimator, BaseEnsemble):
         name = getattr(estimator, "__name__", type(estimator).__name__)  # a class, or not
         raise TypeError(
-            "estimator must be a fitted EnsembleClassifier or EnsembleRegressor (or a snapshot "
-            f"ensemble or search wrapping one), NeuralClassifier or NeuralRegressor; got {name}"
+            "estimator must be a fitted EnsembleClassifier or EnsembleRegressor (or an "
+            "estimator wrapping one: a snapshot ensemble, an ensemble inside one network, a "
+            f"search), NeuralClassifier or NeuralRegressor; got {name}"
         )
     check_is_fitted(estimator, "members_")
     return estimator
@@ -258,7 +254,7 @@ def ensemble_model(
     initializers: list[Any] = []
     opsets: dict[str, int] = {}
     stacked, variances = [], []
-    for index, (model, outputs, layout) in enumerate(graphs):
+    for index, (model, outputs, layout, count) in enumerate(graphs):
         prefix = f"m{index}/"
         model = onnx.compose.add_prefix(model, prefix)
         for opset in model.opset_import:
@@ -271,7 +267,9 @@ def ensemble_model(
             initializers.append(onnx.numpy_helper.from_array(layout, f"{prefix}layout"))
             nodes.append(helper.make_node("MatMul", [mean, f"{prefix}layout"], [f"{prefix}laid"]))
             mean = f"{prefix}laid"
-        nodes.extend(_stack_node(mean, f"{prefix}stacked", head.n_outputs, initializers, prefix))
+        nodes.extend(
+            _stack_node(mean, f"{prefix}stacked", (count, head.n_outputs), initializers, prefix)
+        )
         stacked.append(f"{prefix}stacked")
         if needs_variance:
             variance = f"{prefix}variance"
@@ -281,7 +279,9 @@ def ensemble_model(
             else:  # a point prediction: no variance of its own
                 nodes.append(helper.make_node("Sub", [mean, mean], [f"{prefix}var_flat"]))
             nodes.extend(
-                _stack_node(f"{prefix}var_flat", variance, head.n_outputs, initializers, prefix)
+                _stack_node(
+                    f"{prefix}var_flat", variance, (count, head.n_outputs), initializers, prefix
+                )
             )
             variances.append(variance)
     nodes.append(helper.make_node("Concat", stacked, ["member_stack"], axis=0))
@@ -317,11 +317,11 @@ def ensemble_model(
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid(domain, v) for domain, v in opsets.items()]
     )
-    model.ir_version = max(m.ir_version for m, _, _ in graphs)
+    model.ir_version = max(m.ir_version for m, _, _, _ in graphs)
     metadata = {
         "producer": "torch-fusion-ensembles",
         "estimator": type(ensemble).__name__,
-        "members": json.dumps(list(ensemble.named_members_)),
+        "members": json.dumps(list(ensemble.output_names_)),
         "combiner": str(type(ensemble.combiner_).__name__),
     }
     if classification:
@@ -337,49 +337,86 @@ def _dims(value_info: Any) -> list[Any] | None:
 
 
 def _stack_node(
-    source: str, target: str, n_outputs: int, initializers: list[Any], prefix: str
+    source: str, target: str, shape: tuple[int, int], initializers: list[Any], prefix: str
 ) -> list[Any]:
-    """Nodes reshaping a member's ``(batch, ...)`` output to ``(1, batch, n_outputs)``."""
+    """Nodes reshaping a member's output (``(batch, ...)``, or ``(count, batch, ...)`` for
+    the sub-networks of one) to ``(count, batch, n_outputs)``; ``shape`` is ``(count,
+    n_outputs)``."""
     from onnx import helper, numpy_helper
 
-    shape = f"{prefix}shape{len(initializers)}"
-    initializers.append(numpy_helper.from_array(np.array([1, -1, n_outputs], np.int64), shape))
-    return [helper.make_node("Reshape", [source, shape], [target])]
+    name = f"{prefix}shape{len(initializers)}"
+    count, n_outputs = shape
+    initializers.append(numpy_helper.from_array(np.array([count, -1, n_outputs], np.int64), name))
+    return [helper.make_node("Reshape", [source, name], [target])]
 
 
 def _member_graph(
     name: str, member: Any, ensemble: Any, *, with_std: bool
-) -> tuple[Any, list[str], np.ndarray | None]:
+) -> tuple[Any, list[str], np.ndarray | None, int]:
     """Member ``name`` as an ONNX model from ``"X"``: the model, its output names (the
-    prediction, then a standard deviation when ``with_std`` and it has one) and the float32
-    matrix that lays its class columns on the ensemble's (``None`` when they match)."""
+    prediction, then a standard deviation when ``with_std`` and it has one), the float32
+    matrix that lays its class columns on the ensemble's (``None`` when they match) and the
+    number of outputs it gives the combiner (its sub-networks, when the ensemble splits it)."""
     layout = member_layout(name, member, ensemble)
-    if is_network(name, member):
-        std = with_std and bool(getattr(member, "predicts_std", False))
-        model = onnx_model(member, return_std=std)
-        return model, [output.name for output in model.graph.output], layout
-    model, outputs = _sklearn_graph(name, member, ensemble, with_std=with_std)
-    return model, outputs, layout
+    kind, part, count = member_part(name, member, ensemble)
+    if kind == "network":
+        std = with_std and count == 1 and predicts_std(part)
+        model = onnx_model(part, return_std=std, split=count > 1)
+    elif kind == "ensemble":
+        model = ensemble_model(part, return_std=with_std and predicts_std(member))
+    else:
+        model, outputs = _sklearn_graph(name, member, ensemble, with_std=with_std)
+        return model, outputs, layout, count
+    return model, [output.name for output in model.graph.output], layout, count
 
 
-def is_network(name: str, member: Any) -> bool:
-    """Whether member ``name`` is one of this library's networks; a ``ValueError`` for a
-    compressed one, which neither exporter reads."""
-    if getattr(member, "sub_networks", 1) != 1:
-        raise ValueError(
-            f"member {name!r} is an ensemble inside one network ({member.sub_networks} "
-            "sub-networks), which the exporters do not take yet; distill it into one network "
-            "(ensemble.distill) and export that"
-        )
-    if not (hasattr(member, "network_function") and hasattr(member, "task")):
-        return False
-    if is_quantised(member.model_):
-        raise ValueError(
-            f"member {name!r} holds a compressed (int8) network, which torch's exporters "
-            "cannot read; build the ensemble from the float network and pass "
-            "quantize='int8' to to_onnx"
-        )
-    return True
+def member_part(name: str, member: Any, ensemble: Any) -> tuple[str, Any, int]:
+    """What the exporters convert for member ``name`` of the fitted ``ensemble``.
+
+    Parameters
+    ----------
+    name : str
+        The member's name.
+    member : fitted estimator
+        The member.
+    ensemble : EnsembleClassifier or EnsembleRegressor
+        Fitted, ``member`` one of its members.
+
+    Returns
+    -------
+    kind : {"network", "ensemble", "estimator"}
+        ``"network"``: one of this library's networks (``part``); ``"ensemble"``: an estimator
+        that wraps an ensemble (a snapshot ensemble, an ensemble inside one network given
+        ``sub_networks="fused"``, a search), whose ensemble (``part``) is converted whole;
+        ``"estimator"``: anything else (``part`` is ``member``), which only ``skl2onnx`` may
+        convert.
+    part : estimator
+        What is converted.
+    count : int
+        The outputs the member gives the combiner: its sub-networks when the ensemble splits
+        it (``part`` is then the network that holds them: ``member``, or the ``network_`` of
+        an ensemble inside one network), else 1.
+
+    Raises
+    ------
+    ValueError
+        A compressed (int8) network, which torch's exporters cannot read.
+    """
+    count = sum(1 for output in ensemble.output_names_ if ensemble.owner(output) is member)
+    part = member
+    if count > 1 and not hasattr(member, "network_function"):
+        part = member.network_  # an ensemble inside one network, split
+    if hasattr(part, "network_function") and hasattr(part, "task"):
+        if is_quantised(part.model_):
+            raise ValueError(
+                f"member {name!r} holds a compressed (int8) network, which torch's exporters "
+                "cannot read; build the ensemble from the float network and pass "
+                "quantize='int8' to to_onnx"
+            )
+        return "network", part, count
+    if isinstance(member, WrappedEnsembleMixin):
+        return "ensemble", member.ensemble_, 1
+    return "estimator", member, 1
 
 
 def member_layout(name: str, member: Any, ensemble: Any) -> np.ndarray | None:
@@ -414,8 +451,6 @@ def _sklearn_graph(
             f"member {name!r} is a scikit-learn estimator, which the export converts with "
             "skl2onnx: pip install 'torch-fusion-ensembles[deploy]'"
         ) from error
-    from ensembles.regressor import predicts_std
-
     classification = is_classifier(ensemble)
     if with_std and predicts_std(member):
         raise ValueError(
@@ -559,16 +594,22 @@ class ServingEnsemble(nn.Module):
         self.head = FusionHead(
             ensemble, return_std=return_std, member_outputs=member_outputs, uncertainty=uncertainty
         )
-        networks, self.with_std, layouts = [], [], []
+        networks: list[nn.Module] = []
+        self.with_std, layouts = [], []
         for name, member in ensemble.named_members_.items():
-            if not is_network(name, member):
+            kind, part, count = member_part(name, member, ensemble)
+            if kind == "estimator":
                 raise ValueError(
                     f"member {name!r} ({type(member).__name__}) is not a network of this "
                     "library and has no torch form; export the ensemble with to_onnx, which "
                     "converts scikit-learn members"
                 )
-            std = self.head.needs_variance and bool(getattr(member, "predicts_std", False))
-            networks.append(ServingNetwork(member, return_std=std))
+            if kind == "network":
+                std = self.head.needs_variance and count == 1 and predicts_std(part)
+                networks.append(ServingNetwork(part, return_std=std, split=count > 1))
+            else:
+                std = self.head.needs_variance and predicts_std(member)
+                networks.append(ServingEnsemble(part, return_std=std))
             self.with_std.append(std)
             columns = member_layout(name, member, ensemble)
             layouts.append(None if columns is None else torch.as_tensor(columns))
@@ -598,9 +639,11 @@ class ServingEnsemble(nn.Module):
             mean, std = output if self.with_std[index] else (output, None)
             if self.layouts[index]:
                 mean = mean @ getattr(self, f"layout{index}")
-            means.append(mean.reshape(1, -1, n_outputs))
             variance = torch.zeros_like(mean) if std is None else std * std
-            variances.append(variance.reshape(1, -1, n_outputs))
+            if mean.dim() != 3:  # one network's (batch, ...); sub-networks come stacked
+                mean, variance = (part.reshape(1, -1, n_outputs) for part in (mean, variance))
+            means.append(mean)
+            variances.append(variance)
         stacked = torch.cat(means, dim=0)
         extra = {}
         if self.head.needs_variance:
@@ -661,7 +704,7 @@ class FusionHead(nn.Module):
     ) -> None:
         super().__init__()
         self.classification = is_classifier(ensemble)
-        self.n_members = len(ensemble.named_members_)
+        self.n_members = len(ensemble.output_names_)  # a split member gives several
         self.n_outputs = len(ensemble.classes_) if self.classification else ensemble.n_outputs_
         self.n_features = ensemble.n_features_in_
         combiner = ensemble.combiner_

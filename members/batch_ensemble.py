@@ -22,7 +22,7 @@ from torch import nn
 
 from members.params import Interval, check_params
 from members.registry import BackboneFactory
-from members.subnetworks import SubNetworkBackbone, SubNetworks
+from members.subnetworks import SubNetworkBackbone, SubNetworks, replace_module
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
@@ -186,13 +186,11 @@ def rank1_layers(network: nn.Module, n_members: int, init_std: float = 0.5) -> n
         raise ValueError("BatchEnsemble needs a network with Linear or Conv layers")
     norms = [name for name, m in network.named_modules() if isinstance(m, _NORMS)]
     for name in layers + norms:
-        parent_name, _, attribute = name.rpartition(".")
-        parent = network.get_submodule(parent_name) if parent_name else network
-        layer = getattr(parent, attribute)
+        layer = network.get_submodule(name)
         if isinstance(layer, _NORMS):
-            setattr(parent, attribute, EnsembleBatchNorm(layer, n_members))
+            replace_module(network, name, EnsembleBatchNorm(layer, n_members))
         else:
-            setattr(parent, attribute, Rank1Layer(layer, n_members, init_std))
+            replace_module(network, name, Rank1Layer(layer, n_members, init_std))
     return network
 
 

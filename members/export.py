@@ -54,12 +54,21 @@ CALIBRATION_ROWS = 2000
 class ServingNetwork(nn.Module):
     """A fitted neural estimator's prediction as one module: raw rows to its outputs.
 
+    An MC-Dropout network's masks, which it draws from its seed at prediction, are drawn once
+    here and held as constants (``MCDropoutNetworks.with_fixed_masks``),
+    so that torch's exporters can take it.
+
     Parameters
     ----------
     estimator : NeuralClassifier or NeuralRegressor
         Fitted.
     return_std : bool, default=False
         A Gaussian regressor: also return the predicted standard deviation.
+    split : bool, default=False
+        An ensemble inside one network (``estimator.sub_networks > 1``): return each
+        sub-network's prediction, ``(sub_networks, n_samples, n_outputs)``, as
+        ``sub_network_outputs`` does, instead of their mixture (``predict_proba`` /
+        ``predict``).
 
     Examples
     --------
@@ -76,22 +85,21 @@ class ServingNetwork(nn.Module):
     x_mean: torch.Tensor
     x_scale: torch.Tensor
 
-    def __init__(self, estimator: Any, *, return_std: bool = False) -> None:
+    def __init__(self, estimator: Any, *, return_std: bool = False, split: bool = False) -> None:
         super().__init__()
         check_is_fitted(estimator, "model_")
-        if isinstance(estimator.model_, MCDropoutNetworks):
-            raise ValueError(
-                "an MC-Dropout network draws its masks at prediction, which torch's exporters "
-                "do not take; distill it into one network and export that"
-            )
         scaling = estimator.input_scaling()
         self.scaled = scaling is not None
         if scaling is not None:
             self.register_buffer("x_mean", torch.as_tensor(scaling[0], dtype=torch.float32))
             self.register_buffer("x_scale", torch.as_tensor(scaling[1], dtype=torch.float32))
-        self.network = copy.deepcopy(estimator.model_).float().eval()
+        network = copy.deepcopy(estimator.model_).float().eval()
+        if isinstance(network, MCDropoutNetworks):  # its masks, drawn once, as constants
+            network = network.with_fixed_masks(torch.zeros(1, estimator.n_features_in_))
+        self.network = network
         self.head = estimator.task.head(estimator, return_std=return_std).float()
         self.mix = estimator.task.mix
+        self.split = split
 
     def forward(self, x: torch.Tensor) -> Any:
         """The estimator's prediction on raw rows.
@@ -104,14 +112,22 @@ class ServingNetwork(nn.Module):
         Returns
         -------
         Tensor, or a tuple of two Tensors
-            Class probabilities, predictions, or predictions and standard deviations.
+            Class probabilities, predictions, or predictions and standard deviations; with
+            ``split``, one per sub-network, ``(sub_networks, n_samples, n_outputs)``.
         """
         if self.scaled:
             x = (x - self.x_mean) / self.x_scale
         output = self.network(x)
-        if output.dim() == 3:  # an ensemble inside one network predicts as its mixture
-            output = self.mix(output)
-        return self.head(output)
+        if not self.split:
+            if output.dim() == 3:  # an ensemble inside one network predicts as its mixture
+                output = self.mix(output)
+            return self.head(output)
+        members = output if output.dim() == 3 else output.unsqueeze(0)
+        k, batch = members.shape[:2]
+        decoded = self.head(members.reshape(k * batch, -1))  # the head reads (rows, columns)
+        if isinstance(decoded, tuple):
+            return tuple(part.reshape(k, batch, -1) for part in decoded)
+        return decoded.reshape(k, batch, -1)
 
 
 def to_onnx(
@@ -187,7 +203,7 @@ def to_onnx(
     return target
 
 
-def onnx_model(estimator: Any, *, return_std: bool = False) -> Any:
+def onnx_model(estimator: Any, *, return_std: bool = False, split: bool = False) -> Any:
     """The ONNX model :func:`to_onnx` writes, in memory.
 
     Parameters
@@ -196,11 +212,15 @@ def onnx_model(estimator: Any, *, return_std: bool = False) -> Any:
         Fitted, not compressed.
     return_std : bool, default=False
         A Gaussian regressor: also output ``"std"``.
+    split : bool, default=False
+        An ensemble inside one network: output each sub-network's prediction (see
+        :class:`ServingNetwork`); an ensemble's graph (:func:`ensembles.to_onnx`) fuses them.
 
     Returns
     -------
     onnx.ModelProto
-        Input ``"X"``; outputs ``"proba"``, or ``"prediction"`` (and ``"std"``); the metadata
+        Input ``"X"``; outputs ``"proba"``, or ``"prediction"`` (and ``"std"``), each
+        ``(batch, ...)``, or ``(sub_networks, batch, n_outputs)`` with ``split``; the metadata
         names the estimator (and a classifier's ``classes``).
 
     Examples
@@ -214,7 +234,7 @@ def onnx_model(estimator: Any, *, return_std: bool = False) -> Any:
     """
     _check_export(estimator, None, return_std=return_std, overwrite=False)
     onnx = _import_onnx()
-    module = ServingNetwork(estimator, return_std=return_std)
+    module = ServingNetwork(estimator, return_std=return_std, split=split)
     outputs = OUTPUTS[estimator.task.name.split("_")[0]] + (["std"] if return_std else [])
     example = torch.zeros(2, estimator.n_features_in_)
     # the exporter's informational lines (its optional torchvision operators, which this
@@ -439,7 +459,10 @@ def export_program(
     torch.Size([5, 2])
     """
     example = torch.zeros(2, n_features)
-    batch = torch.export.Dim("batch")
+    # DYNAMIC, not a named Dim: the batch stays symbolic where the tracer cannot prove a guard
+    # that holds for every batch size (a BatchEnsemble's per-member reshapes), instead of an
+    # error; the tests run every program at batch sizes 1 and more
+    batch = torch.export.Dim.DYNAMIC
     (argument,) = inspect.signature(module.forward).parameters
     program = torch.export.export(module.eval(), (example,), dynamic_shapes={argument: {0: batch}})
     if target is not None:

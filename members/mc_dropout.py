@@ -6,14 +6,21 @@ number, and applies it to every row alike: pass ``s`` is one fixed thinned netwo
 ``s``-th member. So the predictions are deterministic, and a row's prediction does not depend
 on the other rows of its batch (masks drawn per row would make it depend on the row's place in
 the batch). With dropout probability 0 every pass is the plain network.
+
+The passes run as one forward that forks at the first dropout layer, when the network allows it
+(:meth:`MCDropoutNetworks.check_forking`): the layers before it run once, so dropout before the
+output layer costs about one network. For export the masks are drawn once and held as constants
+(:meth:`MCDropoutNetworks.with_fixed_masks`).
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from numbers import Integral
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -21,11 +28,17 @@ from typing_extensions import override
 
 from members.params import Interval, check_params
 from members.registry import BackboneFactory
-from members.subnetworks import SubNetworkBackbone, SubNetworks, repeat
+from members.subnetworks import SubNetworkBackbone, SubNetworks, repeat, replace_module
 
 
 class MCDropoutNetworks(SubNetworks):
     """A network whose ``n_samples`` dropout masks, fixed by ``seed``, are its members.
+
+    At prediction the passes run as one forward when the network allows it (:attr:`forks`):
+    the rows go through the layers before the first dropout layer once and fork there into
+    one block per pass, so a network with dropout before its output layer (the convolutional
+    backbones') costs about one network plus ``n_samples`` output layers; otherwise the
+    passes run one after another. Both give the same masks and the same predictions.
 
     Parameters
     ----------
@@ -47,38 +60,173 @@ class MCDropoutNetworks(SubNetworks):
                 "MC-Dropout needs a network with torch.nn.Dropout layers; give the backbone "
                 "dropout > 0 (module_kwargs={'dropout': 0.1}) or add Dropout layers"
             )
+        #: whether the passes fork at the first dropout layer (:meth:`check_forking`)
+        self.forks = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             return self.network(x).unsqueeze(0)
+        generators = self.generators(x.device)
+        if self.forks:
+            with self.masks(generators) as state:
+                output = self.network(x)
+            if not state.forked:  # every dropout probability 0: one network, n times
+                return repeat(output, self.n_members)
+            return output.reshape(self.n_members, x.shape[0], *output.shape[1:])
         outputs = []
-        for sample in range(self.n_members):
-            generator = torch.Generator(device=x.device).manual_seed(self.seed * 100_003 + sample)
-            with self.masks(generator):
+        for generator in generators:
+            with self.masks([generator]):
                 outputs.append(self.network(x))
         return torch.stack(outputs)
 
+    def generators(self, device: torch.device | str = "cpu") -> list[torch.Generator]:
+        """One generator per pass, seeded by ``seed`` and the pass number: pass ``s`` draws
+        its masks from the ``s``-th, layer after layer."""
+        return [
+            torch.Generator(device=device).manual_seed(self.seed * 100_003 + sample)
+            for sample in range(self.n_members)
+        ]
+
     @contextmanager
-    def masks(self, generator: torch.Generator) -> Iterator[None]:
-        """Within: every dropout layer (in eval mode) multiplies its input by a mask drawn
-        from ``generator``, one per layer call, shared by the rows."""
+    def masks(
+        self,
+        generators: list[torch.Generator],
+        calls: list[tuple[nn.Module, torch.Tensor | None]] | None = None,
+    ) -> Iterator[SimpleNamespace]:
+        """Within: every dropout layer (in eval mode) applies one mask per generator (per
+        pass), each drawn for the layer's call and shared by the rows.
+
+        The first layer that applies masks forks its rows, ``(batch, ...)``, into one block
+        per pass, ``(len(generators) * batch, ...)``; every later layer applies pass ``s``'s
+        mask to the ``s``-th block. With one generator, that is one pass. Each call's layer
+        and masks (``(len(generators), ...)``, ``True``: kept; ``None`` for ``p=0``) are
+        appended to ``calls`` when given. Yields a namespace whose ``forked`` says, after
+        the forward, whether any layer forked."""
+        state = SimpleNamespace(forked=False)
+        k = len(generators)
 
         def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: Any) -> Any:
             (x,) = inputs
             p = float(module.p)  # type: ignore[arg-type]
-            if p <= 0:
-                return x
+            shape = x.shape[1:]
+            keep = None
             if p >= 1:
-                return torch.zeros_like(x)
-            keep = torch.rand(x.shape[1:], generator=generator, device=x.device) >= p
-            return x * (keep.to(x.dtype) / (1 - p))
+                keep = torch.zeros((k, *shape), dtype=torch.bool, device=x.device)
+            elif p > 0:
+                draws = [torch.rand(shape, generator=g, device=x.device) for g in generators]
+                keep = torch.stack(draws) >= p
+            if calls is not None:
+                calls.append((module, keep))
+            if keep is None:
+                return x
+            rows = x.reshape(k, -1, *shape) if state.forked else x.unsqueeze(0)
+            state.forked = True
+            if p >= 1:
+                return torch.zeros((k * rows.shape[1], *shape), dtype=x.dtype, device=x.device)
+            masked = rows * (keep.to(x.dtype) / (1 - p)).unsqueeze(1)
+            return masked.reshape(-1, *shape)
 
         handles = [layer.register_forward_hook(hook) for layer in self.dropouts]
         try:
-            yield
+            yield state
         finally:
             for handle in handles:
                 handle.remove()
+
+    def check_forking(self, example: torch.Tensor) -> bool:
+        """Whether the passes can run as one forward that forks at the first dropout layer
+        (every layer treats rows apart; nothing after the fork mixes in rows from before it):
+        tried on ``example`` against the passes one after another. Sets :attr:`forks`.
+
+        Parameters
+        ----------
+        example : Tensor of shape (n_rows, ...)
+            Rows of the network's input, two or more.
+
+        Returns
+        -------
+        bool
+            :attr:`forks`.
+        """
+        was_training = self.training
+        self.eval()
+        self.forks = False
+        try:
+            with torch.no_grad():
+                passes = self(example)
+                self.forks = True
+                forked = self(example)
+            self.forks = forked.shape == passes.shape and torch.allclose(
+                forked, passes, rtol=1e-4, atol=1e-5
+            )
+        except Exception:  # shapes that do not add up (rows mixed across the fork), or a
+            # network that does not take the example: the passes one after another
+            self.forks = False
+        finally:
+            self.train(was_training)
+        return self.forks
+
+    def with_fixed_masks(self, example: torch.Tensor) -> FixedMaskNetworks:
+        """This network's prediction with its masks drawn in advance: a module of plain
+        tensor operations (every pass in one forward, forked as :meth:`forward` forks), which
+        torch's exporters take.
+
+        Parameters
+        ----------
+        example : Tensor of shape (n_rows, ...)
+            Rows of the network's input (their values do not matter; the masks' shapes are
+            those of each dropout layer's input).
+
+        Returns
+        -------
+        FixedMaskNetworks
+            A copy of the network; it predicts as this one does, up to rounding.
+
+        Raises
+        ------
+        ValueError
+            A dropout layer that one forward pass calls more than once (its masks would
+            differ per call).
+        """
+        masks: dict[str, list[torch.Tensor | None]] = {}
+        first = ""
+        names = {id(module): name for name, module in self.network.named_modules()}
+        was_training = self.training
+        self.eval()
+        try:
+            for generator in self.generators(example.device):
+                calls: list[tuple[nn.Module, torch.Tensor | None]] = []
+                with torch.no_grad(), self.masks([generator], calls):
+                    self.network(example[:1])
+                seen = [names[id(module)] for module, _ in calls]
+                for name in seen:
+                    if seen.count(name) > 1:
+                        raise ValueError(
+                            f"the dropout layer {name!r} is called {seen.count(name)} times in "
+                            "one forward pass; fixed masks (the exporters) need each dropout "
+                            "layer called once"
+                        )
+                for (_, keep), name in zip(calls, seen, strict=True):
+                    masks.setdefault(name, []).append(None if keep is None else keep[0])
+                    if keep is not None and not first:
+                        first = name  # the layer where the passes fork
+        finally:
+            self.train(was_training)
+        network = copy.deepcopy(self.network)
+        for name, module in self.network.named_modules():
+            if not isinstance(module, nn.Dropout):
+                continue
+            keeps = masks.get(name)
+            if keeps is None or keeps[0] is None:  # never called, or p=0: the identity
+                replace_module(network, name, nn.Identity())
+                continue
+            p = float(module.p)
+            scale = 0.0 if p >= 1 else 1.0 / (1 - p)
+            stacked = torch.stack(cast(list[torch.Tensor], keeps)).float() * scale
+            fork = self.forks and name == first
+            replace_module(network, name, FixedMask(stacked, fork=fork))
+        forked = self.forks and bool(first)
+        return FixedMaskNetworks(network, self.n_members, repeat_input=not forked)
 
     @override
     def training_outputs(
@@ -88,6 +236,58 @@ class MCDropoutNetworks(SubNetworks):
         mode: the divergence check after training)."""
         output = self.network(x).unsqueeze(0)
         return output, repeat(y, 1), None if weight is None else repeat(weight, 1)
+
+
+class FixedMask(nn.Module):
+    """A dropout layer with one fixed mask per pass: pass ``s``'s rows (the ``s``-th block of
+    its input) multiplied by ``masks[s]``; with ``fork``, its input is one block, which it
+    forks into one per pass.
+
+    Parameters
+    ----------
+    masks : Tensor of shape (n_passes, ...)
+        Each pass's multiplier: 0 where dropped, ``1 / (1 - p)`` where kept.
+    fork : bool, default=False
+        The input is ``(batch, ...)``, the output ``(n_passes * batch, ...)``.
+    """
+
+    masks: torch.Tensor
+
+    def __init__(self, masks: torch.Tensor, *, fork: bool = False) -> None:
+        super().__init__()
+        self.register_buffer("masks", masks)
+        self.fork = fork
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows = x.unsqueeze(0) if self.fork else x.reshape(self.masks.shape[0], -1, *x.shape[1:])
+        return (rows * self.masks.unsqueeze(1).to(x.dtype)).reshape(-1, *x.shape[1:])
+
+
+class FixedMaskNetworks(SubNetworks):
+    """MC-Dropout's passes as one network of fixed masks (:class:`FixedMask`); built by
+    :meth:`MCDropoutNetworks.with_fixed_masks` for prediction and export, never trained.
+
+    Parameters
+    ----------
+    network : nn.Module
+        The network, its dropout layers replaced by :class:`FixedMask` layers.
+    n_members : int
+        Passes.
+    repeat_input : bool
+        The batch is repeated once per pass before the network (when it cannot fork at its
+        first dropout layer).
+    """
+
+    def __init__(self, network: nn.Module, n_members: int, *, repeat_input: bool) -> None:
+        super().__init__(n_members)
+        self.network = network
+        self.repeat_input = repeat_input
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.repeat_input:
+            x = x.repeat(self.n_members, *([1] * (x.dim() - 1)))
+        output = self.network(x)
+        return output.reshape(self.n_members, -1, *output.shape[1:])
 
 
 class MCDropout(SubNetworkBackbone):
@@ -133,4 +333,8 @@ class MCDropout(SubNetworkBackbone):
             seed=self.seed,
         )
         network = self._build_base(n_features, n_outputs, kwargs)
-        return MCDropoutNetworks(network, self.n_members, self.seed)
+        networks = MCDropoutNetworks(network, self.n_members, self.seed)
+        # tried on rows of a generator of its own: the global random state is left alone
+        example = torch.randn(3, n_features, generator=torch.Generator().manual_seed(0))
+        networks.check_forking(example)
+        return networks

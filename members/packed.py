@@ -22,7 +22,7 @@ from torch import nn
 
 from members.params import Interval, check_params
 from members.registry import BackboneFactory
-from members.subnetworks import SubNetworkBackbone, SubNetworks
+from members.subnetworks import SubNetworkBackbone, SubNetworks, replace_module
 
 # the backbone parameters that hold widths: Packed scales them by alpha
 WIDTH_PARAMETERS = ("hidden", "channels")
@@ -126,7 +126,7 @@ def group_layers(network: nn.Module, n_members: int, gamma: int) -> nn.Module:
         last = index == len(layers) - 1
         # the first layer reads the whole input, also when it is the only one
         groups = 1 if index == 0 else (n_members if last else n_members * gamma)
-        _replace(network, name, _grouped(layer, groups, name))
+        replace_module(network, name, _grouped(layer, groups, name))
     return network
 
 
@@ -155,12 +155,6 @@ def _grouped(layer: nn.Module, groups: int, name: str) -> nn.Module:
         bias=bias,
         padding_mode=layer.padding_mode,  # type: ignore[arg-type]
     )
-
-
-def _replace(network: nn.Module, name: str, new: nn.Module) -> None:
-    parent_name, _, attribute = name.rpartition(".")
-    parent = network.get_submodule(parent_name) if parent_name else network
-    setattr(parent, attribute, new)
 
 
 class PackedNetworks(SubNetworks):

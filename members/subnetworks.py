@@ -122,6 +122,14 @@ def repeat(values: torch.Tensor, k: int) -> torch.Tensor:
     return values.unsqueeze(0).expand(k, *values.shape)
 
 
+def replace_module(network: nn.Module, name: str, new: nn.Module) -> None:
+    """Put ``new`` in place of ``network``'s submodule ``name`` (dotted, as ``named_modules``
+    gives it), in place."""
+    parent_name, _, attribute = name.rpartition(".")
+    parent = network.get_submodule(parent_name) if parent_name else network
+    setattr(parent, attribute, new)
+
+
 class SubNetworkModule(BatchedMemberModule):
     """Train a :class:`SubNetworks` network: the loss is the sum of its sub-networks' own
     (weighted) mean losses, so each sub-network gets the gradient of its own loss and shared

@@ -3,6 +3,8 @@ combiner and the calibration; ONNX Runtime on raw rows returns what predict_prob
 (return_std, member_predictions, predict_uncertainty) return. What has no graph form is refused
 by name before anything is written."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -32,10 +34,12 @@ from ensembles import (
     to_onnx,
     to_torch,
 )
+from ensembles.efficient import EFFICIENT_ENSEMBLES
 from members import NeuralClassifier, NeuralRegressor, compress
 from tests.members.test_export import load_with_torch_alone, serve_without_torch
 
 ort = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip("onnx")
 pytest.importorskip("skl2onnx")
 
 X, y = load_digits(return_X_y=True)
@@ -186,6 +190,62 @@ def test_a_snapshot_ensemble_and_a_network_go_through_the_same_function(tmp_path
     assert np.abs(proba - net.predict_proba(X_test)).max() <= TOLERANCE
     with pytest.raises(ValueError, match="outputs of an ensemble's graph"):
         to_onnx(net, tmp_path / "x.onnx", uncertainty=True)
+
+
+@pytest.mark.parametrize("method", sorted(EFFICIENT_ENSEMBLES))
+def test_an_ensemble_inside_one_network_is_one_graph_and_one_program(method, tmp_path):
+    classifier = EFFICIENT_ENSEMBLES[method][0]
+    model = classifier(NeuralClassifier("cnn1d", **NET), random_state=0).fit(X_train, y_train)
+    path = to_onnx(model, tmp_path / "m.onnx", member_outputs=True, uncertainty=True)
+    program = to_torch(model).module()
+    metadata = {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
+    names = json.loads(metadata["members"])
+    assert names == model.ensemble_.output_names_  # method[0], method[1]...
+    for n in (1, 97):
+        rows = X_test[:n]
+        proba, members, *parts = run(path, rows)
+        assert np.abs(proba - model.predict_proba(rows)).max() <= TOLERANCE
+        assert np.abs(members - model.member_predictions(rows)).max() <= TOLERANCE
+        expected = model.predict_uncertainty(rows)[["total", "aleatoric", "epistemic"]]
+        assert np.abs(np.column_stack(parts) - expected.to_numpy()).max() <= TOLERANCE
+        served = program(torch.as_tensor(rows, dtype=torch.float32)).detach().numpy()
+        assert np.abs(served - model.predict_proba(rows)).max() <= TOLERANCE
+
+
+@pytest.mark.parametrize("method", sorted(EFFICIENT_ENSEMBLES))
+def test_a_gaussian_regressor_inside_one_network_exports_its_std(method, tmp_path):
+    regressor = EFFICIENT_ENSEMBLES[method][1]
+    model = regressor(NeuralRegressor(loss="gaussian", **NET), random_state=0)
+    model.fit(X_train, y_reg[:700])
+    mean, std = run(to_onnx(model, tmp_path / "m.onnx", return_std=True), X_test)
+    expected_mean, expected_std = model.predict(X_test, return_std=True)
+    assert np.abs(mean - expected_mean).max() <= TOLERANCE
+    assert np.abs(std - expected_std).max() <= TOLERANCE
+
+
+@pytest.mark.filterwarnings("ignore:.*worse than its best member")
+@pytest.mark.parametrize("sub_networks", ["split", "fused"])
+def test_a_pool_with_ensembles_inside_networks_and_a_snapshot_ensemble(sub_networks, tmp_path):
+    networks = [
+        ("packed", EFFICIENT_ENSEMBLES["packed"][0](NeuralClassifier(**NET), random_state=0)),
+        ("mc", EFFICIENT_ENSEMBLES["mc_dropout"][0](NeuralClassifier(**NET), random_state=0)),
+        ("snap", SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=4), n_snapshots=2)),
+    ]
+    pool = EnsembleClassifier(
+        [*networks, ("lr", LogisticRegression(max_iter=300))],
+        combiner=WeightedCombiner(),
+        sub_networks=sub_networks,
+        random_state=0,
+    ).fit(X_train, y_train)
+    assert len(pool.output_names_) == (1 + 4 + 16 + 1 if sub_networks == "split" else 4)
+    proba, members = run(to_onnx(pool, tmp_path / "pool.onnx", member_outputs=True), X_test)
+    assert np.abs(proba - pool.predict_proba(X_test)).max() <= TOLERANCE
+    assert np.abs(members - pool.member_predictions(X_test)).max() <= TOLERANCE
+    fitted = [(name, pool.named_members_[name]) for name, _ in networks]  # no scikit-learn
+    torch_pool = EnsembleClassifier(fitted, sub_networks=sub_networks, cv="prefit")
+    torch_pool.fit(X_train, y_train)
+    served = to_torch(torch_pool).module()(torch.as_tensor(X_test, dtype=torch.float32))
+    assert np.abs(served.detach().numpy() - torch_pool.predict_proba(X_test)).max() <= TOLERANCE
 
 
 def test_an_int8_ensemble_graph_keeps_its_accuracy(weighted, tmp_path):

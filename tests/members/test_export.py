@@ -244,6 +244,23 @@ def test_a_torch_export_program_loads_with_torch_alone(module, tmp_path):
     assert np.abs(proba - clf.predict_proba(X_test)).max() <= TOLERANCE
 
 
+@pytest.mark.parametrize("method", ["packed", "batchensemble", "mimo", "mc_dropout"])
+def test_a_network_of_sub_networks_exports_its_mixture(method, tmp_path):
+    from members import MIMO, BatchEnsemble, MCDropout, Packed, to_torch
+
+    transform = {"packed": Packed, "batchensemble": BatchEnsemble, "mimo": MIMO}
+    module = transform.get(method, MCDropout)("cnn1d")
+    kwargs = {"dropout": 0.3} if method == "mc_dropout" else None  # its masks, fixed
+    clf = NeuralClassifier(module, module_kwargs=kwargs, **SMALL).fit(X_train, y_train)
+    path = to_onnx(clf, tmp_path / "clf.onnx")
+    program = to_torch(clf)
+    for n in (1, 7, 1000):
+        expected = clf.predict_proba(X_test[:n])
+        assert np.abs(run(path, X_test[:n])[0] - expected).max() <= TOLERANCE
+        rows = torch.as_tensor(X_test[:n], dtype=torch.float32)
+        assert np.abs(program.module()(rows).detach().numpy() - expected).max() <= TOLERANCE
+
+
 def test_a_gaussian_regressor_program_returns_the_standard_deviation(tmp_path):
     from members import to_torch
 

@@ -133,6 +133,79 @@ def test_mc_dropout_needs_dropout_layers():
 
 
 @pytest.mark.parametrize("base", sorted(BASES))
+def test_mc_dropout_with_fixed_masks_predicts_as_its_passes(base):
+    n_features, widths = BASES[base]
+    torch.manual_seed(0)
+    network = MCDropout(base, n_samples=5, seed=2)(n_features, 3, **widths, dropout=0.5).eval()
+    fixed = network.with_fixed_masks(torch.zeros(1, n_features))
+    assert not any(isinstance(m, nn.Dropout) for m in fixed.modules())
+    for rows in (1, 9):
+        x = torch.randn(rows, n_features)
+        with torch.no_grad():
+            torch.testing.assert_close(fixed(x), network(x), rtol=0, atol=1e-6)
+    network.train().with_fixed_masks(torch.zeros(1, n_features))
+    assert network.training  # left in the mode it was in
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
+def test_mc_dropout_passes_fork_at_the_first_dropout_layer_and_predict_the_same(base):
+    n_features, widths = BASES[base]
+    network = MCDropout(base, n_samples=5, seed=1)(n_features, 3, **widths, dropout=0.5).eval()
+    assert network.forks  # every backbone treats rows apart
+    x = torch.randn(9, n_features)
+    with torch.no_grad():
+        forked = network(x)
+        network.forks = False
+        one_after_another = network(x)
+    torch.testing.assert_close(forked, one_after_another, rtol=0, atol=1e-6)
+
+
+class MixesAcrossTheFork(nn.Module):
+    """A user's network that adds rows from before its dropout layer to rows after it."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.hidden = nn.Linear(n_features, 16)
+        self.drop = nn.Dropout(0.5)
+        self.out = nn.Linear(16, n_outputs)
+
+    def forward(self, x):
+        h = torch.relu(self.hidden(x))
+        return self.out(h + self.drop(h))
+
+
+def test_a_network_that_cannot_fork_runs_its_passes_one_after_another():
+    network = MCDropout(MixesAcrossTheFork, n_samples=4, seed=0)(6, 2).eval()
+    assert not network.forks
+    x = torch.randn(7, 6)
+    with torch.no_grad():
+        passes = network(x)
+        fixed = network.with_fixed_masks(x)(x)
+    assert passes.shape == (4, 7, 2)
+    assert (passes[0] - passes[1]).abs().max() > 1e-3  # the passes differ
+    torch.testing.assert_close(fixed, passes, rtol=0, atol=1e-6)
+
+
+class DropsTwice(nn.Module):
+    """A user's network that calls one dropout layer twice per forward."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.drop = nn.Dropout(0.3)
+        self.linear = nn.Linear(n_features, n_outputs)
+
+    def forward(self, x):
+        return self.linear(self.drop(self.drop(x)))
+
+
+def test_fixed_masks_refuse_a_dropout_layer_called_twice_by_name():
+    network = MCDropout(DropsTwice, n_samples=3)(4, 2)
+    with pytest.raises(ValueError, match="dropout layer 'drop' is called 2 times"):
+        network.with_fixed_masks(torch.zeros(1, 4))
+    network.eval()(torch.zeros(2, 4))  # the network itself still predicts
+
+
+@pytest.mark.parametrize("base", sorted(BASES))
 def test_mimo_reads_m_rows_and_gives_m_heads(base):
     n_features, widths = BASES[base]
     network = MIMO(base, n_members=3)(n_features, 4, **widths)
