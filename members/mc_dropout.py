@@ -10,7 +10,9 @@ the batch). With dropout probability 0 every pass is the plain network.
 The passes run as one forward that forks at the first dropout layer, when the network allows it
 (:meth:`MCDropoutNetworks.check_forking`): the layers before it run once, so dropout before the
 output layer costs about one network. For export the masks are drawn once and held as constants
-(:meth:`MCDropoutNetworks.with_fixed_masks`).
+(:meth:`MCDropoutNetworks.with_fixed_masks`). The network's dropout layers become
+:class:`SeededDropout` layers, which apply the masks of the thread (or task) that predicts, so
+threads may predict with one network at once.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from numbers import Integral
-from types import SimpleNamespace
 from typing import Any, cast
 
 import torch
@@ -29,6 +32,96 @@ from typing_extensions import override
 from members.params import Interval, check_params
 from members.registry import BackboneFactory
 from members.subnetworks import SubNetworkBackbone, SubNetworks, repeat, replace_module
+
+
+@dataclass
+class Passes:
+    """The masks of one prediction of an :class:`MCDropoutNetworks` (its ``masks``).
+
+    The first layer that applies masks forks its rows, ``(batch, ...)``, into one block per
+    pass, ``(len(generators) * batch, ...)``; every later layer applies pass ``s``'s mask to
+    the ``s``-th block (with one generator, that is one pass).
+
+    Parameters
+    ----------
+    layers : set of int
+        The ``id`` of each dropout layer of the network.
+    generators : list of torch.Generator
+        One per pass.
+    calls : list or None
+        Each call's layer and masks (``(len(generators), ...)``, ``True``: kept; ``None`` for
+        ``p=0``) are appended when given.
+    forked : bool, default=False
+        Whether a layer has forked the rows.
+    """
+
+    layers: set[int]
+    generators: list[torch.Generator]
+    calls: list[tuple[nn.Module, torch.Tensor | None]] | None
+    forked: bool = False
+
+    def apply(self, layer: nn.Dropout, x: torch.Tensor) -> torch.Tensor:
+        """``layer``'s masks on its input ``x`` (forking it on the first call that masks).
+
+        Parameters
+        ----------
+        layer : nn.Dropout
+            The layer called.
+        x : Tensor of shape (rows, ...)
+            Its input: ``batch`` rows before the fork, ``len(generators) * batch`` after.
+
+        Returns
+        -------
+        Tensor
+            Its output.
+        """
+        k, p, shape = len(self.generators), float(layer.p), x.shape[1:]
+        keep = None
+        if p >= 1:
+            keep = torch.zeros((k, *shape), dtype=torch.bool, device=x.device)
+        elif p > 0:
+            draws = [torch.rand(shape, generator=g, device=x.device) for g in self.generators]
+            keep = torch.stack(draws) >= p
+        if self.calls is not None:
+            self.calls.append((layer, keep))
+        if keep is None:
+            return x
+        rows = x.reshape(k, -1, *shape) if self.forked else x.unsqueeze(0)
+        self.forked = True
+        if p >= 1:
+            return torch.zeros((k * rows.shape[1], *shape), dtype=x.dtype, device=x.device)
+        return (rows * (keep.to(x.dtype) / (1 - p)).unsqueeze(1)).reshape(-1, *shape)
+
+
+#: The masks in force in this thread or task: set by ``MCDropoutNetworks.masks``.
+_PASSES: ContextVar[Passes | None] = ContextVar("mc_dropout_passes", default=None)
+
+
+class SeededDropout(nn.Dropout):
+    """:class:`torch.nn.Dropout` that, at prediction within its network's
+    ``MCDropoutNetworks.masks`` (in the thread or task that entered it), applies the passes'
+    seeded masks; everywhere else it is ``nn.Dropout``. :class:`MCDropoutNetworks` puts one in
+    place of each dropout layer of its network.
+
+    Parameters
+    ----------
+    p : float, default=0.5
+        Probability of dropping an element.
+    inplace : bool, default=False
+        As ``nn.Dropout``'s.
+
+    Examples
+    --------
+    >>> layer = SeededDropout(0.5).eval()
+    >>> bool((layer(torch.ones(2, 3)) == 1).all())  # outside the passes: the identity
+    True
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        passes = _PASSES.get()
+        if self.training or passes is None or id(self) not in passes.layers:
+            return super().forward(input)
+        return passes.apply(self, input)
 
 
 class MCDropoutNetworks(SubNetworks):
@@ -54,7 +147,13 @@ class MCDropoutNetworks(SubNetworks):
         super().__init__(n_samples)
         self.network = network
         self.seed = seed
-        self.dropouts = [m for m in network.modules() if isinstance(m, nn.Dropout)]
+        seeded: dict[int, SeededDropout] = {}
+        for name, module in list(network.named_modules(remove_duplicate=False)):
+            if name and isinstance(module, nn.Dropout):
+                if not isinstance(module, SeededDropout):  # one per layer, wherever it sits
+                    seeded.setdefault(id(module), SeededDropout(module.p, module.inplace))
+                    replace_module(network, name, seeded[id(module)])
+        self.dropouts = [m for m in network.modules() if isinstance(m, SeededDropout)]
         if not self.dropouts:
             raise ValueError(
                 "MC-Dropout needs a network with torch.nn.Dropout layers; give the backbone "
@@ -68,9 +167,9 @@ class MCDropoutNetworks(SubNetworks):
             return self.network(x).unsqueeze(0)
         generators = self.generators(x.device)
         if self.forks:
-            with self.masks(generators) as state:
+            with self.masks(generators) as passes:
                 output = self.network(x)
-            if not state.forked:  # every dropout probability 0: one network, n times
+            if not passes.forked:  # every dropout probability 0: one network, n times
                 return repeat(output, self.n_members)
             return output.reshape(self.n_members, x.shape[0], *output.shape[1:])
         outputs = []
@@ -92,46 +191,32 @@ class MCDropoutNetworks(SubNetworks):
         self,
         generators: list[torch.Generator],
         calls: list[tuple[nn.Module, torch.Tensor | None]] | None = None,
-    ) -> Iterator[SimpleNamespace]:
-        """Within: every dropout layer (in eval mode) applies one mask per generator (per
-        pass), each drawn for the layer's call and shared by the rows.
+    ) -> Iterator[Passes]:
+        """Within, in this thread (or task) only: every dropout layer of the network in eval
+        mode applies one mask per generator (per pass), each drawn for the layer's call and
+        shared by the rows (:class:`Passes`).
 
-        The first layer that applies masks forks its rows, ``(batch, ...)``, into one block
-        per pass, ``(len(generators) * batch, ...)``; every later layer applies pass ``s``'s
-        mask to the ``s``-th block. With one generator, that is one pass. Each call's layer
-        and masks (``(len(generators), ...)``, ``True``: kept; ``None`` for ``p=0``) are
-        appended to ``calls`` when given. Yields a namespace whose ``forked`` says, after
-        the forward, whether any layer forked."""
-        state = SimpleNamespace(forked=False)
-        k = len(generators)
+        Other threads predicting with the same network at the same time draw their own
+        masks: the masks in force are a context variable's, not a hook on the shared layers.
 
-        def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: Any) -> Any:
-            (x,) = inputs
-            p = float(module.p)  # type: ignore[arg-type]
-            shape = x.shape[1:]
-            keep = None
-            if p >= 1:
-                keep = torch.zeros((k, *shape), dtype=torch.bool, device=x.device)
-            elif p > 0:
-                draws = [torch.rand(shape, generator=g, device=x.device) for g in generators]
-                keep = torch.stack(draws) >= p
-            if calls is not None:
-                calls.append((module, keep))
-            if keep is None:
-                return x
-            rows = x.reshape(k, -1, *shape) if state.forked else x.unsqueeze(0)
-            state.forked = True
-            if p >= 1:
-                return torch.zeros((k * rows.shape[1], *shape), dtype=x.dtype, device=x.device)
-            masked = rows * (keep.to(x.dtype) / (1 - p)).unsqueeze(1)
-            return masked.reshape(-1, *shape)
+        Parameters
+        ----------
+        generators : list of torch.Generator
+            One per pass (:meth:`generators`).
+        calls : list, optional
+            Each dropout call's layer and masks are appended to it.
 
-        handles = [layer.register_forward_hook(hook) for layer in self.dropouts]
+        Yields
+        ------
+        Passes
+            Whose ``forked`` says, after the forward, whether any layer forked.
+        """
+        passes = Passes({id(layer) for layer in self.dropouts}, generators, calls)
+        token = _PASSES.set(passes)
         try:
-            yield state
+            yield passes
         finally:
-            for handle in handles:
-                handle.remove()
+            _PASSES.reset(token)
 
     def check_forking(self, example: torch.Tensor) -> bool:
         """Whether the passes can run as one forward that forks at the first dropout layer
