@@ -303,7 +303,10 @@ def test_pareto_front_of_nll_and_latency(digits):
     ).fit(X, y)
     front = search.pareto_
     done = search.trials_[search.trials_["state"] == "COMPLETE"]
-    assert len(front) >= 2
+    # how many trials the front holds turns on measured latencies (one trial can be both the
+    # most accurate and the fastest, as a busy CI machine once made it); the front's maths on
+    # fixed rows with a front of three: pareto_front's example
+    assert 1 <= len(front) <= len(done)
     assert front["nll"].is_monotonic_increasing
     # nothing on the front is beaten on both objectives; everything off it is
     for _, row in done.iterrows():
