@@ -143,24 +143,33 @@ class MCDropoutNetworks(SubNetworks):
         Seeds the masks.
     """
 
+    #: whether the passes fork at the first dropout layer (:meth:`check_forking`); a class
+    #: default, so that a network pickled before forking existed runs its passes one by one
+    forks: bool = False
+
     def __init__(self, network: nn.Module, n_samples: int, seed: int = 0) -> None:
         super().__init__(n_samples)
         self.network = network
         self.seed = seed
-        seeded: dict[int, SeededDropout] = {}
-        for name, module in list(network.named_modules(remove_duplicate=False)):
-            if name and isinstance(module, nn.Dropout):
-                if not isinstance(module, SeededDropout):  # one per layer, wherever it sits
-                    seeded.setdefault(id(module), SeededDropout(module.p, module.inplace))
-                    replace_module(network, name, seeded[id(module)])
-        self.dropouts = [m for m in network.modules() if isinstance(m, SeededDropout)]
+        self.dropouts = self._seeded_dropouts()
         if not self.dropouts:
             raise ValueError(
                 "MC-Dropout needs a network with torch.nn.Dropout layers; give the backbone "
                 "dropout > 0 (module_kwargs={'dropout': 0.1}) or add Dropout layers"
             )
-        #: whether the passes fork at the first dropout layer (:meth:`check_forking`)
         self.forks = False
+
+    def _seeded_dropouts(self) -> list[SeededDropout]:
+        """Put a :class:`SeededDropout` in place of each dropout layer of the network (one per
+        layer object, wherever it sits) and return them."""
+        seeded: dict[int, SeededDropout] = {}
+        for name, module in list(self.network.named_modules(remove_duplicate=False)):
+            if name and isinstance(module, nn.Dropout) and not isinstance(module, SeededDropout):
+                if id(module) not in seeded:
+                    layer = SeededDropout(module.p, module.inplace)
+                    seeded[id(module)] = layer.train(module.training)
+                replace_module(self.network, name, seeded[id(module)])
+        return [m for m in self.network.modules() if isinstance(m, SeededDropout)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
@@ -211,6 +220,8 @@ class MCDropoutNetworks(SubNetworks):
         Passes
             Whose ``forked`` says, after the forward, whether any layer forked.
         """
+        if not all(isinstance(layer, SeededDropout) for layer in self.dropouts):
+            self.dropouts = self._seeded_dropouts()  # a network pickled before SeededDropout
         passes = Passes({id(layer) for layer in self.dropouts}, generators, calls)
         token = _PASSES.set(passes)
         try:

@@ -13,7 +13,7 @@ from torch import nn
 from members import MIMO, BatchEnsemble, MCDropout, NeuralClassifier, NeuralRegressor, Packed
 from members.batch_ensemble import EnsembleBatchNorm, Rank1Layer
 from members.registry import build_backbone
-from members.subnetworks import SubNetworkModule
+from members.subnetworks import SubNetworkModule, replace_module
 
 BASES = {
     "mlp": (12, {"hidden": (16, 8)}),
@@ -204,6 +204,24 @@ def test_threads_predicting_with_one_mc_dropout_network_each_get_its_predictions
         outputs = [output for batch in pool.map(predict, range(4)) for output in batch]
     for output in outputs:
         torch.testing.assert_close(output, expected, rtol=0, atol=1e-6)
+
+
+def test_a_network_pickled_before_seeded_dropout_predicts_the_same():
+    """Plain nn.Dropout layers (in eval mode) and no ``forks``: what an MC-Dropout network
+    pickled by an earlier version holds; it gets seeded layers back at its first prediction."""
+    network = MCDropout("mlp", n_samples=4, seed=1)(8, 3, hidden=(16, 16), dropout=0.5).eval()
+    x = torch.randn(5, 8)
+    with torch.no_grad():
+        expected = network(x)
+    for name, layer in list(network.network.named_modules()):
+        if isinstance(layer, nn.Dropout):
+            replace_module(network.network, name, nn.Dropout(layer.p).eval())
+    network.dropouts = [m for m in network.network.modules() if isinstance(m, nn.Dropout)]
+    del network.__dict__["forks"]
+    with torch.no_grad():
+        first, again = network(x), network(x)
+    torch.testing.assert_close(first, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(again, expected, rtol=0, atol=1e-6)
 
 
 class DropsTwice(nn.Module):
