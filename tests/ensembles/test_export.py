@@ -223,29 +223,37 @@ def test_a_gaussian_regressor_inside_one_network_exports_its_std(method, tmp_pat
     assert np.abs(std - expected_std).max() <= TOLERANCE
 
 
-@pytest.mark.filterwarnings("ignore:.*worse than its best member")
-@pytest.mark.parametrize("sub_networks", ["split", "fused"])
-def test_a_pool_with_ensembles_inside_networks_and_a_snapshot_ensemble(sub_networks, tmp_path):
-    networks = [
+@pytest.fixture(scope="module")
+def in_network_members():
+    """Two ensembles inside one network and a snapshot ensemble, fitted once."""
+    members = [
         ("packed", EFFICIENT_ENSEMBLES["packed"][0](NeuralClassifier(**NET), random_state=0)),
         ("mc", EFFICIENT_ENSEMBLES["mc_dropout"][0](NeuralClassifier(**NET), random_state=0)),
         ("snap", SnapshotEnsembleClassifier(NeuralClassifier(max_epochs=4), n_snapshots=2)),
     ]
+    return [(name, member.fit(X_train, y_train)) for name, member in members]
+
+
+@pytest.mark.filterwarnings("ignore:.*worse than its best member")
+@pytest.mark.parametrize("sub_networks", ["split", "fused"])
+def test_a_pool_with_ensembles_inside_networks_and_a_snapshot_ensemble(
+    in_network_members, sub_networks, tmp_path
+):
+    logistic = LogisticRegression(max_iter=300).fit(X_train, y_train)
     pool = EnsembleClassifier(
-        [*networks, ("lr", LogisticRegression(max_iter=300))],
+        [*in_network_members, ("lr", logistic)],
         combiner=WeightedCombiner(),
         sub_networks=sub_networks,
-        random_state=0,
-    ).fit(X_train, y_train)
+        cv="prefit",
+    ).fit(X_train[:300], y_train[:300])  # the weights, learned on these rows
     assert len(pool.output_names_) == (1 + 4 + 16 + 1 if sub_networks == "split" else 4)
     proba, members = run(to_onnx(pool, tmp_path / "pool.onnx", member_outputs=True), X_test)
     assert np.abs(proba - pool.predict_proba(X_test)).max() <= TOLERANCE
     assert np.abs(members - pool.member_predictions(X_test)).max() <= TOLERANCE
-    fitted = [(name, pool.named_members_[name]) for name, _ in networks]  # no scikit-learn
-    torch_pool = EnsembleClassifier(fitted, sub_networks=sub_networks, cv="prefit")
-    torch_pool.fit(X_train, y_train)
-    served = to_torch(torch_pool).module()(torch.as_tensor(X_test, dtype=torch.float32))
-    assert np.abs(served.detach().numpy() - torch_pool.predict_proba(X_test)).max() <= TOLERANCE
+    networks = EnsembleClassifier(in_network_members, sub_networks=sub_networks, cv="prefit")
+    networks.fit(X_train, y_train)  # no scikit-learn member: a torch program
+    served = to_torch(networks).module()(torch.as_tensor(X_test, dtype=torch.float32))
+    assert np.abs(served.detach().numpy() - networks.predict_proba(X_test)).max() <= TOLERANCE
 
 
 def test_an_int8_ensemble_graph_keeps_its_accuracy(weighted, tmp_path):
