@@ -93,10 +93,13 @@ class ServingNetwork(nn.Module):
         if scaling is not None:
             self.register_buffer("x_mean", torch.as_tensor(scaling[0], dtype=torch.float32))
             self.register_buffer("x_scale", torch.as_tensor(scaling[1], dtype=torch.float32))
-        network = copy.deepcopy(estimator.model_).float().eval()
-        if isinstance(network, MCDropoutNetworks):  # its masks, drawn once, as constants
-            network = network.with_fixed_masks(torch.zeros(1, estimator.n_features_in_))
-        self.network = network
+        model = estimator.model_
+        if isinstance(model, MCDropoutNetworks):  # a copy with its masks drawn once, as constants
+            dtype = next(model.parameters()).dtype
+            network = model.with_fixed_masks(torch.zeros(1, estimator.n_features_in_, dtype=dtype))
+        else:
+            network = copy.deepcopy(model)
+        self.network = network.float().eval()
         self.head = estimator.task.head(estimator, return_std=return_std).float()
         self.mix = estimator.task.mix
         self.split = split
