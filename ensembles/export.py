@@ -1,7 +1,8 @@
 """Deploy a fitted ensemble as one ONNX graph: every member, the combiner and the calibration.
 
 :func:`to_onnx` writes an :class:`~ensembles.EnsembleClassifier` /
-:class:`~ensembles.EnsembleRegressor` (or a snapshot ensemble or a search, which wrap one) as
+:class:`~ensembles.EnsembleRegressor` (or a snapshot ensemble, an ensemble inside one
+network or a search, which wrap one) as
 one ONNX model whose input is the raw rows ``"X"`` and whose output is what ``predict_proba``
 / ``predict`` return: neural members through torch's exporter (:func:`members.export.onnx_model`),
 scikit-learn members through ``skl2onnx``, each laid out on the ensemble's classes, stacked
@@ -84,9 +85,13 @@ def to_onnx(
     Parameters
     ----------
     estimator : fitted estimator
-        An ``EnsembleClassifier`` / ``EnsembleRegressor``, a snapshot ensemble or an ensemble
-        search (their ``ensemble_``), or a ``NeuralClassifier`` / ``NeuralRegressor`` (a
-        distilled student is one), which :func:`members.to_onnx` writes.
+        An ``EnsembleClassifier`` / ``EnsembleRegressor``, a snapshot ensemble, an ensemble
+        inside one network (``PackedEnsembleClassifier``, ``BatchEnsembleClassifier``,
+        ``MIMOClassifier``, ``MCDropoutClassifier`` and their regressors) or an ensemble search
+        (their ``ensemble_``), or a ``NeuralClassifier`` / ``NeuralRegressor`` (a distilled
+        student is one), which :func:`members.to_onnx` writes. Members may be any of these too:
+        an ensemble inside one network gives its sub-networks or, with
+        ``sub_networks="fused"``, their mixture.
     path : str or path
         The file to write (its folder must exist).
     return_std : bool, default=False
@@ -502,8 +507,10 @@ def to_torch(
     Parameters
     ----------
     estimator : fitted estimator
-        An ensemble of ``NeuralClassifier`` / ``NeuralRegressor`` members (or a snapshot
-        ensemble or search wrapping one), or one such network (:func:`members.to_torch`).
+        An ensemble of ``NeuralClassifier`` / ``NeuralRegressor`` members, ensembles inside
+        one network or snapshot ensembles (or an estimator wrapping one: a snapshot ensemble,
+        an ensemble inside one network, a search), or one such network
+        (:func:`members.to_torch`).
     path : str or path, optional
         Where to save the program (``torch.export.save``); its folder must exist.
     return_std, member_outputs, uncertainty : bool, default=False
